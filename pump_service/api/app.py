@@ -1,0 +1,31 @@
+"""The FastAPI application, built from settings (no import-time app, engine or settings)."""
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from pump_service import __version__
+from pump_service.api.errors import install_error_handlers
+from pump_service.api.routes import catalogue, health, pumps, refills
+from pump_service.persistence.db import make_engine
+from pump_service.settings import Settings
+from schemas.clock import Clock, SystemClock
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
+    """An app serving ``settings.database_url`` (already migrated) on ``clock``."""
+    app = FastAPI(
+        title="pump-service",
+        version=__version__,
+        description="Implanted drug pumps: device registry, refill checks, dosing and due dates. "
+        "Quantities accept a number in the unit named by the field or a string with a unit ('2.5 mL/h'). "
+        "Changes need an X-Actor header (a user id, never a name).",
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.engine = engine or make_engine(settings.database_url)
+    install_error_handlers(app)
+    for module in (health, pumps, refills, catalogue):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,31 @@
+"""Map service errors to HTTP: one status per family, FastAPI's own 422 shape for rule violations."""
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from pump_service.errors import ConflictError, NotFoundError, RuleViolationError, ServiceError
+from schemas.units import UnitError
+
+__all__ = ["install_error_handlers"]
+
+
+def _rule_violation(request: Request, exc: Exception) -> JSONResponse:
+    field = getattr(exc, "field", None)
+    loc = ["body", *field.split(".")] if field else ["body"]
+    detail = [{"loc": loc, "msg": str(exc), "type": "rule_violation"}]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _status(status: int):  # type: ignore[no-untyped-def]
+    def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+    return handler
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RuleViolationError, _rule_violation)
+    app.add_exception_handler(UnitError, _rule_violation)
+    app.add_exception_handler(NotFoundError, _status(404))
+    app.add_exception_handler(ConflictError, _status(409))
+    app.add_exception_handler(ServiceError, _status(400))

@@ -1,0 +1,55 @@
+"""Refills: record one (idempotently) and read a pump's history; the due list."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
+from pump_service.persistence import repositories as repo
+from pump_service.services.contracts import DueItem, RefillEntry, RefillResult
+from pump_service.services.due import list_due
+from pump_service.services.pumps import get_pump
+from pump_service.services.refills import record_refill, refill_result
+
+router = APIRouter(tags=["refills"])
+
+
+@router.post(
+    "/pumps/{serial}/refills",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "already recorded: the stored refill is returned", "model": RefillResult},
+        404: {"description": "no such pump"},
+        409: {"description": "idempotency key reused for a different refill"},
+    },
+)
+def create_refill(
+    serial: str,
+    entry: RefillEntry,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    actor: ActorDep,
+) -> RefillResult:
+    """Record a refill; returns the expected residual, flow check, fill amounts and next due date."""
+    result = record_refill(session, serial, entry, actor=actor, settings=settings, now=clock.now())
+    if result.replayed:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@router.get("/pumps/{serial}/refills", responses={404: {"description": "no such pump"}})
+def read_refills(serial: str, session: SessionDep) -> list[RefillResult]:
+    """A pump's refills, newest first."""
+    pump = get_pump(session, serial)
+    assert pump.id is not None  # noqa: S101
+    return [refill_result(session, r) for r in repo.refills_of(session, pump.id)]
+
+
+@router.get("/due")
+def read_due(
+    session: SessionDep, clock: ClockDep, within_days: Annotated[float, Query(ge=0, le=3660)] = 14.0
+) -> list[DueItem]:
+    """Pumps due for a refill within ``within_days`` (overdue ones included), soonest first."""
+    return list_due(session, now=clock.now(), within_days=within_days)

@@ -1,0 +1,240 @@
+"""The ``pump-service`` command: serve, migrate, pumps, patients, refill, due."""
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pump_service.cli.components import parse_component
+from pump_service.cli.context import CliContext, fail, handle_errors
+from pump_service.cli.output import due_table, local, pump_detail, pump_table, refill_report
+from pump_service.persistence import repositories as repo
+from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
+from pump_service.services.due import list_due
+from pump_service.services.pumps import (
+    add_condition_period,
+    get_pump,
+    list_pump_views,
+    pump_view,
+    register_patient,
+    register_pump,
+)
+from pump_service.services.refills import record_refill
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Implanted drug pump refill service.")
+pumps_app = typer.Typer(no_args_is_help=True, help="Register and inspect pumps.")
+patients_app = typer.Typer(no_args_is_help=True, help="Register patients by pseudonymous reference.")
+refill_app = typer.Typer(no_args_is_help=True, help="Record refills.")
+app.add_typer(pumps_app, name="pumps")
+app.add_typer(patients_app, name="patients")
+app.add_typer(refill_app, name="refill")
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="PUMP_DATABASE_URL", help="SQLAlchemy URL (default sqlite:///var/pump.db)"),
+]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="your user id (default $PUMP_ACTOR or the login name)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+
+
+def _emit(text: str, payload: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(text)
+
+
+@app.command()
+@handle_errors
+def migrate(database_url: DatabaseOpt = None) -> None:
+    """Create or upgrade the database schema."""
+    ctx = CliContext.from_options(database_url, None)
+    ctx.engine().dispose()
+    print(f"database at schema head: {ctx.settings.database_url}")
+
+
+@app.command()
+@handle_errors
+def serve(
+    database_url: DatabaseOpt = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="seed demo patients and pumps into an empty database")] = False,
+) -> None:
+    """Run the HTTP service (migrates first)."""
+    import uvicorn
+
+    from pump_service.api.app import create_app
+    from pump_service.persistence.db import transaction
+    from pump_service.services.demo import seed_demo
+
+    ctx = CliContext.from_options(database_url, None)
+    engine = ctx.engine()
+    if demo:
+        with transaction(engine) as session:
+            seeded = seed_demo(session, settings=ctx.settings, now=ctx.clock.now())
+        print("seeded demo patients and pumps" if seeded else "database already has pumps: demo seed skipped")
+    api = create_app(ctx.settings, clock=ctx.clock, engine=engine)
+    print(f"pump-service on http://{host}:{port}  (API docs: http://{host}:{port}/docs, pumps: /pumps)", flush=True)
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+@patients_app.command("add")
+@handle_errors
+def patients_add(
+    patient_ref: Annotated[str, typer.Argument(help="the clinic's pseudonymous reference, never a name")],
+    body_mass: Annotated[str | None, typer.Option("--body-mass", help="e.g. '70 kg'")] = None,
+    database_url: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Register a patient (or update the body mass)."""
+    entry = PatientEntry.model_validate({"patient_ref": patient_ref, "body_mass_kg": body_mass})
+    ctx = CliContext.from_options(database_url, actor)
+    with ctx.session() as session:
+        register_patient(session, entry, actor=ctx.actor, now=ctx.clock.now())
+    print(f"patient {patient_ref} saved")
+
+
+@pumps_app.command("add")
+@handle_errors
+def pumps_add(
+    serial: str,
+    model: Annotated[str, typer.Option("--model", help="catalogue id, e.g. hai-30, programmable-20")],
+    route: Annotated[str, typer.Option("--route", help="intra_arterial, intravenous, intrathecal or epidural")],
+    patient: Annotated[str | None, typer.Option("--patient", help="patient reference")] = None,
+    rate: Annotated[
+        str | None, typer.Option("--rate", help="labelled rate of a constant-flow unit, e.g. '1.1 mL/d'")
+    ] = None,
+    rx: Annotated[str | None, typer.Option("--rx", help="programmable: prescription as JSON")] = None,
+    implanted_at: Annotated[datetime | None, typer.Option("--implanted-at", help="ISO time with offset")] = None,
+    database_url: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Register a pump."""
+    entry = PumpRegistration.model_validate(
+        {
+            "serial": serial,
+            "model_id": model,
+            "route": route,
+            "patient_ref": patient,
+            "nominal_rate_ml_per_day": rate,
+            "prescription": json.loads(rx) if rx else None,
+            "implanted_at": implanted_at,
+        }
+    )
+    ctx = CliContext.from_options(database_url, actor)
+    with ctx.session() as session:
+        register_pump(session, entry, actor=ctx.actor, now=ctx.clock.now())
+    print(f"pump {serial} registered")
+
+
+@pumps_app.command("list")
+@handle_errors
+def pumps_list(database_url: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """All pumps with estimated reservoir and next due date."""
+    ctx = CliContext.from_options(database_url, None)
+    with ctx.session() as session:
+        views = list_pump_views(session, now=ctx.clock.now())
+    _emit(pump_table(views, ctx.settings.zone), [v.model_dump(mode="json") for v in views], as_json)
+
+
+@pumps_app.command("show")
+@handle_errors
+def pumps_show(serial: str, database_url: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """One pump in detail."""
+    ctx = CliContext.from_options(database_url, None)
+    with ctx.session() as session:
+        pump = get_pump(session, serial)
+        refs = repo.patient_refs(session, {pump.patient_id} if pump.patient_id else set())
+        view = pump_view(pump, patient_ref=refs.get(pump.patient_id or -1), now=ctx.clock.now())
+    _emit(pump_detail(view, ctx.settings.zone), view.model_dump(mode="json"), as_json)
+
+
+@pumps_app.command("condition")
+@handle_errors
+def pumps_condition(
+    serial: str,
+    start: Annotated[datetime, typer.Option("--start", help="ISO time with offset")],
+    temperature: Annotated[str, typer.Option("--temperature", help="body temperature, e.g. '39 degC'")] = "37 degC",
+    altitude: Annotated[str | None, typer.Option("--altitude", help="e.g. '8000 ft'")] = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    database_url: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Record a fever or a stay at altitude for a constant-flow pump, from --start on."""
+    entry = ConditionEntry.model_validate(
+        {"start_at": start, "body_temperature_c": temperature, "altitude_m": altitude, "note": note}
+    )
+    ctx = CliContext.from_options(database_url, actor)
+    with ctx.session() as session:
+        add_condition_period(session, serial, entry, actor=ctx.actor, now=ctx.clock.now())
+    print(f"conditions recorded for {serial} from {local(entry.start_at, ctx.settings.zone)}")
+
+
+@refill_app.command("record")
+@handle_errors
+def refill_record(
+    serial: str,
+    returned: Annotated[str | None, typer.Option("--returned", help="volume aspirated, e.g. '16 mL'")] = None,
+    fill: Annotated[str | None, typer.Option("--fill", help="volume filled, e.g. '30 mL'")] = None,
+    component: Annotated[
+        list[str] | None,
+        typer.Option("--component", "-c", help="DRUG[:key=value,...], e.g. 'floxuridine:dose=0.12 mg/kg/d,lot=A1'"),
+    ] = None,
+    performed_at: Annotated[datetime | None, typer.Option("--at", help="ISO time with offset (default now)")] = None,
+    body_mass: Annotated[str | None, typer.Option("--body-mass", help="e.g. '70 kg'")] = None,
+    key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    override: Annotated[bool, typer.Option("--override-dose-guard", help="a clinician confirmed the dose")] = False,
+    from_file: Annotated[Path | None, typer.Option("--file", help="the whole refill as JSON ('-' for stdin)")] = None,
+    database_url: DatabaseOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a refill; prints expected residual, deviation, classification, fill and next due date."""
+    ctx = CliContext.from_options(database_url, actor)
+    if from_file is not None:
+        raw = sys.stdin.read() if str(from_file) == "-" else from_file.read_text()
+        try:
+            data: dict[str, Any] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            fail(f"{from_file}: not JSON ({exc.msg} at line {exc.lineno})")
+    else:
+        if returned is None or fill is None or not component:
+            fail("give --returned, --fill and at least one --component (or --file)")
+        data = {
+            "returned_volume_ml": returned,
+            "fill_volume_ml": fill,
+            "components": [parse_component(c) for c in component],
+            "body_mass_kg": body_mass,
+            "idempotency_key": key,
+            "override_dose_guard": override,
+        }
+    data.setdefault("performed_at", performed_at or ctx.clock.now())
+    entry = RefillEntry.model_validate(data)
+    with ctx.session() as session:
+        result = record_refill(session, serial, entry, actor=ctx.actor, settings=ctx.settings, now=ctx.clock.now())
+    _emit(refill_report(result, ctx.settings.zone), result.model_dump(mode="json"), as_json)
+
+
+@app.command()
+@handle_errors
+def due(
+    within_days: Annotated[float, typer.Option("--within-days", min=0, max=3660)] = 14.0,
+    database_url: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pumps due for a refill in the coming days (overdue first)."""
+    ctx = CliContext.from_options(database_url, None)
+    with ctx.session() as session:
+        items = list_due(session, now=ctx.clock.now(), within_days=within_days)
+    _emit(due_table(items, ctx.settings.zone), [i.model_dump(mode="json") for i in items], as_json)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,96 @@
+"""What every CLI command needs: settings, a migrated engine, the clock and the acting user.
+
+Errors end the command with one line on stderr: exit code 2 for anything the user can fix
+(bad input, unknown pump, a conflict), 1 for anything else.
+"""
+
+import getpass
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import wraps
+from typing import NoReturn, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from pump_service.errors import ConflictError, NotFoundError, RuleViolationError, ServiceError
+from pump_service.persistence.db import make_engine, transaction
+from pump_service.persistence.migrate import upgrade
+from pump_service.services.actor import Actor
+from pump_service.settings import Settings
+from schemas.clock import Clock, SystemClock
+from schemas.units import UnitError
+
+__all__ = ["CliContext", "fail", "handle_errors"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class CliContext:
+    settings: Settings
+    clock: Clock
+    actor_user: str | None
+
+    @classmethod
+    def from_options(cls, database_url: str | None, actor: str | None) -> "CliContext":
+        settings = Settings() if database_url is None else Settings(database_url=database_url)
+        return cls(settings=settings, clock=SystemClock(), actor_user=actor)
+
+    def engine(self) -> Engine:
+        engine = make_engine(self.settings.database_url)
+        upgrade(engine)
+        return engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        engine = self.engine()
+        try:
+            with transaction(engine) as session:
+                yield session
+        finally:
+            engine.dispose()
+
+    @property
+    def actor(self) -> Actor:
+        user = self.actor_user or os.environ.get("PUMP_ACTOR") or getpass.getuser()
+        return Actor(user=user, station_id=self.settings.station_id)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _validation_line(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn the service's exceptions into one line on stderr and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ValidationError as exc:
+            fail(_validation_line(exc))
+        except RuleViolationError as exc:
+            fail(f"{exc.field}: {exc}" if exc.field else str(exc))
+        except (UnitError, NotFoundError, ConflictError, ValueError) as exc:
+            fail(str(exc))
+        except ServiceError as exc:
+            fail(str(exc), code=1)
+
+    return wrapper

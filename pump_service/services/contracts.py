@@ -1,0 +1,277 @@
+"""Validated requests and results of the service's use cases, shared by the API and the CLI.
+
+Quantities arrive as strings with units (``"2.5 mL/h"``) or numbers in the canonical unit and are
+checked against their dimension here; everything after this point is canonical floats. Unknown
+fields are refused, so a typo never silently drops a value.
+"""
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.clock import UtcDatetime
+from schemas.drug import DoseBasis
+from schemas.drug_catalogue import get_drug
+from schemas.prescription import Prescription
+from schemas.pump import DeliveryRoute
+from schemas.pump_catalogue import get_pump_model
+from schemas.units import (
+    ActivityUspU,
+    AltitudeM,
+    BodyMassKg,
+    ConcMgPerMl,
+    ConcUspUPerMl,
+    DoseMgPerDay,
+    DoseMgPerKgPerDay,
+    DoseUspUPerDay,
+    MassMg,
+    PressureMmHg,
+    RateMlPerDay,
+    TemperatureDegC,
+    VolumeMl,
+)
+
+__all__ = [
+    "ConditionEntry",
+    "DoseEntry",
+    "FillComponentEntry",
+    "PatientEntry",
+    "PumpRegistration",
+    "RefillEntry",
+]
+
+_REF = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PatientEntry(_Request):
+    """A patient by the clinic's pseudonymous reference; never a name."""
+
+    patient_ref: str = Field(pattern=_REF)
+    body_mass_kg: BodyMassKg | None = Field(None, gt=0, le=400)
+
+
+class PumpRegistration(_Request):
+    serial: str = Field(pattern=_REF)
+    model_id: str
+    route: DeliveryRoute
+    patient_ref: str | None = Field(None, pattern=_REF)
+    nominal_rate_ml_per_day: RateMlPerDay | None = Field(
+        None, gt=0, description="the unit's labelled rate (constant-flow); defaults to the model's"
+    )
+    implanted_at: UtcDatetime | None = None
+    prescription: Prescription | None = Field(None, description="programmable pumps: the prescription in force")
+
+    @field_validator("model_id")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        get_pump_model(value)
+        return value
+
+    @model_validator(mode="after")
+    def _fits_model(self) -> "PumpRegistration":
+        model = get_pump_model(self.model_id)
+        if self.route not in model.routes:
+            raise ValueError(f"route {self.route.value} is not available on {model.name}")
+        if self.prescription is not None and model.flow_law is not None:
+            raise ValueError("a constant-flow pump takes no prescription: its dose is set by the fill")
+        rate = self.nominal_rate_ml_per_day
+        if rate is not None:
+            if model.flow_law is None:
+                raise ValueError("a programmable pump's rate comes from its prescription")
+            if not model.min_rate_ml_per_day <= rate <= model.max_rate_ml_per_day:
+                raise ValueError(
+                    f"nominal rate {rate:g} mL/day is outside {model.min_rate_ml_per_day:g}-"
+                    f"{model.max_rate_ml_per_day:g} mL/day for {model.name}"
+                )
+        return self
+
+
+class DoseEntry(_Request):
+    """A prescribed daily dose; exactly one basis is given."""
+
+    mg_per_kg_per_day: DoseMgPerKgPerDay | None = None
+    mg_per_day: DoseMgPerDay | None = None
+    usp_u_per_day: DoseUspUPerDay | None = None
+
+    @model_validator(mode="after")
+    def _one_basis(self) -> "DoseEntry":
+        given = [v for v in (self.mg_per_kg_per_day, self.mg_per_day, self.usp_u_per_day) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of mg_per_kg_per_day, mg_per_day, usp_u_per_day")
+        return self
+
+    @property
+    def basis_and_value(self) -> tuple[DoseBasis, float]:
+        if self.mg_per_kg_per_day is not None:
+            return DoseBasis.MG_PER_KG_PER_DAY, self.mg_per_kg_per_day
+        if self.mg_per_day is not None:
+            return DoseBasis.MG_PER_DAY, self.mg_per_day
+        assert self.usp_u_per_day is not None  # guaranteed by _one_basis  # noqa: S101
+        return DoseBasis.USP_U_PER_DAY, self.usp_u_per_day
+
+
+class FillComponentEntry(_Request):
+    """One drug in the fill: an amount, a concentration, or a dose the service turns into both.
+
+    Vehicles (saline, water, glycerin) need none of them; they make up the rest of the fill.
+    """
+
+    drug_id: str
+    amount_mg: MassMg | None = None
+    amount_usp_u: ActivityUspU | None = None
+    conc_mg_per_ml: ConcMgPerMl | None = None
+    conc_usp_u_per_ml: ConcUspUPerMl | None = None
+    dose: DoseEntry | None = None
+    stock_concentration: float | None = Field(None, gt=0, description="vial strength, mg/mL or USP_U/mL")
+    ndc: str | None = Field(None, pattern=r"^[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}$|^[0-9]{10,11}$")
+    lot: str | None = Field(None, min_length=1, max_length=40)
+    expires_on: date | None = None
+
+    @field_validator("drug_id")
+    @classmethod
+    def _known_drug(cls, value: str) -> str:
+        get_drug(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_quantity(self) -> "FillComponentEntry":
+        given = [
+            name
+            for name in ("amount_mg", "amount_usp_u", "conc_mg_per_ml", "conc_usp_u_per_ml", "dose")
+            if getattr(self, name) is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give one of amount, concentration or dose, not {', '.join(given)}")
+        drug = get_drug(self.drug_id)
+        unit = drug.concentration_unit
+        if unit is None and given:
+            raise ValueError(f"{drug.name} is a vehicle: it takes no amount, concentration or dose")
+        if unit is not None and not given:
+            raise ValueError(f"{drug.name} needs an amount, a concentration or a dose")
+        wrong = {"mg/mL": ("amount_usp_u", "conc_usp_u_per_ml"), "USP_U/mL": ("amount_mg", "conc_mg_per_ml")}
+        if unit is not None and any(name in wrong[unit] for name in given):
+            raise ValueError(f"{drug.name} is measured in {unit.split('/')[0]}")
+        return self
+
+
+class RefillEntry(_Request):
+    """What the nurse measured and put in at a refill."""
+
+    performed_at: UtcDatetime
+    returned_volume_ml: VolumeMl
+    syringe_resolution_ml: VolumeMl | None = Field(None, gt=0, le=5)
+    fill_volume_ml: VolumeMl = Field(gt=0)
+    components: tuple[FillComponentEntry, ...] = Field(min_length=1)
+    body_mass_kg: BodyMassKg | None = Field(None, gt=0, le=400)
+    idempotency_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{8,80}$")
+    override_dose_guard: bool = Field(False, description="a clinician confirmed a dose outside the guard")
+
+
+class ConditionEntry(_Request):
+    """From ``start_at`` on, the pump is under these conditions (until the next entry)."""
+
+    start_at: UtcDatetime
+    body_temperature_c: TemperatureDegC = Field(37.0, ge=30, le=45)
+    ambient_pressure_mmhg: PressureMmHg | None = Field(None, gt=100, le=3000)
+    altitude_m: AltitudeM | None = Field(None, ge=-500, le=9000)
+    relative_viscosity: float | None = Field(None, gt=0, le=100)
+    note: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _pressure_or_altitude(self) -> "ConditionEntry":
+        if self.ambient_pressure_mmhg is not None and self.altitude_m is not None:
+            raise ValueError("give ambient_pressure_mmhg or altitude_m, not both")
+        return self
+
+
+# ---- results -------------------------------------------------------------------------------
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ComponentResult(_Result):
+    drug_id: str
+    drug_name: str
+    volume_ml: float
+    amount_mg: float | None
+    amount_usp_u: float | None
+    conc_mg_per_ml: float | None
+    conc_usp_u_per_ml: float | None
+    daily_dose: str | None = Field(description="delivered daily dose at the planning flow, with its unit")
+    ndc: str | None
+    lot: str | None
+    expires_on: date | None
+
+
+class DueConstraintResult(_Result):
+    reason: str
+    due_at: UtcDatetime
+
+
+class RefillResult(_Result):
+    """A recorded refill with the figures the nurse needs to see."""
+
+    refill_id: int
+    pump_serial: str
+    performed_at: UtcDatetime
+    replayed: bool = Field(description="true when this request had already been recorded")
+    previous_fill_at: UtcDatetime | None
+    previous_fill_volume_ml: float | None
+    returned_volume_ml: float
+    fill_volume_ml: float
+    elapsed_days: float | None
+    expected_residual_ml: float | None
+    expected_rate_ml_per_day: float | None
+    measured_rate_ml_per_day: float | None
+    deviation_pct: float | None
+    volume_delta_ml: float | None
+    flow_class: str | None
+    likely_causes: tuple[str, ...]
+    warnings: tuple[str, ...]
+    components: tuple[ComponentResult, ...]
+    planning_rate_ml_per_day: float
+    next_due_at: UtcDatetime
+    next_due_reason: str
+    due_constraints: tuple[DueConstraintResult, ...]
+
+
+class PumpView(_Result):
+    serial: str
+    model_id: str
+    model_name: str
+    family: str
+    route: str
+    patient_ref: str | None
+    capacity_ml: float
+    nominal_rate_ml_per_day: float | None
+    implanted_at: UtcDatetime | None
+    last_fill_at: UtcDatetime | None
+    last_fill_volume_ml: float | None
+    reservoir_ml: float | None = Field(description="last fill, or last reading from the pump")
+    reservoir_at: UtcDatetime | None
+    estimated_reservoir_ml: float | None = Field(description="projected to now at the planning rate")
+    measured_rate_ml_per_day: float | None
+    planning_rate_ml_per_day: float | None
+    battery_state: str | None
+    months_to_eri: int | None
+    clock_drift_s: float | None
+    alarms: tuple[dict[str, str], ...]
+    next_due_at: UtcDatetime | None
+    next_due_reason: str | None
+    version: int
+
+
+class DueItem(_Result):
+    serial: str
+    model_id: str
+    patient_ref: str | None
+    next_due_at: UtcDatetime
+    next_due_reason: str | None
+    overdue: bool
+    days_until_due: float

@@ -1,0 +1,241 @@
+"""Pump registry use cases: register a pump (and its patient), list, show, record conditions."""
+
+import math
+from datetime import datetime
+
+from sqlmodel import Session
+
+from pump_service.domain.reservoir import daily_volume_ml
+from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
+from pump_service.persistence import repositories as repo
+from pump_service.persistence.models import ConditionPeriodRow, DeviceLogRecord, Patient, PrescriptionRow, Pump
+from pump_service.services.actor import Actor
+from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, PumpView
+from schemas.flow_law import FlowConditions, advance_volume, ambient_pressure_mmhg
+from schemas.prescription import ContinuousPrescription, StepsPrescription, StoppedPrescription
+from schemas.pump import PumpFamily
+from schemas.pump_catalogue import get_pump_model
+
+__all__ = [
+    "add_condition_period",
+    "get_pump",
+    "list_pump_views",
+    "pump_view",
+    "register_patient",
+    "register_pump",
+    "write_prescription_row",
+]
+
+AnyPrescription = ContinuousPrescription | StepsPrescription | StoppedPrescription
+
+
+def register_patient(session: Session, entry: PatientEntry, *, actor: Actor, now: datetime) -> Patient:
+    """Add a patient by reference, or update the body mass of an existing one."""
+    patient = repo.find_patient(session, entry.patient_ref)
+    if patient is None:
+        patient = Patient(
+            patient_ref=entry.patient_ref,
+            body_mass_kg=entry.body_mass_kg,
+            created_at=now,
+            created_by=actor.user,
+            station_id=actor.station_id,
+        )
+        session.add(patient)
+    elif entry.body_mass_kg is not None:
+        patient.body_mass_kg = entry.body_mass_kg
+    session.flush()
+    return patient
+
+
+def register_pump(session: Session, entry: PumpRegistration, *, actor: Actor, now: datetime) -> Pump:
+    """Add a pump to the registry.
+
+    Raises:
+        ConflictError: the serial is already registered.
+        NotFoundError: the patient reference is unknown.
+    """
+    if repo.find_pump(session, entry.serial) is not None:
+        raise ConflictError(f"pump {entry.serial} is already registered")
+    patient_id = None
+    if entry.patient_ref is not None:
+        patient = repo.find_patient(session, entry.patient_ref)
+        if patient is None:
+            raise NotFoundError(f"no patient {entry.patient_ref}")
+        patient_id = patient.id
+    model = get_pump_model(entry.model_id)
+    rate = entry.nominal_rate_ml_per_day or model.nominal_rate_ml_per_day
+    pump = Pump(
+        serial=entry.serial,
+        model_id=model.model_id,
+        family=model.family.value,
+        route=entry.route.value,
+        patient_id=patient_id,
+        nominal_rate_ml_per_day=rate,
+        planning_rate_ml_per_day=rate,
+        implanted_at=entry.implanted_at,
+        created_at=now,
+        created_by=actor.user,
+        station_id=actor.station_id,
+        updated_at=now,
+        updated_by=actor.user,
+    )
+    session.add(pump)
+    session.flush()
+    assert pump.id is not None  # noqa: S101 - flushed
+    if entry.prescription is not None:
+        write_prescription_row(session, pump, entry.prescription, actor=actor, now=now)
+    session.add(
+        DeviceLogRecord(
+            pump_id=pump.id,
+            source="service",
+            entry_type="PUMP_REGISTERED",
+            recorded_at=now,
+            data={"model_id": model.model_id, "route": entry.route.value},
+            actor=actor.user,
+            station_id=actor.station_id,
+        )
+    )
+    session.flush()
+    return pump
+
+
+def write_prescription_row(
+    session: Session, pump: Pump, prescription: AnyPrescription, *, actor: Actor, now: datetime
+) -> PrescriptionRow:
+    """Make ``prescription`` the pump's current one; the previous one is superseded, not deleted."""
+    assert pump.id is not None  # noqa: S101
+    if pump.family != PumpFamily.PROGRAMMABLE.value:
+        raise RuleViolationError("only programmable pumps have a prescription", field="prescription")
+    model = get_pump_model(pump.model_id)
+    rates = _rates_of(prescription)
+    for rate in rates:
+        if rate and not model.min_rate_ml_per_day <= rate <= model.max_rate_ml_per_day:
+            raise RuleViolationError(
+                f"rate {rate:g} mL/day is outside {model.min_rate_ml_per_day:g}-{model.max_rate_ml_per_day:g} mL/day",
+                field="prescription",
+            )
+    previous = repo.current_prescription(session, pump.id)
+    if previous is not None:
+        previous.superseded_at = now
+    bolus = getattr(prescription, "bolus", None)
+    row = PrescriptionRow(
+        pump_id=pump.id,
+        mode=prescription.mode,
+        rate_ml_per_day=getattr(prescription, "rate_ml_per_day", None),
+        steps=[
+            {"start": s.start.strftime("%H:%M"), "rate_ml_per_day": s.rate_ml_per_day}
+            for s in getattr(prescription, "steps", ())
+        ],
+        bolus_volume_ml=bolus.volume_ml if bolus else None,
+        bolus_max_per_day=bolus.max_per_day if bolus else None,
+        daily_volume_ml=daily_volume_ml(prescription),
+        rx_id=prescription.rx_id,
+        effective_at=now,
+        created_at=now,
+        created_by=actor.user,
+        station_id=actor.station_id,
+    )
+    session.add(row)
+    pump.planning_rate_ml_per_day = row.daily_volume_ml
+    session.flush()
+    return row
+
+
+def _rates_of(prescription: AnyPrescription) -> list[float]:
+    if isinstance(prescription, ContinuousPrescription):
+        return [prescription.rate_ml_per_day]
+    if isinstance(prescription, StepsPrescription):
+        return [s.rate_ml_per_day for s in prescription.steps]
+    return []
+
+
+def add_condition_period(
+    session: Session, serial: str, entry: ConditionEntry, *, actor: Actor, now: datetime
+) -> ConditionPeriodRow:
+    """Record that a constant-flow pump is under new conditions from ``entry.start_at``.
+
+    Raises:
+        NotFoundError: no such pump.
+        RuleViolationError: a programmable pump (its motor sets the flow) or a start in the future.
+        ConflictError: a period already starts at that instant.
+    """
+    pump = get_pump(session, serial)
+    if pump.family != PumpFamily.CONSTANT_FLOW.value:
+        raise RuleViolationError("conditions only change the flow of constant-flow pumps", field="serial")
+    if entry.start_at > now:
+        raise RuleViolationError("a condition period cannot start in the future", field="start_at")
+    assert pump.id is not None  # noqa: S101
+    periods = repo.condition_periods(session, pump.id)
+    if any(p.start_at == entry.start_at for p in periods):
+        raise ConflictError(f"a condition period already starts at {entry.start_at.isoformat()}")
+    earlier = [p for p in periods if p.start_at < entry.start_at]
+    viscosity = entry.relative_viscosity or (earlier[-1].relative_viscosity if earlier else 1.0)
+    if entry.ambient_pressure_mmhg is not None:
+        pressure = entry.ambient_pressure_mmhg
+    else:
+        pressure = ambient_pressure_mmhg(entry.altitude_m or 0.0)
+    FlowConditions(  # validates the combination before it is stored
+        body_temperature_c=entry.body_temperature_c, ambient_pressure_mmhg=pressure, relative_viscosity=viscosity
+    )
+    row = ConditionPeriodRow(
+        pump_id=pump.id,
+        start_at=entry.start_at,
+        body_temperature_c=entry.body_temperature_c,
+        ambient_pressure_mmhg=pressure,
+        relative_viscosity=viscosity,
+        note=entry.note,
+        created_at=now,
+        created_by=actor.user,
+        station_id=actor.station_id,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_pump(session: Session, serial: str, *, for_update: bool = False) -> Pump:
+    """Raises: NotFoundError: no pump with that serial."""
+    pump = repo.find_pump(session, serial, for_update=for_update)
+    if pump is None:
+        raise NotFoundError(f"no pump {serial}")
+    return pump
+
+
+def pump_view(pump: Pump, *, patient_ref: str | None, now: datetime) -> PumpView:
+    model = get_pump_model(pump.model_id)
+    estimate = None
+    if pump.reservoir_ml is not None and pump.reservoir_at is not None and pump.planning_rate_ml_per_day is not None:
+        days = max(0.0, (now - pump.reservoir_at).total_seconds() / 86_400)
+        estimate = advance_volume(pump.reservoir_ml, pump.planning_rate_ml_per_day, days, model.near_empty_ml)
+        estimate = math.floor(estimate * 100 + 0.5) / 100
+    return PumpView(
+        serial=pump.serial,
+        model_id=pump.model_id,
+        model_name=model.name,
+        family=pump.family,
+        route=pump.route,
+        patient_ref=patient_ref,
+        capacity_ml=model.capacity_ml,
+        nominal_rate_ml_per_day=pump.nominal_rate_ml_per_day,
+        implanted_at=pump.implanted_at,
+        last_fill_at=pump.last_fill_at,
+        last_fill_volume_ml=pump.last_fill_volume_ml,
+        reservoir_ml=pump.reservoir_ml,
+        reservoir_at=pump.reservoir_at,
+        estimated_reservoir_ml=estimate,
+        measured_rate_ml_per_day=pump.measured_rate_ml_per_day,
+        planning_rate_ml_per_day=pump.planning_rate_ml_per_day,
+        battery_state=pump.battery_state,
+        months_to_eri=pump.months_to_eri,
+        clock_drift_s=pump.clock_drift_s,
+        alarms=tuple(pump.alarms),
+        next_due_at=pump.next_due_at,
+        next_due_reason=pump.next_due_reason,
+        version=pump.version,
+    )
+
+
+def list_pump_views(session: Session, *, now: datetime) -> list[PumpView]:
+    pumps = repo.list_pumps(session)
+    refs = repo.patient_refs(session, {p.patient_id for p in pumps if p.patient_id is not None})
+    return [pump_view(p, patient_ref=refs.get(p.patient_id or -1), now=now) for p in pumps]
