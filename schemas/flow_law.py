@@ -42,7 +42,7 @@ FT_PER_M: Final = 3.280839895
 
 def ambient_pressure_mmhg(altitude_m: float) -> float:
     """Standard-atmosphere ambient pressure at ``altitude_m`` metres above sea level."""
-    return SEA_LEVEL_MMHG * (1.0 - 2.25577e-5 * altitude_m) ** 5.25588
+    return SEA_LEVEL_MMHG * float((1.0 - 2.25577e-5 * altitude_m) ** 5.25588)
 
 
 class FlowConditions(BaseModel):
@@ -127,7 +127,8 @@ def advance_volume(volume_ml: float, rate_ml_per_day: float, days: float, near_e
         volume_ml = near_empty_ml
     # dV/dt = -r * sqrt(V/k)  =>  sqrt(V) falls linearly at r / (2 sqrt(k))
     root = math.sqrt(volume_ml) - rate_ml_per_day * days / (2.0 * math.sqrt(near_empty_ml))
-    return root * root if root > 0 else 0.0
+    # sqrt then square can round a hair above the start; the reservoir never gains volume.
+    return min(volume_ml, root * root) if root > 0 else 0.0
 
 
 def days_until_volume(volume_ml: float, target_ml: float, rate_ml_per_day: float, near_empty_ml: float = 0.0) -> float:

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias
 
 import pint
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -48,14 +48,15 @@ __all__ = [
     "ureg",
 ]
 
-ureg: Final = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg: "Final[pint.UnitRegistry[Any]]" = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 # Heparin (and other USP/IU-labelled drugs) get their own base dimension: 1000 USP units/mL
 # times 2.5 mL/h converts to USP units/day, but never to mL, mg or pint's enzyme unit "U".
 # USP and IU heparin units are treated as 1:1 (harmonised since 2009; confirm per product).
 ureg.define("USP_unit = [drug_activity] = USP_U")
 ureg.define("international_unit_activity = USP_unit = IU_act")
-pint.set_application_registry(ureg)
+pint.set_application_registry(ureg)  # type: ignore[no-untyped-call]
 Q_: Final = ureg.Quantity
+Quantity: TypeAlias = "pint.Quantity[Any]"
 
 
 class UnitError(ValueError):
@@ -145,9 +146,6 @@ UNIT_ALIASES: Final[dict[str, str]] = {
     "ft": "foot",
     "feet": "foot",
     "foot": "foot",
-    # viscosity
-    "mPa*s": "millipascal*second",
-    "cP": "centipoise",
 }
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
@@ -221,7 +219,7 @@ def _translate_unit(text: str) -> str:
     return " ".join(out)
 
 
-def parse_quantity(text: str) -> pint.Quantity:
+def parse_quantity(text: str) -> Quantity:
     """Parse ``"<number> <unit>"`` through the allow-list into a pint Quantity.
 
     Raises:
@@ -240,14 +238,14 @@ def parse_quantity(text: str) -> pint.Quantity:
         raise UnitError(f"cannot read unit of {text!r}: {exc}") from exc
 
 
-def _kind_label(quantity: pint.Quantity) -> str:
+def _kind_label(quantity: Quantity) -> str:
     for kind in KINDS.values():
         if quantity.dimensionality == kind.unit.dimensionality:
             return kind.label
     return str(quantity.dimensionality)
 
 
-def to_canonical(value: "str | pint.Quantity", kind: str) -> float:
+def to_canonical(value: "str | Quantity", kind: str) -> float:
     """Convert a quantity string (or Quantity) of ``kind`` (a key of :data:`KINDS`) to its canonical float.
 
     Raises:
@@ -332,17 +330,34 @@ def canonical(kind: str, *, minimum: float | None = 0.0) -> Any:
     ]
 
 
-VolumeMl = canonical("volume")
-RateMlPerDay = canonical("rate")
-ConcMgPerMl = canonical("mass_concentration")
-ConcUspUPerMl = canonical("activity_concentration")
-MassMg = canonical("mass")
-BodyMassKg = canonical("body_mass")
-ActivityUspU = canonical("activity")
-DoseMgPerDay = canonical("mass_rate")
-DoseUspUPerDay = canonical("activity_rate")
-DoseMgPerKgPerDay = canonical("weight_based_dose")
-TemperatureDegC = canonical("temperature", minimum=None)
-PressureMmHg = canonical("pressure")
-AltitudeM = canonical("altitude", minimum=None)
-DurationDays = canonical("duration")
+# mypy sees the plain float the validators produce; pydantic sees the annotated type.
+if TYPE_CHECKING:
+    VolumeMl: TypeAlias = float
+    RateMlPerDay: TypeAlias = float
+    ConcMgPerMl: TypeAlias = float
+    ConcUspUPerMl: TypeAlias = float
+    MassMg: TypeAlias = float
+    BodyMassKg: TypeAlias = float
+    ActivityUspU: TypeAlias = float
+    DoseMgPerDay: TypeAlias = float
+    DoseUspUPerDay: TypeAlias = float
+    DoseMgPerKgPerDay: TypeAlias = float
+    TemperatureDegC: TypeAlias = float
+    PressureMmHg: TypeAlias = float
+    AltitudeM: TypeAlias = float
+    DurationDays: TypeAlias = float
+else:
+    VolumeMl = canonical("volume")
+    RateMlPerDay = canonical("rate")
+    ConcMgPerMl = canonical("mass_concentration")
+    ConcUspUPerMl = canonical("activity_concentration")
+    MassMg = canonical("mass")
+    BodyMassKg = canonical("body_mass")
+    ActivityUspU = canonical("activity")
+    DoseMgPerDay = canonical("mass_rate")
+    DoseUspUPerDay = canonical("activity_rate")
+    DoseMgPerKgPerDay = canonical("weight_based_dose")
+    TemperatureDegC = canonical("temperature", minimum=None)
+    PressureMmHg = canonical("pressure")
+    AltitudeM = canonical("altitude", minimum=None)
+    DurationDays = canonical("duration")

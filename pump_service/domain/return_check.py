@@ -18,6 +18,9 @@ __all__ = ["DiscrepancyThresholds", "LikelyCause", "ReturnAssessment", "assess_r
 
 # Returned volumes are read off a syringe; equal within this they are the same reading.
 VOLUME_TOLERANCE_ML = 1e-6
+# A deviation of exactly a threshold (10 %) computes as 10.000000000000009 in floating point;
+# the class must not flip on that noise.
+DEVIATION_TOLERANCE_PCT = 1e-9
 
 
 class LikelyCause(StrEnum):
@@ -100,7 +103,7 @@ class ReturnAssessment:
 
 def classify_deviation(deviation_pct: float, thresholds: DiscrepancyThresholds) -> FlowClass:
     """Ok / warn / alert from the absolute deviation (the thresholds themselves are still ok/warn)."""
-    size = abs(deviation_pct)
+    size = abs(deviation_pct) - DEVIATION_TOLERANCE_PCT
     if size > thresholds.alert_pct:
         return FlowClass.ALERT
     if size > thresholds.warn_pct:

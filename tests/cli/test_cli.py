@@ -1,0 +1,151 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pump_service.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("PUMP_DATABASE_URL", url)
+    monkeypatch.setenv("PUMP_ACTOR", "nurse-7")
+    return url
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_register_refill_and_list(db: str) -> None:
+    assert invoke("patients", "add", "P-1", "--body-mass", "70 kg")[0] == 0
+    assert invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial", "--patient", "P-1")[0] == 0
+    code, out, _ = invoke(
+        "refill",
+        "record",
+        "HAI-1",
+        "--returned",
+        "0 mL",
+        "--fill",
+        "30 mL",
+        "-c",
+        "floxuridine:dose=0.12 mg/kg/d,lot=A1,expires=2027-12-31",
+        "-c",
+        "saline",
+        "--at",
+        "2026-11-02T09:00:00+00:00",
+    )
+    assert code == 0, out
+    assert "252 mg at 8.4 mg/mL" in out
+    code, out, _ = invoke(
+        "refill",
+        "record",
+        "HAI-1",
+        "--returned",
+        "19 mL",
+        "--fill",
+        "30 mL",
+        "-c",
+        "floxuridine:dose=0.12 mg/kg/d",
+        "-c",
+        "saline",
+        "--at",
+        "2026-11-16T09:00:00+00:00",
+        "--json",
+    )
+    assert code == 0, out
+    result = json.loads(out)
+    assert (round(result["expected_residual_ml"], 6), result["flow_class"]) == (16.0, "alert")
+    assert round(result["measured_rate_ml_per_day"], 3) == 0.786
+    code, out, _ = invoke("pumps", "list")
+    assert code == 0
+    assert "HAI-1" in out
+    code, out, _ = invoke("due", "--within-days", "3660", "--json")
+    assert [item["serial"] for item in json.loads(out)] == ["HAI-1"]
+    assert invoke("pumps", "show", "HAI-1")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["pumps", "add", "X", "--model", "nope", "--route", "intra_arterial"],
+            "unknown pump model",
+            id="unknown model",
+        ),
+        pytest.param(
+            ["refill", "record", "NOPE", "--returned", "1 mL", "--fill", "30 mL", "-c", "saline"],
+            "no pump NOPE",
+            id="unknown pump",
+        ),
+        pytest.param(
+            ["refill", "record", "HAI-1", "--returned", "5 mg", "--fill", "30 mL", "-c", "saline"],
+            "[volume]",
+            id="wrong dimension",
+        ),
+        pytest.param(
+            ["refill", "record", "HAI-1", "--returned", "0 mL", "--fill", "31 mL", "-c", "saline"],
+            "exceeds",
+            id="above capacity",
+        ),
+        pytest.param(
+            ["refill", "record", "HAI-1", "--returned", "0 mL", "--fill", "30 mL", "-c", "aspirin"],
+            "unknown drug",
+            id="unknown drug",
+        ),
+        pytest.param(
+            ["refill", "record", "HAI-1", "--returned", "0 mL", "--fill", "30 mL", "-c", "floxuridine:dose=5 mL"],
+            "expected",
+            id="dose with a volume",
+        ),
+        pytest.param(
+            [
+                "refill",
+                "record",
+                "HAI-1",
+                "--returned",
+                "0 mL",
+                "--fill",
+                "30 mL",
+                "-c",
+                "saline",
+                "--at",
+                "2026-11-02T09:00:00",
+            ],
+            "timezone",
+            id="naive time",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(db: str, args: list[str], message: str) -> None:
+    invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial")
+    code, _out, err = invoke(*args)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert message in err
+
+
+def test_refill_from_a_json_file(db: str, tmp_path: Path) -> None:
+    invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial")
+    refill = tmp_path / "refill.json"
+    refill.write_text(
+        json.dumps(
+            {
+                "performed_at": "2026-11-02T09:00:00Z",
+                "returned_volume_ml": "0 mL",
+                "fill_volume_ml": "30 mL",
+                "components": [{"drug_id": "saline"}],
+            }
+        )
+    )
+    code, _out, err = invoke("refill", "record", "HAI-1", "--file", str(refill))
+    assert code == 0, err
+    refill.write_text("{broken")
+    code, _, err = invoke("refill", "record", "HAI-1", "--file", str(refill))
+    assert (code, err.count("\n")) == (2, 1)

@@ -1,0 +1,90 @@
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, func, insert, select, text
+from sqlalchemy.exc import StatementError
+from sqlmodel import SQLModel
+
+from pump_service.persistence.db import make_engine, transaction
+from pump_service.persistence.migrate import current_revision, head_revision, upgrade
+from pump_service.persistence.models import Patient
+
+
+def test_migrations_reach_head_and_match_the_models(engine: Engine) -> None:
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+
+
+def test_upgrading_twice_is_harmless(engine: Engine) -> None:
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: Engine) -> None:
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_datetimes_come_back_aware_utc(engine: Engine) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    with transaction(engine) as session:
+        session.add(
+            Patient(
+                patient_ref="P1",
+                created_at=datetime(2026, 3, 29, 3, 30, tzinfo=plus_two),
+                created_by="n",
+                station_id="s",
+            )
+        )
+    with transaction(engine) as session:
+        stored = session.exec(select(Patient)).scalars().one()  # type: ignore[call-overload]
+    assert stored.created_at == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert stored.created_at.tzinfo is UTC
+
+
+def test_naive_datetimes_are_refused_and_nothing_is_stored(engine: Engine) -> None:
+    with pytest.raises(StatementError, match="naive"), transaction(engine) as session:
+        session.add(
+            Patient(
+                patient_ref="P2",
+                created_at=datetime(2026, 1, 1),  # noqa: DTZ001 - the point of the test
+                created_by="n",
+                station_id="s",
+            )
+        )
+    with transaction(engine) as session:
+        assert session.exec(select(func.count()).select_from(Patient)).one()[0] == 0  # type: ignore[call-overload]
+
+
+def test_concurrent_read_then_write_loses_no_update(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE serialises writers: 4 threads x 40 'read max, insert max+1' give 160 distinct values."""
+    engine = make_engine(f"sqlite:///{tmp_path}/race.db")
+    counter = Table("counter", MetaData(), Column("seq", Integer, nullable=False))
+    counter.metadata.create_all(engine)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(40):
+                with transaction(engine) as session:
+                    current = session.execute(select(func.coalesce(func.max(counter.c.seq), 0))).scalar_one()
+                    session.execute(insert(counter).values(seq=current + 1))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with engine.connect() as connection:
+        values = [row[0] for row in connection.execute(select(counter.c.seq))]
+    engine.dispose()
+    assert errors == []
+    assert sorted(values) == list(range(1, 161))
