@@ -49,6 +49,8 @@ class PumpModel(BaseModel):
     max_interval_days: float = Field(gt=0)
     unit_flow_spread_pct: float = Field(0.0, ge=0, description="manufacturing spread of a unit's true flow")
     flow_law: PropellantFlowLaw | None = None
+    battery_life_days: float | None = Field(None, gt=0, description="implant to elective replacement (ERI)")
+    eri_to_eos_days: float | None = Field(None, gt=0, description="ERI to end of service, when delivery stops")
     routes: tuple[DeliveryRoute, ...]
     source: str = Field(description="where the figures come from, with confidence")
 
@@ -63,6 +65,8 @@ class PumpModel(BaseModel):
                 raise ValueError("a constant-flow model needs a flow_law and a nominal_rate_ml_per_day")
         elif self.flow_law is not None:
             raise ValueError("a programmable pump's flow is set by its motor, not by a propellant flow law")
+        elif self.battery_life_days is None or self.eri_to_eos_days is None:
+            raise ValueError("a programmable pump needs battery_life_days and eri_to_eos_days")
         return self
 
     def flow_factor(self, conditions: FlowConditions) -> float:

@@ -14,6 +14,10 @@ _ARTERIAL_PROPELLANT: Final = PropellantFlowLaw(
     propellant_gauge_mmhg=400.0, vaporization_enthalpy_j_per_mol=27_500.0, reference_back_pressure_mmhg=90.0
 )
 
+# Battery pumps last 5-7 years [V]; the middle is the default until each model's IFU gives its own [U].
+# Field accuracy is about +1 % mean, 2.5 % per refill [V]; the per-unit spread of +-3 % is [U].
+_BATTERY_LIFE_DAYS: Final = 6 * 365.25
+
 PUMP_MODELS: Final[dict[str, PumpModel]] = {
     m.model_id: m
     for m in (
@@ -65,6 +69,9 @@ PUMP_MODELS: Final[dict[str, PumpModel]] = {
             low_reservoir_ml=2.0,
             pocket_fill_threshold_ml=1.0,
             max_interval_days=180.0,
+            unit_flow_spread_pct=3.0,
+            battery_life_days=_BATTERY_LIFE_DAYS,
+            eri_to_eos_days=90.0,
             routes=(
                 DeliveryRoute.INTRATHECAL,
                 DeliveryRoute.EPIDURAL,
@@ -72,7 +79,7 @@ PUMP_MODELS: Final[dict[str, PumpModel]] = {
                 DeliveryRoute.INTRA_ARTERIAL,
             ),
             source="alarm 2 mL [V] Neurosurgery 2004; 14.5 % [V] ANZCA; pocket fill >1 mL [V] Maino 2017; "
-            "0.048-24 mL/day per HPP/1 limits; 180-day interval [V] Medtronic",
+            "0.048-24 mL/day per HPP/1 limits; 180-day interval [V] Medtronic; EOS 90 days after ERI [V]",
         ),
         PumpModel(
             model_id="programmable-40",
@@ -85,6 +92,9 @@ PUMP_MODELS: Final[dict[str, PumpModel]] = {
             low_reservoir_ml=2.0,
             pocket_fill_threshold_ml=2.0,
             max_interval_days=180.0,
+            unit_flow_spread_pct=3.0,
+            battery_life_days=_BATTERY_LIFE_DAYS,
+            eri_to_eos_days=90.0,
             routes=(
                 DeliveryRoute.INTRATHECAL,
                 DeliveryRoute.EPIDURAL,
