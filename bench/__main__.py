@@ -8,7 +8,7 @@ from pathlib import Path
 from bench import Result
 
 # Every suite module under bench/; each later issue adds its own.
-SUITES = ("bench.foundation",)
+SUITES = ("bench.foundation", "bench.simulators")
 
 
 def main() -> None:

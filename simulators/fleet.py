@@ -1,0 +1,332 @@
+"""A fleet of simulated patients with pumps, advanced in steps of virtual time, vectorised with numpy.
+
+It produces the truth a bench scores a refill schedule against: every pump's true volume at each
+step, when each alarm fired and when any pump ran dry, and how long it stayed dry.
+
+How it stays exact while stepping. The reservoir law ``dV/dt = -r * f(t) * g(V)`` (``f`` the flow
+factor of the patient's conditions, ``g`` the taper near empty) separates: the volume depends
+only on the *flow work* ``W(t) = integral of f``, through the same closed form the single-pump
+simulators use (:func:`schemas.flow_law.advance_volume` with rate 1). ``W`` is piecewise linear,
+so a step costs a few array operations for every pump at once, and a threshold crossing inside a
+step is located exactly by inverting ``W``: in one division for a pump at constant conditions, by
+walking its few condition changes otherwise.
+
+Pumps: constant-flow (conditions from the patient's timeline; the event ``ALARM`` is reaching
+the model's residual floor) and programmable with a continuous prescription (the register runs at
+the programmed rate and raises ``ALARM`` at the low-reservoir volume and ``EMPTY_ALARM`` at
+zero; the true volume runs at the programmed rate times the unit's accuracy factor). ``DRY`` is
+the true volume reaching zero. Faults and step profiles are the single-pump simulators' business.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from schemas.pump import PumpFamily
+from simulators.patients import FleetMember
+
+__all__ = ["FleetEventKind", "FleetRunner", "FleetTruth", "advance_volumes", "work_to_volume"]
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+SECONDS_PER_DAY = 86_400.0
+
+
+class FleetEventKind(IntEnum):
+    ALARM = 0  # constant-flow residual floor; programmable low-reservoir alarm
+    EMPTY_ALARM = 1  # programmable register at zero
+    DRY = 2  # true volume at zero: the patient gets nothing
+
+
+def advance_volumes(volume: Floats, work: Floats, knee: Floats) -> Floats:
+    """Vectorised :func:`schemas.flow_law.advance_volume` at rate 1 for ``work`` days."""
+    above = np.maximum(volume - knee, 0.0)
+    linear = volume - work
+    rest = np.maximum(work - above, 0.0)
+    start = np.minimum(volume, knee)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(start) - rest / (2.0 * np.sqrt(knee))
+    tapered = np.where(root > 0.0, root * root, 0.0)
+    tapered = np.minimum(tapered, start)
+    result = np.where((knee <= 0.0) | (work <= above), np.maximum(linear, 0.0), tapered)
+    return np.where(work <= 0.0, volume, result)
+
+
+def work_to_volume(volume: Floats, target: float, knee: Floats) -> Floats:
+    """Vectorised :func:`schemas.flow_law.days_until_volume` at rate 1 (0 where already there)."""
+    target_arr = np.full_like(volume, max(0.0, target))
+    linear = volume - target_arr
+    above = np.maximum(volume - knee, 0.0)
+    start = np.minimum(volume, knee)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tapered = above + (np.sqrt(start) - np.sqrt(np.minimum(target_arr, start))) * 2.0 * np.sqrt(knee)
+    result = np.where((knee <= 0.0) | (target_arr >= knee), linear, tapered)
+    return np.where(volume <= target_arr, 0.0, result)
+
+
+@dataclass(frozen=True)
+class FleetTruth:
+    """What really happened: volumes at each step and every threshold crossing."""
+
+    serials: tuple[str, ...]
+    times_days: Floats  # step boundaries, days from the start
+    volume_ml: npt.NDArray[np.float32] | None  # pumps x steps+1, true volume (None unless recorded)
+    event_pump: Ints
+    event_kind: Ints
+    event_at_days: Floats
+    dry_days: Floats  # per pump, total time with an empty reservoir
+
+    def events_of(self, kind: FleetEventKind) -> list[tuple[int, float]]:
+        """(pump index, day) of every event of ``kind``, in time order."""
+        mask = self.event_kind == kind
+        order = np.argsort(self.event_at_days[mask], kind="stable")
+        return list(zip(self.event_pump[mask][order].tolist(), self.event_at_days[mask][order].tolist(), strict=True))
+
+
+class _FlowWork:
+    """W(t) for every pump: slope ``base`` plus each condition segment's excess over its span."""
+
+    def __init__(self, members: Sequence[FleetMember], start: datetime) -> None:
+        count = len(members)
+        self.base = np.ones(count)
+        pumps: list[int] = []
+        starts: list[float] = []
+        lengths: list[float] = []
+        excess: list[float] = []
+        self.breakpoints: dict[int, tuple[Floats, Floats, Floats]] = {}
+        for i, member in enumerate(members):
+            if member.model.family is not PumpFamily.CONSTANT_FLOW:
+                continue
+            base = member.model.flow_factor(member.timeline.baseline.conditions())
+            self.base[i] = base
+            changes = member.timeline.change_points
+            if not changes:
+                continue
+            days = [(t - start).total_seconds() / SECONDS_PER_DAY for t, _ in changes]
+            factors = [member.model.flow_factor(state.conditions()) for _, state in changes]
+            ends = [*days[1:], np.inf]
+            for begin, end, factor in zip(days, ends, factors, strict=True):
+                pumps.append(i)
+                starts.append(begin)
+                lengths.append(end - begin)
+                excess.append(factor - base)
+            self.breakpoints[i] = self._piecewise(base, days, factors)
+        self.seg_pump = np.array(pumps, dtype=np.int64)
+        self.seg_start = np.array(starts)
+        self.seg_length = np.array(lengths)
+        self.seg_excess = np.array(excess)
+
+    @staticmethod
+    def _piecewise(base: float, days: list[float], factors: list[float]) -> tuple[Floats, Floats, Floats]:
+        times = np.array([-np.inf, *days])
+        slopes = np.array([base, *factors])
+        work = np.zeros(len(times))
+        work[1] = base * days[0]
+        for k in range(2, len(times)):
+            work[k] = work[k - 1] + slopes[k - 1] * (times[k] - times[k - 1])
+        return times, work, slopes
+
+    def at(self, t: Floats) -> Floats:
+        """W at per-pump times ``t``."""
+        work = self.base * t
+        if len(self.seg_pump):
+            span = np.clip(t[self.seg_pump] - self.seg_start, 0.0, self.seg_length)
+            work += np.bincount(self.seg_pump, weights=self.seg_excess * span, minlength=len(t))
+        return work
+
+    def invert_all(self, pumps: Ints, work: Floats) -> Floats:
+        """:meth:`invert` for many pumps: one division each, a walk only where conditions change."""
+        at = work / self.base[pumps]
+        for row, pump in enumerate(pumps.tolist()):
+            if pump in self.breakpoints:
+                at[row] = self.invert(pump, float(work[row]))
+        return at
+
+    def invert(self, pump: int, work: float) -> float:
+        """The earliest time at which pump ``pump``'s W reaches ``work``."""
+        if pump not in self.breakpoints:
+            return float(work / self.base[pump])
+        times, cumulative, slopes = self.breakpoints[pump]
+        k = int(np.searchsorted(cumulative[1:], work, side="left"))  # breakpoints whose W is below ``work``
+        if k == 0:
+            return float(work / slopes[0])
+        # segment k starts at times[k] with W = cumulative[k] < work; it rises there unless it is the last
+        return float(times[k] + (work - cumulative[k]) / slopes[k]) if slopes[k] > 0 else float("inf")
+
+
+class FleetRunner:
+    """N pumps filled at day 0, advanced step by step, refilled on a schedule or on request."""
+
+    def __init__(self, members: Sequence[FleetMember], *, start: datetime, fill_ml: Sequence[float] | None = None):
+        self.members = tuple(members)
+        self.start = start
+        count = len(self.members)
+        programmable = np.array([m.model.family is PumpFamily.PROGRAMMABLE for m in self.members], dtype=bool)
+        self._programmable: Bools = programmable
+        self._knee = np.array([m.model.near_empty_ml for m in self.members])
+        self._floor = np.array([m.model.low_reservoir_ml for m in self.members])
+        self._register_rate = np.array([m.rate_ml_per_day for m in self.members])
+        self._true_rate = self._register_rate * np.array([m.unit_factor for m in self.members])
+        fills = np.array(fill_ml if fill_ml is not None else [m.model.capacity_ml for m in self.members], dtype=float)
+        self._fill = fills
+        self.true_ml = fills.copy()
+        self.register_ml = np.where(programmable, fills, np.nan)
+        self.t = np.zeros(count)
+        self._work = _FlowWork(self.members, start)
+        self._w = self._work.at(self.t)
+        self._dry_since = np.full(count, np.nan)
+        self.dry_days = np.zeros(count)
+        self._events: list[tuple[Ints, Ints, Floats]] = []
+
+    # ---- stepping -----------------------------------------------------------------------
+
+    def advance(self, to_days: "float | Floats", mask: Bools | None = None) -> None:
+        """Move the pumps selected by ``mask`` (all by default) to ``to_days`` (scalar or per pump)."""
+        index = np.arange(len(self.t)) if mask is None else np.flatnonzero(mask)
+        if index.size == 0:
+            return
+        target = np.broadcast_to(np.asarray(to_days, dtype=float), self.t.shape)[index]
+        if np.any(target < self.t[index]):
+            raise ValueError("a fleet cannot run backwards in time")
+        full = self.t.copy()
+        full[index] = target
+        w_new = self._work.at(full)[index]
+        dw = w_new - self._w[index]
+        self._channel(index, self.true_ml, self._true_rate, dw, self._knee[index], self._true_thresholds(index))
+        prog = index[self._programmable[index]]
+        if prog.size:
+            sub = np.isin(index, prog)
+            thresholds = [(self._floor[prog], FleetEventKind.ALARM), (np.zeros(prog.size), FleetEventKind.EMPTY_ALARM)]
+            self._channel(prog, self.register_ml, self._register_rate, dw[sub], np.zeros(prog.size), thresholds)
+        self.t[index] = target
+        self._w[index] = w_new
+
+    def _true_thresholds(self, index: Ints) -> list[tuple[Floats, FleetEventKind]]:
+        # Constant-flow pumps alarm on their true volume (no register); programmable ones do not.
+        floor = np.where(self._programmable[index], -1.0, self._floor[index])
+        return [(floor, FleetEventKind.ALARM), (np.zeros(index.size), FleetEventKind.DRY)]
+
+    def _channel(
+        self,
+        index: Ints,
+        volume: Floats,
+        rate: Floats,
+        dw: Floats,
+        knee: Floats,
+        thresholds: list[tuple[Floats, FleetEventKind]],
+    ) -> None:
+        before = volume[index]
+        work = rate[index] * dw
+        for threshold, kind in thresholds:
+            needed = self._work_needed(before, threshold, knee)
+            crossing = (before > threshold) & (threshold >= 0.0) & (work >= needed)
+            if np.any(crossing):
+                self._record(index[crossing], kind, needed[crossing] / rate[index][crossing])
+        volume[index] = advance_volumes(before, work, knee)
+
+    @staticmethod
+    def _work_needed(volume: Floats, threshold: Floats, knee: Floats) -> Floats:
+        needed = np.empty_like(volume)
+        for value in np.unique(threshold):
+            rows = threshold == value
+            needed[rows] = work_to_volume(volume[rows], float(value), knee[rows])
+        return needed
+
+    def _record(self, pumps: Ints, kind: FleetEventKind, flow_work: Floats) -> None:
+        at = np.array(
+            [self._work.invert(int(p), float(w)) for p, w in zip(pumps, self._w[pumps] + flow_work, strict=True)]
+        )
+        at = np.maximum(at, self.t[pumps])
+        self._events.append((pumps, np.full(pumps.size, int(kind)), at))
+        if kind is FleetEventKind.DRY:
+            self._dry_since[pumps] = at
+
+    def refill(self, mask: Bools, fill_ml: "float | Floats | None" = None) -> None:
+        """Aspirate completely and refill the selected pumps at their current time."""
+        index = np.flatnonzero(mask)
+        volume = (
+            self._fill[index] if fill_ml is None else np.broadcast_to(np.asarray(fill_ml, float), self.t.shape)[index]
+        )
+        dry = index[~np.isnan(self._dry_since[index])]
+        self.dry_days[dry] += self.t[dry] - self._dry_since[dry]
+        self._dry_since[index] = np.nan
+        self.true_ml[index] = volume
+        self.register_ml[index] = np.where(self._programmable[index], volume, np.nan)
+
+    # ---- whole runs ---------------------------------------------------------------------
+
+    def run(
+        self,
+        days: float,
+        *,
+        step_days: float = 1.0,
+        refill_days: Sequence[Sequence[float]] | None = None,
+        refill_every_days: float | None = None,
+        record_volumes: bool = False,
+    ) -> FleetTruth:
+        """Advance ``days`` in steps, refilling at each pump's ``refill_days`` or every ``refill_every_days``."""
+        if step_days <= 0 or days <= 0:
+            raise ValueError("days and step_days must be positive")
+        count = len(self.t)
+        schedule = self._schedule(count, days, refill_days, refill_every_days)
+        rows = np.arange(count)
+        pointer = np.zeros(count, dtype=np.int64)
+        steps = int(np.ceil(days / step_days - 1e-9))
+        times = np.minimum(np.arange(steps + 1) * step_days, days)
+        volumes = np.empty((count, steps + 1), dtype=np.float32) if record_volumes else None
+        if volumes is not None:
+            volumes[:, 0] = self.true_ml
+        for k in range(1, steps + 1):
+            end = float(times[k])
+            while True:
+                next_refill = schedule[rows, pointer]
+                due = next_refill <= end
+                if not np.any(due):
+                    break
+                self.advance(np.where(due, next_refill, self.t), mask=due)
+                self.refill(due)
+                pointer[due] += 1
+            self.advance(end)
+            if volumes is not None:
+                volumes[:, k] = self.true_ml
+        return self.truth(times, volumes)
+
+    @staticmethod
+    def _schedule(
+        count: int, days: float, refill_days: Sequence[Sequence[float]] | None, every: float | None
+    ) -> Floats:
+        """Refill days per pump as rows padded with infinity (one spare column ends every row)."""
+        if refill_days is not None and every is not None:
+            raise ValueError("give refill_days or refill_every_days, not both")
+        if refill_days is not None:
+            if len(refill_days) != count:
+                raise ValueError(f"refill_days needs one list per pump ({count})")
+            width = max((len(d) for d in refill_days), default=0) + 1
+            table = np.full((count, width), np.inf)
+            for row, days_of_pump in enumerate(refill_days):
+                table[row, : len(days_of_pump)] = sorted(days_of_pump)
+            return table
+        regular = np.arange(every, days + 1e-9, every) if every is not None else np.zeros(0)
+        return np.tile(np.append(regular, np.inf), (count, 1))
+
+    def truth(self, times: Floats, volumes: npt.NDArray[np.float32] | None) -> FleetTruth:
+        """The truth so far; pumps still dry count their dry time up to now."""
+        dry_days = self.dry_days + np.where(np.isnan(self._dry_since), 0.0, self.t - np.nan_to_num(self._dry_since))
+        if self._events:
+            pumps, kinds, at = (np.concatenate(parts) for parts in zip(*self._events, strict=True))
+        else:
+            pumps, kinds, at = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return FleetTruth(
+            serials=tuple(m.serial for m in self.members),
+            times_days=times,
+            volume_ml=volumes,
+            event_pump=pumps,
+            event_kind=kinds,
+            event_at_days=at,
+            dry_days=dry_days,
+        )
