@@ -1,0 +1,1 @@
+"""Charge capture for refill visits: rules engine, reference data, exports."""
