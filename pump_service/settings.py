@@ -22,6 +22,17 @@ class Settings(BaseSettings):
     warn_deviation_pct: float = Field(10.0, gt=0)
     alert_deviation_pct: float = Field(20.0, gt=0)
     safety_margin_days: float = Field(3.0, ge=0)
+    # The default clinic, created on first use; `pump-service clinic` changes it afterwards.
+    clinic_id: str = Field("main", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    clinic_name: str = Field("Refill clinic", min_length=1, max_length=100)
+    clinic_working_days: list[int] = Field([0, 1, 2, 3, 4], description="0 = Monday")
+    clinic_opens_at: str = Field("08:00", pattern=r"^[0-2][0-9]:[0-5][0-9]$")
+    clinic_closes_at: str = Field("16:00", pattern=r"^[0-2][0-9]:[0-5][0-9]$")
+    clinic_slot_minutes: int = Field(30, gt=0, le=480)
+    clinic_capacity_per_day: int = Field(16, gt=0, le=500)
+    reminder_days: list[int] = Field([7, 1], description="days before an appointment a reminder goes out")
+    overdue_grace_hours: float = Field(2.0, ge=0, description="after an appointment's end, a missing refill escalates")
+    tick_interval_s: float = Field(60.0, gt=0, description="how often the scheduler looks for due work")
 
     @field_validator("clinic_tz")
     @classmethod

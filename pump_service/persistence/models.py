@@ -63,6 +63,9 @@ class Pump(SQLModel, table=True):
     alarms: list[dict[str, Any]] = _json_list()
     next_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     next_due_reason: str | None = Field(default=None, max_length=32)
+    alarm_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # forecast low alarm / residual floor
+    empty_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # forecast empty reservoir
+    clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
     version: int = Field(default=1)
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=64)
@@ -183,3 +186,10 @@ class DeviceLogRecord(SQLModel, table=True):
     data: dict[str, Any] = _json_dict()
     actor: str = Field(max_length=64)
     station_id: str = Field(max_length=64)
+
+
+# The other table families register on the same metadata (Alembic's env imports this module).
+from pump_service.persistence.schedule_models import Appointment, Clinic, ClinicHoliday, Notification  # noqa: E402
+from pump_service.persistence.visit_models import Visit  # noqa: E402
+
+__all__ += ["Appointment", "Clinic", "ClinicHoliday", "Notification", "Visit"]

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from pump_service.domain.dosing import DoseWarning, plan_dose
 from pump_service.domain.due import DueDate, next_refill_due
-from pump_service.domain.reservoir import forecast_reservoir
+from pump_service.domain.reservoir import ReservoirForecast, forecast_reservoir
 from pump_service.domain.residual import ConditionPeriod, expected_residual_ml
 from pump_service.domain.return_check import (
     CAUSE_TEXT,
@@ -45,6 +45,7 @@ from pump_service.services.contracts import (
     RefillResult,
 )
 from pump_service.services.pumps import get_pump
+from pump_service.services.scheduling import book_next_refill, complete_appointment
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis, DoseBasis, Drug
 from schemas.drug_catalogue import get_drug
@@ -106,7 +107,7 @@ def record_refill(
     if assessment is not None and assessment.measured_rate_ml_per_day is not None and model.flow_law is not None:
         # A constant-flow pump that ran fast last time is planned at its measured speed.
         planning_rate = max(planning_rate, assessment.measured_rate_ml_per_day)
-    due = _due(model, entry, planning_rate, components, settings)
+    due, forecast = _due(model, entry, planning_rate, components, settings)
 
     refill = Refill(
         idempotency_key=key,
@@ -169,8 +170,8 @@ def record_refill(
     if assessment is not None and assessment.measured_rate_ml_per_day is not None:
         pump.measured_rate_ml_per_day = assessment.measured_rate_ml_per_day
     pump.planning_rate_ml_per_day = planning_rate
-    pump.next_due_at = due.due_at
-    pump.next_due_reason = due.reason.value
+    complete_appointment(session, pump, refill.id, actor=actor, now=now)
+    book_next_refill(session, pump, due=due, forecast=forecast, settings=settings, actor=actor, now=now)
     pump.version += 1
     pump.updated_at = now
     pump.updated_by = actor.user
@@ -409,7 +410,7 @@ def _due(
     planning_rate: float,
     components: Sequence[_PlannedComponent],
     settings: Settings,
-) -> DueDate:
+) -> tuple[DueDate, ReservoirForecast]:
     forecast = forecast_reservoir(
         volume_ml=entry.fill_volume_ml,
         at=entry.performed_at,
@@ -417,7 +418,7 @@ def _due(
         low_reservoir_ml=model.low_reservoir_ml,
         near_empty_ml=model.near_empty_ml,
     )
-    return next_refill_due(
+    due = next_refill_due(
         filled_at=entry.performed_at,
         forecast=forecast,
         safety_margin_days=settings.safety_margin_days,
@@ -425,6 +426,7 @@ def _due(
         protocol_interval_days=model.protocol_interval_days,
         max_interval_days=model.max_interval_days,
     )
+    return due, forecast
 
 
 def _component_row(refill_id: int, planned: _PlannedComponent) -> RefillComponent:

@@ -1,0 +1,97 @@
+"""Tables of the clinic calendar and of everything the scheduler decides.
+
+Appointments are booked against a clinic's calendar; notifications are the scheduler's outbox
+and its memory: each has a unique ``key`` naming the decision (a reminder for an appointment, an
+escalation for an overdue visit...), so a decision is recorded once however often, or however
+late, the tick runs.
+"""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from pump_service.persistence.types import UTCDateTime
+
+__all__ = ["Appointment", "Clinic", "ClinicHoliday", "Notification"]
+
+
+class Clinic(SQLModel, table=True):
+    """Where refills happen: its zone, working week, hours, slot length and daily capacity."""
+
+    __tablename__ = "clinic"
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(index=True, unique=True, max_length=32)
+    name: str = Field(max_length=100)
+    timezone: str = Field(max_length=64)
+    working_days: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # 0 = Monday
+    opens_at: str = Field(max_length=5)  # local HH:MM
+    closes_at: str = Field(max_length=5)
+    slot_minutes: int
+    capacity_per_day: int
+    reminder_days: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(max_length=64)
+    station_id: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    updated_by: str = Field(max_length=64)
+
+
+class ClinicHoliday(SQLModel, table=True):
+    __tablename__ = "clinic_holiday"
+    __table_args__ = (UniqueConstraint("clinic_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    day: date
+    name: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(max_length=64)
+
+
+class Appointment(SQLModel, table=True):
+    """A booked refill visit. ``target_at`` is the due date it aims at, ``latest_at`` the alarm/empty date."""
+
+    __tablename__ = "appointment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pump_id: int = Field(foreign_key="pump.id", index=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    local_day: date = Field(index=True)
+    slot_index: int
+    starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    target_at: datetime = Field(sa_type=UTCDateTime)
+    latest_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_reason: str = Field(max_length=32)
+    on_time: bool
+    status: str = Field(max_length=16, index=True)  # booked | completed | cancelled | no_show | superseded
+    closed_reason: str | None = Field(default=None, max_length=200)
+    refill_id: int | None = Field(default=None, foreign_key="refill.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(max_length=64)
+    station_id: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    updated_by: str = Field(max_length=64)
+
+
+class Notification(SQLModel, table=True):
+    """A reminder or an escalation; ``key`` is unique, so each decision exists once."""
+
+    __tablename__ = "notification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True, max_length=120)
+    kind: str = Field(max_length=32, index=True)
+    level: str = Field(max_length=16)  # info | escalation
+    pump_id: int = Field(foreign_key="pump.id", index=True)
+    appointment_id: int | None = Field(default=None, foreign_key="appointment.id")
+    trigger_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    status: str = Field(max_length=16)  # open | acknowledged | expired
+    message: str = Field(max_length=300)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,39 @@
+"""A refill visit: the unit of work that ends in one committed refill, written to the pump at most once.
+
+The visit row is committed *before* anything is written to a programmable pump, with the
+``request_id`` the write will carry. If the process dies between the pump write and the refill
+commit, the next attempt finds the visit in ``writing`` and asks the pump's log whether that
+``request_id`` landed, instead of guessing.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from pump_service.persistence.types import UTCDateTime
+
+__all__ = ["Visit"]
+
+
+class Visit(SQLModel, table=True):
+    __tablename__ = "visit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    visit_key: str = Field(index=True, unique=True, max_length=80)
+    pump_id: int = Field(foreign_key="pump.id", index=True)
+    state: str = Field(max_length=16)  # open | writing | committed | aborted
+    request_digest: str | None = Field(default=None, max_length=64)
+    refill_request_id: str | None = Field(default=None, max_length=64)
+    rx_request_id: str | None = Field(default=None, max_length=64)
+    log_cursor: int | None = None  # the pump log's next index before the write
+    device_written_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refill_id: int | None = Field(default=None, foreign_key="refill.id")
+    appointment_id: int | None = Field(default=None, foreign_key="appointment.id")
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    started_by: str = Field(max_length=64)
+    station_id: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    updated_by: str = Field(max_length=64)

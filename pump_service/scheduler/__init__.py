@@ -1,0 +1,5 @@
+"""APScheduler 3 wiring: one fixed tick job that asks the services what is due; the database decides."""
+
+from pump_service.scheduler.runner import RefillScheduler
+
+__all__ = ["RefillScheduler"]
