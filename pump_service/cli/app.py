@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pump_service.cli import schedule_commands
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.output import due_table, local, pump_detail, pump_table, refill_report
@@ -65,12 +66,14 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="seed demo patients and pumps into an empty database")] = False,
+    scheduler: Annotated[bool, typer.Option(help="run the reminder/escalation scheduler in this process")] = True,
 ) -> None:
     """Run the HTTP service (migrates first)."""
     import uvicorn
 
     from pump_service.api.app import create_app
     from pump_service.persistence.db import transaction
+    from pump_service.scheduler import RefillScheduler
     from pump_service.services.demo import seed_demo
 
     ctx = CliContext.from_options(database_url, None)
@@ -80,8 +83,16 @@ def serve(
             seeded = seed_demo(session, settings=ctx.settings, now=ctx.clock.now())
         print("seeded demo patients and pumps" if seeded else "database already has pumps: demo seed skipped")
     api = create_app(ctx.settings, clock=ctx.clock, engine=engine)
+    ticker = RefillScheduler(engine, ctx.settings, ctx.clock) if scheduler else None
+    if ticker is not None and not ticker.start():
+        print("another process runs the scheduler for this database: serving without it")
+        ticker = None
     print(f"pump-service on http://{host}:{port}  (API docs: http://{host}:{port}/docs, pumps: /pumps)", flush=True)
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="warning")
+    finally:
+        if ticker is not None:
+            ticker.shutdown()
 
 
 @patients_app.command("add")
@@ -225,14 +236,20 @@ def refill_record(
 @handle_errors
 def due(
     within_days: Annotated[float, typer.Option("--within-days", min=0, max=3660)] = 14.0,
+    overdue: Annotated[bool, typer.Option("--overdue", help="only pumps already past their due date")] = False,
     database_url: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pumps due for a refill in the coming days (overdue first)."""
     ctx = CliContext.from_options(database_url, None)
     with ctx.session() as session:
-        items = list_due(session, now=ctx.clock.now(), within_days=within_days)
+        items = list_due(session, now=ctx.clock.now(), within_days=0.0 if overdue else within_days)
+    if overdue:
+        items = [i for i in items if i.overdue]
     _emit(due_table(items, ctx.settings.zone), [i.model_dump(mode="json") for i in items], as_json)
+
+
+schedule_commands.register(app)
 
 
 def main() -> None:

@@ -149,3 +149,30 @@ def test_refill_from_a_json_file(db: str, tmp_path: Path) -> None:
     refill.write_text("{broken")
     code, _, err = invoke("refill", "record", "HAI-1", "--file", str(refill))
     assert (code, err.count("\n")) == (2, 1)
+
+
+def test_schedule_ical_cancel_holiday_tick_and_notifications(db: str, tmp_path: Path) -> None:
+    assert invoke("patients", "add", "P-1", "--body-mass", "70 kg")[0] == 0
+    assert invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial", "--patient", "P-1")[0] == 0
+    refill = ("refill", "record", "HAI-1", "--returned", "0 mL", "--fill", "30 mL", "-c", "floxuridine:dose=0.12 mg/kg/d")
+    assert invoke(*refill, "-c", "saline")[0] == 0
+    feed = tmp_path / "clinic.ics"
+    code, out, _ = invoke("schedule", "--days", "30", "--ical", str(feed))
+    assert code == 0
+    assert "HAI-1" in out
+    assert "booked" in out
+    assert b"BEGIN:VEVENT" in feed.read_bytes()
+    code, out, _ = invoke("schedule", "--days", "30", "--json")
+    [view] = json.loads(out)
+    code, out, _ = invoke("appointments", "cancel", str(view["appointment_id"]), "--reason", "patient request")
+    assert code == 0
+    assert out.startswith("rebooked HAI-1")
+    code, _, err = invoke("appointments", "cancel", str(view["appointment_id"]), "--reason", "again")
+    assert (code, err.startswith("error: appointment")) == (2, True)
+    code, out, _ = invoke("clinic", "holiday", view["local_day"], "Closed for training")
+    assert code == 0
+    assert "1 appointment(s) moved" in out
+    assert invoke("tick")[0] == 0
+    assert invoke("notifications", "list")[0] == 0
+    code, out, _ = invoke("due", "--overdue")
+    assert (code, out.strip()) == (0, "no pump is due in that window")

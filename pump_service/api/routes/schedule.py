@@ -1,0 +1,105 @@
+"""The clinic schedule, its iCalendar feed, cancellations and no-shows, holidays, notifications."""
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
+from pump_service.services.clinics import add_holiday, calendar_of, default_clinic, get_clinic
+from pump_service.services.notifications import acknowledge, list_notifications
+from pump_service.services.schedule_views import (
+    AppointmentView,
+    NotificationView,
+    appointment_view,
+    appointment_views,
+    notification_view,
+    schedule_ical,
+)
+from pump_service.services.scheduling import cancel_appointment, rebook_closed_day
+
+router = APIRouter(tags=["schedule"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such clinic, appointment or notification"}}
+
+
+class CancelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200)
+    no_show: bool = False
+
+
+class HolidayEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: date
+    name: str = Field(min_length=1, max_length=100)
+
+
+@router.get("/schedule", responses=_NOT_FOUND)
+def read_schedule(
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    days: Annotated[int, Query(ge=1, le=366)] = 14,
+    clinic: Annotated[str | None, Query(description="clinic id; the default clinic if omitted")] = None,
+) -> list[AppointmentView]:
+    """Appointments from today (clinic time) for ``days`` days."""
+    now = clock.now()
+    row = get_clinic(session, clinic) if clinic else default_clinic(session, settings, now=now)
+    return appointment_views(session, row, calendar_of(session, row).local_day(now), days)
+
+
+@router.get("/schedule.ics", response_class=Response, responses={200: {"content": {"text/calendar": {}}}, **_NOT_FOUND})
+def read_schedule_ical(
+    session: SessionDep, settings: SettingsDep, clock: ClockDep, clinic: str | None = None
+) -> Response:
+    """The booked appointments as an iCalendar feed for calendar clients."""
+    now = clock.now()
+    row = get_clinic(session, clinic) if clinic else default_clinic(session, settings, now=now)
+    return Response(schedule_ical(session, row, now=now), media_type="text/calendar")
+
+
+@router.post(
+    "/appointments/{appointment_id}/cancel",
+    responses={**_NOT_FOUND, 409: {"description": "the appointment is not booked"}},
+)
+def cancel(
+    appointment_id: int, entry: CancelEntry, session: SessionDep, clock: ClockDep, actor: ActorDep
+) -> AppointmentView:
+    """Cancel an appointment (or record a no-show, which escalates); returns the new booking."""
+    new = cancel_appointment(
+        session, appointment_id, no_show=entry.no_show, reason=entry.reason, actor=actor, now=clock.now()
+    )
+    return appointment_view(session, new)
+
+
+@router.post(
+    "/clinics/{clinic_id}/holidays",
+    status_code=201,
+    responses={**_NOT_FOUND, 409: {"description": "already a holiday"}},
+)
+def create_holiday(
+    clinic_id: str, entry: HolidayEntry, session: SessionDep, clock: ClockDep, actor: ActorDep
+) -> list[AppointmentView]:
+    """Close the clinic on a day; the appointments booked then are moved (and returned)."""
+    clinic = get_clinic(session, clinic_id)
+    add_holiday(session, clinic, entry.day, entry.name, actor=actor, now=clock.now())
+    return [
+        appointment_view(session, m)
+        for m in rebook_closed_day(session, clinic, entry.day, actor=actor, now=clock.now())
+    ]
+
+
+@router.get("/notifications")
+def read_notifications(session: SessionDep, open_only: bool = True) -> list[NotificationView]:
+    """Reminders and escalations, newest first."""
+    return [notification_view(session, n) for n in list_notifications(session, open_only=open_only)]
+
+
+@router.post("/notifications/{notification_id}/ack", responses={**_NOT_FOUND, 409: {"description": "not open"}})
+def ack_notification(notification_id: int, session: SessionDep, clock: ClockDep, actor: ActorDep) -> NotificationView:
+    """Mark a reminder or escalation as handled."""
+    return notification_view(session, acknowledge(session, notification_id, actor=actor, now=clock.now()))

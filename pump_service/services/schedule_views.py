@@ -1,0 +1,131 @@
+"""What clinic staff read about the schedule: the days ahead, an iCalendar feed, the notifications."""
+
+from datetime import date, datetime, timedelta
+
+from icalendar import Calendar, Event
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, col, select
+
+from pump_service.persistence.models import Pump
+from pump_service.persistence.schedule_models import Appointment, Clinic, Notification
+from pump_service.services.clinics import calendar_of
+from pump_service.services.scheduling import schedule_between
+from schemas.clock import UtcDatetime
+
+__all__ = [
+    "AppointmentView",
+    "NotificationView",
+    "appointment_view",
+    "appointment_views",
+    "notification_view",
+    "schedule_ical",
+]
+
+
+class AppointmentView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    appointment_id: int
+    pump_serial: str
+    clinic_id: str
+    local_day: date
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    status: str
+    on_time: bool
+    target_at: UtcDatetime
+    latest_at: UtcDatetime | None
+    due_reason: str
+
+
+class NotificationView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    notification_id: int
+    key: str
+    kind: str
+    level: str
+    pump_serial: str
+    appointment_id: int | None
+    trigger_at: UtcDatetime
+    created_at: UtcDatetime
+    status: str
+    message: str
+
+
+def _serials(session: Session, pump_ids: set[int]) -> dict[int, str]:
+    if not pump_ids:
+        return {}
+    rows = session.exec(select(Pump).where(col(Pump.id).in_(pump_ids))).all()
+    return {p.id: p.serial for p in rows if p.id is not None}
+
+
+def appointment_views(session: Session, clinic: Clinic, first_day: date, days: int) -> list[AppointmentView]:
+    """The clinic's appointments from ``first_day`` (local) for ``days`` days."""
+    rows = schedule_between(session, clinic, first_day, days)
+    serials = _serials(session, {r.pump_id for r in rows})
+    return [_view(r, serials[r.pump_id], clinic) for r in rows]
+
+
+def _view(row: Appointment, serial: str, clinic: Clinic) -> AppointmentView:
+    assert row.id is not None  # noqa: S101
+    return AppointmentView(
+        appointment_id=row.id,
+        pump_serial=serial,
+        clinic_id=clinic.clinic_id,
+        local_day=row.local_day,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        status=row.status,
+        on_time=row.on_time,
+        target_at=row.target_at,
+        latest_at=row.latest_at,
+        due_reason=row.due_reason,
+    )
+
+
+def appointment_view(session: Session, row: Appointment) -> AppointmentView:
+    """One appointment as staff see it."""
+    clinic = session.get(Clinic, row.clinic_id)
+    assert clinic is not None  # noqa: S101 - foreign key
+    return _view(row, _serials(session, {row.pump_id})[row.pump_id], clinic)
+
+
+def notification_view(session: Session, row: Notification) -> NotificationView:
+    assert row.id is not None  # noqa: S101
+    return NotificationView(
+        notification_id=row.id,
+        key=row.key,
+        kind=row.kind,
+        level=row.level,
+        pump_serial=_serials(session, {row.pump_id})[row.pump_id],
+        appointment_id=row.appointment_id,
+        trigger_at=row.trigger_at,
+        created_at=row.created_at,
+        status=row.status,
+        message=row.message,
+    )
+
+
+def schedule_ical(session: Session, clinic: Clinic, *, now: datetime, days: int = 60) -> bytes:
+    """The clinic's booked appointments as an iCalendar feed (times in the clinic's zone; no patient data)."""
+    calendar = calendar_of(session, clinic)
+    first_day = calendar.local_day(now) - timedelta(days=1)
+    feed = Calendar()
+    feed.add("prodid", "-//pump-service//refill appointments//EN")
+    feed.add("version", "2.0")
+    feed.add("x-wr-calname", f"{clinic.name} refills")
+    for view in appointment_views(session, clinic, first_day, days + 1):
+        if view.status != "booked":
+            continue
+        event = Event()
+        event.add("uid", f"appointment-{view.appointment_id}@pump-service")
+        event.add("dtstamp", now)
+        event.add("dtstart", view.starts_at.astimezone(calendar.zone))
+        event.add("dtend", view.ends_at.astimezone(calendar.zone))
+        event.add("summary", f"Pump refill {view.pump_serial}")
+        late = "" if view.on_time else " LATE BOOKING: no slot before the due date"
+        event.add("description", f"due {view.target_at.isoformat()} ({view.due_reason}){late}")
+        feed.add_component(event)
+    feed.add_missing_timezones()
+    return bytes(feed.to_ical())
