@@ -46,9 +46,8 @@ def test_the_ical_feed_parses_with_the_clinic_zone(client: TestClient) -> None:
 def test_cancel_and_no_show_rebook_and_escalations_can_be_acknowledged(client: TestClient, clock: FixedClock) -> None:
     [view] = client.get("/schedule", params={"days": 30}).json()
     clock.set(T0 + timedelta(days=14, hours=8))  # after the appointment
-    response = client.post(
-        f"/appointments/{view['appointment_id']}/cancel", json={"reason": "did not come", "no_show": True}, headers=NURSE
-    )
+    no_show = {"reason": "did not come", "no_show": True}
+    response = client.post(f"/appointments/{view['appointment_id']}/cancel", json=no_show, headers=NURSE)
     assert response.status_code == 200, response.text
     assert response.json()["appointment_id"] != view["appointment_id"]
     [escalation] = client.get("/notifications").json()
@@ -65,6 +64,7 @@ def test_a_holiday_moves_the_booking_earlier(client: TestClient) -> None:
     assert response.status_code == 201, response.text
     [moved] = response.json()
     assert moved["local_day"] == "2026-11-13"
-    assert client.post("/clinics/nope/holidays", json={"day": "2026-11-17", "name": "x"}, headers=NURSE).status_code == 404
+    unknown = client.post("/clinics/nope/holidays", json={"day": "2026-11-17", "name": "x"}, headers=NURSE)
+    assert unknown.status_code == 404
     bad = client.post("/clinics/main/holidays", json={"day": "not a day", "name": "x"}, headers=NURSE)
     assert bad.status_code == 422

@@ -154,8 +154,10 @@ def test_refill_from_a_json_file(db: str, tmp_path: Path) -> None:
 def test_schedule_ical_cancel_holiday_tick_and_notifications(db: str, tmp_path: Path) -> None:
     assert invoke("patients", "add", "P-1", "--body-mass", "70 kg")[0] == 0
     assert invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial", "--patient", "P-1")[0] == 0
-    refill = ("refill", "record", "HAI-1", "--returned", "0 mL", "--fill", "30 mL", "-c", "floxuridine:dose=0.12 mg/kg/d")
-    assert invoke(*refill, "-c", "saline")[0] == 0
+    fudr = "floxuridine:dose=0.12 mg/kg/d"
+    volumes = ("--returned", "0 mL", "--fill", "30 mL")
+    code, _, _ = invoke("refill", "record", "HAI-1", *volumes, "-c", fudr, "-c", "saline")
+    assert code == 0
     feed = tmp_path / "clinic.ics"
     code, out, _ = invoke("schedule", "--days", "30", "--ical", str(feed))
     assert code == 0
