@@ -23,6 +23,7 @@ class DeliveryRoute(StrEnum):
     INTRAVENOUS = "intravenous"
     INTRATHECAL = "intrathecal"
     EPIDURAL = "epidural"
+    INTRAVENTRICULAR = "intraventricular"
 
 
 class PumpModel(BaseModel):
