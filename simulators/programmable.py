@@ -21,16 +21,17 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
 
+from drivers.messages import drug_to_wire, format_time, prescription_to_wire
 from schemas.clock import Clock
 from schemas.device_log import DeviceLogEntry, LogEntryType
 from schemas.prescription import ContinuousPrescription, StepsPrescription, StoppedPrescription
 from schemas.pump import PumpFamily, PumpModel
 from schemas.status import ActiveAlarm, AlarmCode, Battery, BatteryState, DrugInPump, PumpStatus
+from schemas.units import format_quantity
 from simulators.constant_flow import draw_unit_factor
 from simulators.event_log import PumpEventLog
 from simulators.needle import Aspiration, aspirate, pocket_share
 from simulators.pump_faults import MotorStall, PocketFill, PumpFault
-from simulators.pump_wire import drug_data, prescription_data, quantity, timestamp
 
 __all__ = ["AnyPrescription", "PumpCommandError", "SimulatedProgrammablePump"]
 
@@ -284,12 +285,12 @@ class SimulatedProgrammablePump:
         self.register_ml = min(capacity, reservoir_after_ml)
         self.drug = drug
         data: dict[str, Any] = {
-            "volume_removed": quantity(volume_removed_ml, "volume"),
-            "volume_added": quantity(volume_added_ml, "volume"),
-            "reservoir": quantity(self.register_ml, "volume"),
+            "volume_removed": format_quantity(volume_removed_ml, "volume"),
+            "volume_added": format_quantity(volume_added_ml, "volume"),
+            "reservoir": format_quantity(self.register_ml, "volume"),
         }
         if drug is not None:
-            data["drug"] = drug_data(drug)
+            data["drug"] = drug_to_wire(drug)
         if request_id is not None:
             data["request_id"] = request_id
         self._log(self.at, LogEntryType.REFILLED, data)
@@ -321,7 +322,7 @@ class SimulatedProgrammablePump:
         previous = self.prescription.rx_id
         self.prescription = prescription.model_copy(update={"rx_id": self._new_rx_id()})
         data: dict[str, Any] = {"rx_id": self.prescription.rx_id, "previous_rx_id": previous}
-        data["prescription"] = prescription_data(self.prescription)
+        data["prescription"] = {**prescription_to_wire(self.prescription), "rx_id": self.prescription.rx_id}
         if request_id is not None:
             data["request_id"] = request_id
         self._log(self.at, LogEntryType.RX_CHANGED, data)
@@ -346,8 +347,8 @@ class SimulatedProgrammablePump:
         self._boluses.append(_Bolus(self.at, end, volume_ml / (duration_s / SECONDS_PER_DAY)))
         data: dict[str, Any] = {
             "kind": kind,
-            "volume": quantity(volume_ml, "volume"),
-            "duration": quantity(duration_s / 60.0, "duration", "min"),
+            "volume": format_quantity(volume_ml, "volume"),
+            "duration": format_quantity(duration_s / 60.0 / 1440.0, "duration", "min"),
         }
         if request_id is not None:
             data["request_id"] = request_id
@@ -360,7 +361,7 @@ class SimulatedProgrammablePump:
         previous = self.pump_time(self.at)
         self._clock_offset_s = (moment - self.at).total_seconds()
         self._clock_ref_at = self.at
-        data: dict[str, Any] = {"previous": timestamp(previous), "time": timestamp(moment)}
+        data: dict[str, Any] = {"previous": format_time(previous), "time": format_time(moment)}
         if request_id is not None:
             data["request_id"] = request_id
         self._log(self.at, LogEntryType.CLOCK_SET, data)
