@@ -4,7 +4,14 @@
 input) or 1 (everything else).
 """
 
-__all__ = ["ConflictError", "NotFoundError", "RuleViolationError", "ServiceError"]
+__all__ = [
+    "ConflictError",
+    "DeviceError",
+    "DeviceOutcomeUnknownError",
+    "NotFoundError",
+    "RuleViolationError",
+    "ServiceError",
+]
 
 
 class ServiceError(Exception):
@@ -25,3 +32,11 @@ class RuleViolationError(ServiceError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class DeviceError(ServiceError):
+    """The programmer or the pump could not do what was asked (HTTP 503); nothing was recorded."""
+
+
+class DeviceOutcomeUnknownError(DeviceError):
+    """A write was sent to a pump and no verified answer came back: reconcile before anything else."""

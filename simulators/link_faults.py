@@ -34,6 +34,7 @@ class LinkFaultPlan:
 
     seed: int = 0
     byte_error_rate: float = 0.0
+    frame_error_rate: float = 0.0
     drop_response_rate: float = 0.0
     delay_response_rate: float = 0.0
     delay_s: float = 1.5
@@ -48,6 +49,7 @@ class LinkFaultPlan:
     def __post_init__(self) -> None:
         rates = (
             self.byte_error_rate,
+            self.frame_error_rate,
             self.drop_response_rate,
             self.delay_response_rate,
             self.duplicate_response_rate,
@@ -63,11 +65,15 @@ class LinkFaultPlan:
         return rate > 0.0 and self._rng.random() < rate
 
     def corrupt(self, data: bytes) -> bytes:
-        """``data`` with each byte flipped (XOR a nonzero mask) with probability ``byte_error_rate``."""
-        if self.byte_error_rate <= 0.0:
+        """``data`` with bytes flipped (XOR a nonzero mask): each with ``byte_error_rate``, and one
+        byte of the whole chunk with ``frame_error_rate``."""
+        if (self.byte_error_rate <= 0.0 and self.frame_error_rate <= 0.0) or not data:
             return data
         out = bytearray(data)
-        for i in range(len(out)):
-            if self._rng.random() < self.byte_error_rate:
-                out[i] ^= self._rng.randrange(1, 256)
+        if self.byte_error_rate > 0.0:
+            for i in range(len(out)):
+                if self._rng.random() < self.byte_error_rate:
+                    out[i] ^= self._rng.randrange(1, 256)
+        if self.chance(self.frame_error_rate):
+            out[self._rng.randrange(len(out))] ^= self._rng.randrange(1, 256)
         return bytes(out)

@@ -78,6 +78,7 @@ class SimulatedProgrammer:
         self._event_seq = 0
         self._announced: dict[str, int] = {}  # pump serial -> log index already announced
         self.frames_received = 0
+        self.naks_sent = 0
         self.executed: list[tuple[str, str | None]] = []  # (command, request_id) actually run on a pump
         self.unplugged = False
 
@@ -101,6 +102,7 @@ class SimulatedProgrammer:
                 self._on_request(frame.seq, frame.payload, now)
         for discard in self._decoder.drain_discards():
             if discard.seq is not None:
+                self.naks_sent += 1
                 self._emit(encode_frame(discard.seq, FrameType.NAK), now)
 
     def pending_output(self, max_bytes: int | None = None) -> bytes:

@@ -46,7 +46,11 @@ def programmer_from_url(url: str, clock: Clock) -> SimulatedProgrammer:
         drug=DrugInPump(name=query.get("drug", "baclofen"), conc_mg_per_ml=float(query.get("conc", "2"))),
         clock_drift_ppm=float(query.get("drift_ppm", "0")),
     )
-    faults = LinkFaultPlan(seed=seed, byte_error_rate=float(query.get("byte_error_rate", "0")))
+    faults = LinkFaultPlan(
+        seed=seed,
+        byte_error_rate=float(query.get("byte_error_rate", "0")),
+        frame_error_rate=float(query.get("frame_error_rate", "0")),
+    )
     baud = int(query["baud"]) if "baud" in query else None
     return SimulatedProgrammer([pump], clock=clock, faults=faults, baudrate=baud)
 

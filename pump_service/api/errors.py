@@ -3,7 +3,7 @@
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from pump_service.errors import ConflictError, NotFoundError, RuleViolationError, ServiceError
+from pump_service.errors import ConflictError, DeviceError, NotFoundError, RuleViolationError, ServiceError
 from schemas.units import UnitError
 
 __all__ = ["install_error_handlers"]
@@ -28,4 +28,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnitError, _rule_violation)
     app.add_exception_handler(NotFoundError, _status(404))
     app.add_exception_handler(ConflictError, _status(409))
+    app.add_exception_handler(DeviceError, _status(503))
     app.add_exception_handler(ServiceError, _status(400))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pump_service.cli import schedule_commands
+from pump_service.cli import schedule_commands, station_commands
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.output import due_table, local, pump_detail, pump_table, refill_report
@@ -250,6 +250,7 @@ def due(
 
 
 schedule_commands.register(app)
+station_commands.register(app)
 
 
 def main() -> None:

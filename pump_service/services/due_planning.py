@@ -1,0 +1,65 @@
+"""Recompute a pump's due date from a fresh reservoir reading and book accordingly.
+
+A refill plans from the fill; an interrogation, a prescription change or a condition change plans
+from what the pump holds now. The fixed constraints (drug stability, protocol and longest
+interval) still count from the last fill; the alarm and empty dates come from the reading.
+"""
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from pump_service.domain.due import DueDate, next_refill_due
+from pump_service.domain.reservoir import forecast_reservoir
+from pump_service.persistence.models import Pump, Refill, RefillComponent
+from pump_service.services.actor import Actor
+from pump_service.services.scheduling import book_next_refill
+from pump_service.settings import Settings
+from schemas.drug_catalogue import get_drug
+from schemas.pump_catalogue import get_pump_model
+
+__all__ = ["replan_from_reading"]
+
+
+def _stabilities(session: Session, pump_id: int) -> list[float | None]:
+    last = session.exec(
+        select(Refill).where(Refill.pump_id == pump_id).order_by(col(Refill.performed_at).desc())
+    ).first()
+    if last is None or last.id is None:
+        return []
+    components = session.exec(select(RefillComponent).where(RefillComponent.refill_id == last.id)).all()
+    return [get_drug(c.drug_id).stability_days for c in components]
+
+
+def replan_from_reading(
+    session: Session,
+    pump: Pump,
+    *,
+    reservoir_ml: float,
+    reading_at: datetime,
+    daily_volume_ml: float,
+    low_reservoir_ml: float | None = None,
+    settings: Settings,
+    actor: Actor,
+    now: datetime,
+) -> DueDate:
+    """Forecast from ``reservoir_ml`` at ``reading_at``, recompute the due date, book to it."""
+    assert pump.id is not None  # noqa: S101
+    model = get_pump_model(pump.model_id)
+    forecast = forecast_reservoir(
+        volume_ml=reservoir_ml,
+        at=reading_at,
+        daily_volume_ml=daily_volume_ml,
+        low_reservoir_ml=model.low_reservoir_ml if low_reservoir_ml is None else low_reservoir_ml,
+        near_empty_ml=model.near_empty_ml,
+    )
+    due = next_refill_due(
+        filled_at=pump.last_fill_at or reading_at,
+        forecast=forecast,
+        safety_margin_days=settings.safety_margin_days,
+        stability_days=_stabilities(session, pump.id),
+        protocol_interval_days=model.protocol_interval_days,
+        max_interval_days=model.max_interval_days,
+    )
+    book_next_refill(session, pump, due=due, forecast=forecast, settings=settings, actor=actor, now=now)
+    return due

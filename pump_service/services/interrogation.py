@@ -1,0 +1,204 @@
+"""Interrogate a programmable pump through the programmer and store what it says.
+
+Link, read ``STATUS`` (reservoir, prescription, battery, alarms, the pump's clock), download the
+pump's event log from where the last download stopped, and store it all: each log entry once
+(``(pump, log index)`` is unique, so reading twice stores nothing twice), the pump's new state,
+its clock drift, and a due date recomputed from the reading. The device is read with no database
+transaction open; each page of the log is committed as it arrives, so a link that drops in the
+middle of 8192 entries loses nothing already read and the next download resumes after it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from pump_service.devices import programmer_link
+from pump_service.domain.reservoir import daily_volume_ml
+from pump_service.errors import NotFoundError, RuleViolationError
+from pump_service.persistence import repositories as repo
+from pump_service.persistence.db import transaction
+from pump_service.persistence.models import DeviceLogRecord, Pump
+from pump_service.services.actor import Actor
+from pump_service.services.due_planning import replan_from_reading
+from pump_service.services.pumps import write_prescription_row
+from pump_service.settings import Settings
+from schemas.clock import Clock
+from schemas.device_log import DeviceLogEntry
+from schemas.pump import PumpFamily
+from schemas.status import PumpStatus
+
+__all__ = ["InterrogationResult", "interrogate", "log_cursor", "store_log_entries", "store_status"]
+
+
+@dataclass(frozen=True, slots=True)
+class InterrogationResult:
+    pump_serial: str
+    reservoir_ml: float
+    battery_state: str
+    alarms: tuple[str, ...]
+    clock_drift_s: float
+    new_log_entries: int
+    skipped_log_entries: int
+    log_next_index: int
+    next_due_at: datetime | None
+
+
+def log_cursor(session: Session, pump_id: int) -> int:
+    """The log index after the newest entry stored for the pump (0 if none)."""
+    newest = session.exec(select(func.max(DeviceLogRecord.log_index)).where(DeviceLogRecord.pump_id == pump_id)).one()
+    return 0 if newest is None else int(newest) + 1
+
+
+def store_log_entries(
+    session: Session, pump_id: int, entries: Sequence[DeviceLogEntry], *, actor: Actor, now: datetime
+) -> int:
+    """Store the entries not stored yet; returns how many were new."""
+    if not entries:
+        return 0
+    indices = [e.index for e in entries]
+    known = set(
+        session.exec(
+            select(DeviceLogRecord.log_index).where(
+                DeviceLogRecord.pump_id == pump_id, col(DeviceLogRecord.log_index).in_(indices)
+            )
+        ).all()
+    )
+    fresh = [e for e in entries if e.index not in known]
+    for entry in fresh:
+        session.add(
+            DeviceLogRecord(
+                pump_id=pump_id,
+                source="pump",
+                log_index=entry.index,
+                entry_type=entry.type.value,
+                device_time_at=entry.device_time_at,
+                recorded_at=now,
+                data=entry.data,
+                actor=actor.user,
+                station_id=actor.station_id,
+            )
+        )
+    session.flush()
+    return len(fresh)
+
+
+def _registered_pump(session: Session, serial: str) -> Pump:
+    pump = repo.find_pump(session, serial)
+    if pump is None:
+        raise NotFoundError(f"pump {serial} answered but is not registered: register it first (pumps add)")
+    if pump.family != PumpFamily.PROGRAMMABLE.value:
+        raise RuleViolationError(f"{serial} is registered as a constant-flow pump", field="serial")
+    return pump
+
+
+def store_status(
+    session: Session, pump: Pump, status: PumpStatus, *, read_at: datetime, settings: Settings, actor: Actor
+) -> datetime | None:
+    """The pump's state from ``status`` read at ``read_at``; replans its due date. Returns it."""
+    assert pump.id is not None  # noqa: S101
+    pump.reservoir_ml = status.reservoir_ml
+    pump.reservoir_at = read_at
+    pump.battery_state = status.battery.state.value
+    pump.months_to_eri = status.battery.months_to_eri
+    pump.clock_drift_s = (status.clock_at - read_at).total_seconds()
+    pump.alarms = [{"code": a.code.value, "since": a.since_at.isoformat()} for a in status.alarms]
+    current = repo.current_prescription(session, pump.id)
+    if status.prescription is not None and (current is None or current.rx_id != status.prescription.rx_id):
+        # Changed elsewhere (another station, the patient's controller): the pump is the truth.
+        write_prescription_row(session, pump, status.prescription, actor=actor, now=read_at)
+    daily = daily_volume_ml(status.prescription) if status.prescription is not None else 0.0
+    pump.planning_rate_ml_per_day = daily
+    due = replan_from_reading(
+        session,
+        pump,
+        reservoir_ml=status.reservoir_ml,
+        reading_at=read_at,
+        daily_volume_ml=daily,
+        low_reservoir_ml=status.low_reservoir_alarm_ml,
+        settings=settings,
+        actor=actor,
+        now=read_at,
+    )
+    pump.version += 1
+    pump.updated_at, pump.updated_by = read_at, actor.user
+    session.add(pump)
+    session.add(
+        DeviceLogRecord(
+            pump_id=pump.id,
+            source="service",
+            entry_type="INTERROGATED",
+            device_time_at=status.clock_at,
+            recorded_at=read_at,
+            data={
+                "reservoir_ml": status.reservoir_ml,
+                "battery": status.battery.state.value,
+                "clock_drift_s": pump.clock_drift_s,
+                "log_next": status.log.next,
+            },
+            actor=actor.user,
+            station_id=actor.station_id,
+        )
+    )
+    session.flush()
+    return due.due_at
+
+
+def interrogate(
+    engine: Engine,
+    url: str,
+    *,
+    settings: Settings,
+    clock: Clock,
+    actor: Actor,
+    pump_serial: str | None = None,
+) -> InterrogationResult:
+    """Link to the pump on ``url`` (the one in range, or ``pump_serial``), read it and store it.
+
+    Raises:
+        DeviceError: the programmer or the link failed (what was read before is kept).
+        NotFoundError: the pump that answered is not registered.
+    """
+    with programmer_link(url, clock=clock) as client:
+        client.link(pump_serial)
+        status = client.status()
+        read_at = clock.now()
+        with transaction(engine) as session:
+            pump = _registered_pump(session, status.serial)
+            assert pump.id is not None  # noqa: S101
+            pump_id, cursor = pump.id, log_cursor(session, pump.id)
+        new = skipped = 0
+        next_index = cursor
+        for page in client.read_log_pages(cursor):
+            with transaction(engine) as session:
+                new += store_log_entries(session, pump_id, page.entries, actor=actor, now=clock.now())
+            skipped += page.skipped_entries
+            next_index = page.next_index
+        with transaction(engine) as session:
+            pump = _registered_pump(session, status.serial)
+            due_at = store_status(session, pump, status, read_at=read_at, settings=settings, actor=actor)
+            if skipped:
+                session.add(
+                    DeviceLogRecord(
+                        pump_id=pump_id,
+                        source="service",
+                        entry_type="LOG_GAP",
+                        recorded_at=read_at,
+                        data={"skipped_entries": skipped, "resumed_at_index": next_index - new},
+                        actor=actor.user,
+                        station_id=actor.station_id,
+                    )
+                )
+    return InterrogationResult(
+        pump_serial=status.serial,
+        reservoir_ml=status.reservoir_ml,
+        battery_state=status.battery.state.value,
+        alarms=tuple(a.code.value for a in status.alarms),
+        clock_drift_s=(status.clock_at - read_at).total_seconds(),
+        new_log_entries=new,
+        skipped_log_entries=skipped,
+        log_next_index=next_index,
+        next_due_at=due_at,
+    )
