@@ -65,8 +65,10 @@ class LinkFaultPlan:
         return rate > 0.0 and self._rng.random() < rate
 
     def corrupt(self, data: bytes) -> bytes:
-        """``data`` with bytes flipped (XOR a nonzero mask): each with ``byte_error_rate``, and one
-        byte of the whole chunk with ``frame_error_rate``."""
+        """``data`` with bytes flipped (XOR a nonzero mask).
+
+        Each byte flips with ``byte_error_rate``; one byte of the whole chunk with ``frame_error_rate``.
+        """
         if (self.byte_error_rate <= 0.0 and self.frame_error_rate <= 0.0) or not data:
             return data
         out = bytearray(data)
