@@ -2,8 +2,9 @@
 
 Faults act on the programmer's side of the wire: bytes corrupted in either direction, responses
 dropped, delayed, duplicated or repeated late (with a stale SEQ), a state-changing command that
-lands on the pump but whose response is lost, a programmer restart that loses the
-retransmission cache and the link, an unplug in the middle of a frame, slow pump telemetry.
+lands on the pump but whose response is lost, a programmer restart right after a write (before it
+answers) that loses the retransmission cache and the link, an unplug in the middle of a frame,
+slow pump telemetry.
 Every decision is drawn from one ``random.Random(seed)``, so the same plan against the same
 traffic injects the same faults; :class:`InjectedFaults` counts them so tests can check that the
 driver's counters match.

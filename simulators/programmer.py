@@ -172,7 +172,7 @@ class SimulatedProgrammer:
         if command in STATE_CHANGING and response.get("ok") and plan.chance(plan.lose_after_write_rate):
             plan.injected.lost_after_write += 1
             return True
-        if plan.chance(plan.restart_rate):
+        if command in STATE_CHANGING and plan.chance(plan.restart_rate):
             plan.injected.restarts += 1
             self.restart()
             return True
