@@ -7,6 +7,7 @@ reconciliation to exactly what the pump did, and the driver's counters match the
 
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from schemas.prescription import ContinuousPrescription
 from simulators.link_faults import LinkFaultPlan
 from tests.simulators.test_programmer import BACLOFEN, Bench
 
-FAULTS = {
+FAULTS: dict[str, dict[str, Any]] = {
     "drop": {"drop_response_rate": 0.3},
     "lost_after_write": {"lose_after_write_rate": 0.5},
     "inbound_corruption": {},  # set on the inbound side below
