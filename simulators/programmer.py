@@ -79,6 +79,8 @@ class SimulatedProgrammer:
         self._announced: dict[str, int] = {}  # pump serial -> log index already announced
         self.frames_received = 0
         self.naks_sent = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
         self.executed: list[tuple[str, str | None]] = []  # (command, request_id) actually run on a pump
         self.unplugged = False
 
@@ -93,13 +95,16 @@ class SimulatedProgrammer:
         if self.unplugged:
             raise ProgrammerUnplugged
         now = self._clock.monotonic()
+        self.bytes_received += len(data)
         corrupted = self.faults.corrupt(data)
         if corrupted != data:
             self.faults.injected.corrupted_in_frames += 1
         for frame in self._decoder.feed(corrupted, now):
             self.frames_received += 1
             if frame.type is FrameType.REQUEST:
-                self._on_request(frame.seq, frame.payload, now)
+                # At a configured baud rate the request's last byte lands only after its wire time.
+                arrived = now + (len(frame.payload) + 8) * 10 / self.baudrate if self.baudrate else now
+                self._on_request(frame.seq, frame.payload, arrived)
         for discard in self._decoder.drain_discards():
             if discard.seq is not None:
                 self.naks_sent += 1
@@ -137,6 +142,7 @@ class SimulatedProgrammer:
         start = max(now + delay_s, self._wire_free_s if self.baudrate else 0.0)
         end = start + (len(frame) * 10 / self.baudrate if self.baudrate else 0.0)
         self._wire_free_s = end
+        self.bytes_sent += len(frame)
         self._outbox.append(_Pending(end, frame))
 
     # ---- requests ---------------------------------------------------------------------
