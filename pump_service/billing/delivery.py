@@ -204,7 +204,10 @@ def _render(group: list[ChargeEvent], export: ExportFormat, now: datetime) -> by
 def _attempt(
     group: list[ChargeEvent], destination: HttpDestination | FolderDestination, now: datetime, send: HttpSender
 ) -> tuple[DeliveryStatus, str | None]:
-    body = _render(group, destination.format, now)
+    try:
+        body = _render(group, destination.format, now)
+    except ValueError as exc:  # the events cannot form one message (e.g. two patients under one visit key)
+        return DeliveryStatus.REJECTED, f"cannot export: {exc}"
     media, suffix = _MEDIA[destination.format]
     if isinstance(destination, FolderDestination):
         digest = hashlib.sha256("|".join(e.event_id for e in group).encode()).hexdigest()[:16]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pump_service.billing.coverage_data import read_coverage
+from pump_service.billing.csv_tables import read_fee_rows, read_mue_rows, read_ptp_rows
 from pump_service.billing.errors import BillingDataError
 from pump_service.billing.facts import AMOUNT_UNITS
 from pump_service.billing.reference import (
@@ -25,14 +26,10 @@ from pump_service.billing.reference import (
     CodeSystem,
     Coverage,
     DrugBilling,
-    FeeEntry,
-    MueLimit,
     PayerProfile,
-    PtpEdit,
     ReferenceData,
-    SettingRate,
 )
-from pump_service.billing.tables import Dated, Entry, change_dates, csv_day, read_csv, read_toml, select_in_effect
+from pump_service.billing.tables import Dated, Entry, change_dates, read_toml, select_in_effect
 from schemas.drug import AmountBasis, Drug
 from schemas.drug_catalogue import DRUGS
 from schemas.pump import DeliveryRoute
@@ -44,19 +41,6 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 _TABLES = ("codes", "profiles", "coverage", "fee_schedule", "mue", "ptp")
 _CODE = r"(?:[0-9]{4}[0-9A-Z]|[A-Z][0-9]{4})"
 _KIND_OF_BASIS = {AmountBasis.MASS: "mass", AmountBasis.ACTIVITY: "activity", AmountBasis.VEHICLE: "volume"}
-_FEE_COLUMNS = (
-    "code",
-    "effective_from",
-    "effective_to",
-    "work_rvu",
-    "facility_total_rvu",
-    "nonfacility_total_rvu",
-    "facility_usd",
-    "nonfacility_usd",
-    "source",
-)
-_MUE_COLUMNS = ("code", "effective_from", "effective_to", "mue_units", "mai", "status", "source")
-_PTP_COLUMNS = ("column_1", "column_2", "modifier_indicator", "effective_from", "effective_to", "status", "source")
 
 
 def load_reference(
@@ -102,9 +86,9 @@ def load_reference(
     profiles = select_in_effect(profile_rows, on, file=files["profiles"])
     for profile in profiles.values():
         _check_profile(profile, codes, coverage, files["profiles"])
-    fee_rows = _fee_rows(root / files["fee_schedule"])
-    mue_rows = _mue_rows(root / files["mue"])
-    ptp_rows = _ptp_rows(root / files["ptp"])
+    fee_rows = read_fee_rows(root / files["fee_schedule"])
+    mue_rows = read_mue_rows(root / files["mue"])
+    ptp_rows = read_ptp_rows(root / files["ptp"])
     fees = select_in_effect(fee_rows, on, file=files["fee_schedule"])
     mue = select_in_effect(mue_rows, on, file=files["mue"])
     ptp = select_in_effect(ptp_rows, on, file=files["ptp"])
@@ -128,7 +112,7 @@ def load_reference(
     return ReferenceData(
         on=on,
         version=version,
-        valid_from=max(d for d in dates if d <= on),
+        valid_from=max((d for d in dates if d <= on), default=on),
         valid_until=min((d for d in dates if d > on), default=None),
         codes=codes,
         drugs=drugs,
@@ -337,71 +321,3 @@ def _check_profile(profile: PayerProfile, codes: Mapping[str, CodeInfo], coverag
     for _, drug in profile.label_pairs:
         if drug not in coverage.drugs:
             raise fail(f"label pair names unknown drug {drug!r}")
-
-
-def _price(value: str, entry: str, file: str) -> tuple[float | None, bool]:
-    if value == "NA":
-        return None, True
-    if not value:
-        return None, False
-    try:
-        number = float(value)
-    except ValueError:
-        raise BillingDataError(f"expected a number, NA or empty, got {value!r}", file=file, entry=entry) from None
-    if not math.isfinite(number) or number < 0:
-        raise BillingDataError(f"{value!r} must be a non-negative number", file=file, entry=entry)
-    return number, False
-
-
-def _dated_csv(
-    path: Path, columns: tuple[str, ...], key_columns: tuple[str, ...]
-) -> list[tuple[Entry, str, date, date | None, dict[str, str]]]:
-    out = []
-    for line, row in read_csv(path, columns):
-        key = "/".join(row[c] for c in key_columns)
-        entry = Entry(row, file=path.name, entry=f"{line} {key}")
-        for column in key_columns:
-            if not re.fullmatch(_CODE, row[column]):
-                raise entry.error(f"{column} {row[column]!r} is not a CPT/HCPCS code")
-        start = csv_day(row["effective_from"], file=path.name, entry=entry.entry)
-        end = csv_day(row["effective_to"], file=path.name, entry=entry.entry) if row["effective_to"] else None
-        out.append((entry, key, start, end, row))
-    return out
-
-
-def _fee_rows(path: Path) -> list[Dated[FeeEntry]]:
-    rows = []
-    for entry, key, start, end, row in _dated_csv(path, _FEE_COLUMNS, ("code",)):
-        rates = {}
-        for setting in ("facility", "nonfacility"):
-            rvu, rvu_na = _price(row[f"{setting}_total_rvu"], entry.entry, path.name)
-            usd, usd_na = _price(row[f"{setting}_usd"], entry.entry, path.name)
-            if rvu is not None and usd is not None:
-                raise entry.error(f"{setting}: give RVUs or dollars, not both")
-            rates[setting] = SettingRate(rvu=rvu, usd=usd, not_payable=rvu_na or usd_na)
-        work, _ = _price(row["work_rvu"], entry.entry, path.name)
-        fee = FeeEntry(key, work, rates["facility"], rates["nonfacility"], row["source"])
-        rows.append(Dated(key, start, end, fee, entry.entry))
-    return rows
-
-
-def _mue_rows(path: Path) -> list[Dated[MueLimit]]:
-    rows = []
-    for entry, key, start, end, row in _dated_csv(path, _MUE_COLUMNS, ("code",)):
-        if not row["mue_units"].isdigit() or row["mai"] not in {"1", "2", "3"}:
-            raise entry.error("mue_units must be a whole number and mai 1, 2 or 3")
-        limit = MueLimit(key, int(row["mue_units"]), int(row["mai"]), row["status"])
-        rows.append(Dated(key, start, end, limit, entry.entry))
-    return rows
-
-
-def _ptp_rows(path: Path) -> list[Dated[PtpEdit]]:
-    rows = []
-    for entry, key, start, end, row in _dated_csv(path, _PTP_COLUMNS, ("column_1", "column_2")):
-        if row["modifier_indicator"] not in {"0", "1", "9"}:
-            raise entry.error("modifier_indicator must be 0, 1 or 9")
-        if row["column_1"] == row["column_2"]:
-            raise entry.error("a code cannot be paired with itself")
-        edit = PtpEdit(row["column_1"], row["column_2"], int(row["modifier_indicator"]), row["status"])
-        rows.append(Dated(key, start, end, edit, entry.entry))
-    return rows

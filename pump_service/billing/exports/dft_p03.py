@@ -41,7 +41,7 @@ def _ts(value: datetime) -> str:
 
 
 def _segment(name: str, fields: dict[int, str]) -> str:
-    last = max(fields)
+    last = max(i for i, value in fields.items() if value)
     return "|".join([name, *(fields.get(i, "") for i in range(1, last + 1))])
 
 
