@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     clinic_capacity_per_day: int = Field(16, gt=0, le=500)
     reminder_days: list[int] = Field([7, 1], description="days before an appointment a reminder goes out")
     overdue_grace_hours: float = Field(2.0, ge=0, description="after an appointment's end, a missing refill escalates")
+    place_of_service: str = Field("11", pattern=r"^[0-9]{2}$", description="CMS POS of this station (11 = office)")
+    payer_profile: str = Field("medicare", description="billing payer profile when a visit names none")
     tick_interval_s: float = Field(60.0, gt=0, description="how often the scheduler looks for due work")
 
     @field_validator("clinic_tz")

@@ -9,6 +9,15 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pump_service.billing.facts import (
+    ContainerKind,
+    Documentation,
+    DrugPurpose,
+    EmService,
+    ImagingGuidance,
+    PerformerRole,
+    SuppliedBy,
+)
 from schemas.clock import UtcDatetime
 from schemas.drug import DoseBasis
 from schemas.drug_catalogue import get_drug
@@ -32,6 +41,7 @@ from schemas.units import (
 )
 
 __all__ = [
+    "BillingEntry",
     "ConditionEntry",
     "DoseEntry",
     "FillComponentEntry",
@@ -130,6 +140,14 @@ class FillComponentEntry(_Request):
     ndc: str | None = Field(None, pattern=r"^[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}$|^[0-9]{10,11}$")
     lot: str | None = Field(None, min_length=1, max_length=40)
     expires_on: date | None = None
+    # What billing needs to know about the container the amount came from.
+    container: ContainerKind | None = Field(None, description="single- or multi-dose; default by drug (heparin multi)")
+    opened_mg: MassMg | None = Field(None, description="whole single-dose containers opened (waste = opened - used)")
+    opened_usp_u: ActivityUspU | None = None
+    supplied_by: SuppliedBy = SuppliedBy.PRACTICE
+    compounded: bool = False
+    purpose: DrugPurpose = DrugPurpose.THERAPEUTIC
+    invoice_ref: str | None = Field(None, max_length=40, description="compounding pharmacy invoice")
 
     @field_validator("drug_id")
     @classmethod
@@ -158,6 +176,24 @@ class FillComponentEntry(_Request):
         return self
 
 
+class BillingEntry(_Request):
+    """The facts billing needs about who did what, where, for whom (defaults from the settings)."""
+
+    performer_role: PerformerRole = PerformerRole.CLINICAL_STAFF
+    performer_id: str | None = Field(None, pattern=_REF, description="default: the acting user")
+    supervising_id: str | None = Field(None, pattern=_REF)
+    place_of_service: str | None = Field(None, pattern=r"^[0-9]{2}$", description="CMS POS; default from settings")
+    payer_profile: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{1,40}$", description="default from settings")
+    diagnoses: tuple[str, ...] = Field((), max_length=12, description="ICD-10-CM codes")
+    imaging_guidance: ImagingGuidance = ImagingGuidance.NONE
+    chemo_cycle_initiated_today: bool = False
+    port_flush_only: bool = False
+    separate_em: EmService | None = None
+    documentation: tuple[Documentation, ...] = ()
+    distinct_service_documented: bool = False
+    refill_kit_lot: str | None = Field(None, max_length=40, description="the refill kit (A4220) used")
+
+
 class RefillEntry(_Request):
     """What the nurse measured and put in at a refill."""
 
@@ -169,6 +205,10 @@ class RefillEntry(_Request):
     body_mass_kg: BodyMassKg | None = Field(None, gt=0, le=400)
     idempotency_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{8,80}$")
     override_dose_guard: bool = Field(False, description="a clinician confirmed a dose outside the guard")
+    prescription: Prescription | None = Field(
+        None, description="programmable pumps: a new prescription written with the refill (a dose change)"
+    )
+    billing: BillingEntry = Field(default_factory=BillingEntry)
 
 
 class ConditionEntry(_Request):
