@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     overdue_grace_hours: float = Field(2.0, ge=0, description="after an appointment's end, a missing refill escalates")
     place_of_service: str = Field("11", pattern=r"^[0-9]{2}$", description="CMS POS of this station (11 = office)")
     payer_profile: str = Field("medicare", description="billing payer profile when a visit names none")
+    charge_destination_url: str | None = Field(None, description="billing system endpoint that receives charges")
+    charge_drop_folder: str | None = Field(None, description="or a folder the billing system picks files up from")
+    charge_export_format: str = Field("fhir", pattern=r"^(fhir|hl7|hl7v2|csv)$")
     tick_interval_s: float = Field(60.0, gt=0, description="how often the scheduler looks for due work")
 
     @field_validator("clinic_tz")

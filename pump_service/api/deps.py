@@ -12,7 +12,7 @@ from pump_service.services.actor import Actor
 from pump_service.settings import Settings
 from schemas.clock import Clock
 
-__all__ = ["ActorDep", "ClockDep", "SessionDep", "SettingsDep"]
+__all__ = ["ActorDep", "ClockDep", "EngineDep", "SessionDep", "SettingsDep"]
 
 
 def _settings(request: Request) -> Settings:
@@ -23,6 +23,11 @@ def _settings(request: Request) -> Settings:
 def _clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -41,6 +46,8 @@ def _actor(
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ClockDep = Annotated[Clock, Depends(_clock)]
+# Use cases that talk to a device manage their own transactions (never one held across telemetry).
+EngineDep = Annotated[Engine, Depends(_engine)]
 # scope="function": the transaction commits (or fails) before the response is sent, so a client is
 # never told "created" for a write that did not land.
 SessionDep = Annotated[Session, Depends(_session, scope="function")]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pump_service.cli import schedule_commands, station_commands
+from pump_service.cli import charges_commands, schedule_commands, station_commands
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.output import due_table, local, pump_detail, pump_table, refill_report
@@ -23,7 +23,7 @@ from pump_service.services.pumps import (
     register_patient,
     register_pump,
 )
-from pump_service.services.refills import record_refill
+from pump_service.services.visits import complete_visit
 
 __all__ = ["app", "main"]
 
@@ -73,7 +73,7 @@ def serve(
 
     from pump_service.api.app import create_app
     from pump_service.persistence.db import transaction
-    from pump_service.scheduler import RefillScheduler
+    from pump_service.scheduler import RefillScheduler, charge_dispatch_work
     from pump_service.services.demo import seed_demo
 
     ctx = CliContext.from_options(database_url, None)
@@ -83,7 +83,8 @@ def serve(
             seeded = seed_demo(session, settings=ctx.settings, now=ctx.clock.now())
         print("seeded demo patients and pumps" if seeded else "database already has pumps: demo seed skipped")
     api = create_app(ctx.settings, clock=ctx.clock, engine=engine)
-    ticker = RefillScheduler(engine, ctx.settings, ctx.clock) if scheduler else None
+    dispatch = charge_dispatch_work(engine, ctx.settings, ctx.clock)
+    ticker = RefillScheduler(engine, ctx.settings, ctx.clock, extra_work=(dispatch,)) if scheduler else None
     if ticker is not None and not ticker.start():
         print("another process runs the scheduler for this database: serving without it")
         ticker = None
@@ -202,11 +203,24 @@ def refill_record(
     key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
     override: Annotated[bool, typer.Option("--override-dose-guard", help="a clinician confirmed the dose")] = False,
     from_file: Annotated[Path | None, typer.Option("--file", help="the whole refill as JSON ('-' for stdin)")] = None,
+    rx: Annotated[
+        str | None, typer.Option("--rx", help="programmable: a new prescription as JSON (a dose change)")
+    ] = None,
+    port: Annotated[
+        str | None, typer.Option("--port", help="programmer port for a programmable pump (default $PUMP_DEVICE_URL)")
+    ] = None,
+    performer_role: Annotated[
+        str | None, typer.Option("--performer-role", help="clinical_staff (default) or physician_qhp")
+    ] = None,
+    place_of_service: Annotated[str | None, typer.Option("--pos", help="CMS place of service, e.g. 11")] = None,
+    payer: Annotated[str | None, typer.Option("--payer", help="payer profile, e.g. medicare")] = None,
+    diagnoses: Annotated[list[str] | None, typer.Option("--dx", help="ICD-10-CM code (repeat)")] = None,
+    kit_lot: Annotated[str | None, typer.Option("--kit-lot", help="lot of the refill kit used")] = None,
     database_url: DatabaseOpt = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record a refill; prints expected residual, deviation, classification, fill and next due date."""
+    """Record a refill visit (writing a programmable pump through the programmer) and print the figures."""
     ctx = CliContext.from_options(database_url, actor)
     if from_file is not None:
         raw = sys.stdin.read() if str(from_file) == "-" else from_file.read_text()
@@ -217,6 +231,13 @@ def refill_record(
     else:
         if returned is None or fill is None or not component:
             fail("give --returned, --fill and at least one --component (or --file)")
+        billing = {
+            "performer_role": performer_role,
+            "place_of_service": place_of_service,
+            "payer_profile": payer,
+            "diagnoses": diagnoses or [],
+            "refill_kit_lot": kit_lot,
+        }
         data = {
             "returned_volume_ml": returned,
             "fill_volume_ml": fill,
@@ -224,11 +245,18 @@ def refill_record(
             "body_mass_kg": body_mass,
             "idempotency_key": key,
             "override_dose_guard": override,
+            "prescription": json.loads(rx) if rx else None,
+            "billing": {k: v for k, v in billing.items() if v is not None},
         }
     data.setdefault("performed_at", performed_at or ctx.clock.now())
     entry = RefillEntry.model_validate(data)
-    with ctx.session() as session:
-        result = record_refill(session, serial, entry, actor=ctx.actor, settings=ctx.settings, now=ctx.clock.now())
+    engine = ctx.engine()
+    try:
+        result = complete_visit(
+            engine, serial, entry, settings=ctx.settings, clock=ctx.clock, actor=ctx.actor, device_url=port
+        )
+    finally:
+        engine.dispose()
     _emit(refill_report(result, ctx.settings.zone), result.model_dump(mode="json"), as_json)
 
 
@@ -251,6 +279,7 @@ def due(
 
 schedule_commands.register(app)
 station_commands.register(app)
+charges_commands.register(app)
 
 
 def main() -> None:

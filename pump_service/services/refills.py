@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from pump_service.domain.dosing import DoseWarning, plan_dose
-from pump_service.domain.due import DueDate, next_refill_due
+from pump_service.domain.due import DueDate, DueReason, next_refill_due
 from pump_service.domain.reservoir import ReservoirForecast, forecast_reservoir
 from pump_service.domain.residual import ConditionPeriod, expected_residual_ml
 from pump_service.domain.return_check import (
@@ -54,7 +54,7 @@ from schemas.pump import PumpFamily, PumpModel
 from schemas.pump_catalogue import get_pump_model
 from schemas.units import format_quantity
 
-__all__ = ["record_refill", "refill_result"]
+__all__ = ["record_refill", "refill_key", "refill_result"]
 
 # A refill dated slightly ahead of the server (station clocks differ) is accepted; more is a typo.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -71,10 +71,25 @@ class _PlannedComponent:
     daily_amount: float | None
 
 
+def refill_key(serial: str, entry: RefillEntry) -> tuple[str, str]:
+    """The request's idempotency key (given, or derived from its content) and its content digest."""
+    digest = _digest(serial, entry)
+    return entry.idempotency_key or f"auto-{digest[:40]}", digest
+
+
 def record_refill(
-    session: Session, serial: str, entry: RefillEntry, *, actor: Actor, settings: Settings, now: datetime
+    session: Session,
+    serial: str,
+    entry: RefillEntry,
+    *,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+    extra_warnings: Sequence[str] = (),
 ) -> RefillResult:
     """Record ``entry`` for pump ``serial`` in the caller's transaction and return the figures.
+
+    ``extra_warnings`` come from outside the arithmetic (e.g. the programmer's post-refill reading).
 
     Raises:
         NotFoundError: no such pump.
@@ -82,8 +97,7 @@ def record_refill(
         RuleViolationError: impossible volumes or times, expired or unsuitable drug, a dose
             outside its guard without an override, or a fill that does not add up.
     """
-    digest = _digest(serial, entry)
-    key = entry.idempotency_key or f"auto-{digest[:40]}"
+    key, digest = refill_key(serial, entry)
     existing = repo.refill_by_key(session, key)
     if existing is not None:
         if existing.request_digest != digest:
@@ -108,6 +122,9 @@ def record_refill(
         # A constant-flow pump that ran fast last time is planned at its measured speed.
         planning_rate = max(planning_rate, assessment.measured_rate_ml_per_day)
     due, forecast = _due(model, entry, planning_rate, components, settings)
+    if due.reason is DueReason.DRUG_STABILITY:
+        warnings.append("stability_cap: the drug's in-pump stability, not the reservoir, limits this interval")
+    warnings.extend(extra_warnings)
 
     refill = Refill(
         idempotency_key=key,

@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
+from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep
 from pump_service.persistence import repositories as repo
 from pump_service.services.contracts import DueItem, RefillEntry, RefillResult
 from pump_service.services.due import list_due
 from pump_service.services.pumps import get_pump
-from pump_service.services.refills import record_refill, refill_result
+from pump_service.services.refills import refill_result
+from pump_service.services.visits import complete_visit
 
 router = APIRouter(tags=["refills"])
 
@@ -21,19 +22,24 @@ router = APIRouter(tags=["refills"])
         200: {"description": "already recorded: the stored refill is returned", "model": RefillResult},
         404: {"description": "no such pump"},
         409: {"description": "idempotency key reused for a different refill"},
+        503: {"description": "the programmer failed or the pump's outcome is unknown: retry the same request"},
     },
 )
 def create_refill(
     serial: str,
     entry: RefillEntry,
     response: Response,
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     clock: ClockDep,
     actor: ActorDep,
+    port: Annotated[str | None, Query(description="programmer port; default the station's")] = None,
 ) -> RefillResult:
-    """Record a refill; returns the expected residual, flow check, fill amounts and next due date."""
-    result = record_refill(session, serial, entry, actor=actor, settings=settings, now=clock.now())
+    """Record a refill visit, writing a programmable pump through the programmer, exactly once.
+
+    Returns the expected residual, flow check, fill amounts, warnings and the next due date.
+    """
+    result = complete_visit(engine, serial, entry, settings=settings, clock=clock, actor=actor, device_url=port)
     if result.replayed:
         response.status_code = status.HTTP_200_OK
     return result

@@ -1,0 +1,56 @@
+"""Stored charge events: one row per :class:`pump_service.billing.ChargeEvent`, and its delivery state.
+
+A row is written once, in the transaction of the refill that earned it (or of the correction that
+voids or credits it), and its billing content is never edited afterwards: a correction is a new
+row pointing at the original through ``original_event_id``. Only the delivery columns change,
+as the scheduler's delivery step records each attempt:
+
+``pending`` -> ``delivered`` | ``rejected`` | ``skipped`` (HL7 v2 has nothing to post for a
+not-billable line). A row stays ``pending`` between retries, with ``next_attempt_at`` set.
+
+``event`` is the whole event as ``ChargeEvent.model_dump(mode="json")``; the other billing columns
+repeat the parts the service filters on. ``event_id`` is unique, which makes storing a visit's
+charges twice impossible.
+"""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from pump_service.persistence.types import UTCDateTime
+
+__all__ = ["ChargeEventRow", "DeliveryState"]
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+
+
+class ChargeEventRow(SQLModel, table=True):
+    __tablename__ = "charge_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(index=True, unique=True, max_length=36)
+    kind: str = Field(max_length=8)  # charge | void | credit
+    original_event_id: str | None = Field(default=None, index=True, max_length=36)
+    visit_key: str = Field(index=True, max_length=80)
+    refill_id: int | None = Field(default=None, foreign_key="refill.id", index=True)
+    patient_ref: str = Field(index=True, max_length=64)
+    service_date: date = Field(index=True)
+    code: str = Field(max_length=8)
+    status: str = Field(max_length=16)  # billable | not-billable | entered-in-error
+    event: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    created_by: str = Field(max_length=64)
+    station_id: str = Field(max_length=64)
+    delivery_status: str = Field(default=DeliveryState.PENDING.value, index=True, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)

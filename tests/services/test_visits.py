@@ -1,0 +1,178 @@
+"""Refill visits end to end: the real driver and the simulated programmer, virtual time, SQLite."""
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from pump_service.errors import DeviceOutcomeUnknownError, NotFoundError, RuleViolationError
+from pump_service.persistence.db import transaction
+from pump_service.persistence.models import DeviceLogRecord, PrescriptionRow, Pump, Refill
+from pump_service.persistence.visit_models import Visit
+from pump_service.services.actor import Actor
+from pump_service.services.contracts import PumpRegistration, RefillEntry
+from pump_service.services.pumps import register_pump
+from pump_service.services.visits import complete_visit
+from pump_service.settings import Settings
+from schemas.prescription import ContinuousPrescription
+from schemas.pump_catalogue import get_pump_model
+from schemas.status import DrugInPump
+from simulators.clock import ManualClock
+from simulators.link_faults import LinkFaultPlan
+from simulators.programmable import SimulatedProgrammablePump
+from simulators.programmer import SimulatedProgrammer
+from simulators.pump_faults import PocketFill
+from simulators.transport import register_programmer
+from tests.support import T0
+
+_URLS = itertools.count()
+
+
+class Station:
+    """A registered programmable pump, the same pump simulated behind a programmer, one clock."""
+
+    def __init__(self, engine: Engine, settings: Settings, actor: Actor, **pump: Any) -> None:
+        self.engine, self.settings, self.actor = engine, settings, actor
+        self.clock = ManualClock(T0)
+        self.pump = SimulatedProgrammablePump(
+            get_pump_model("programmable-20"),
+            clock=self.clock,
+            serial="SM-1",
+            accuracy_factor=1.0,
+            volume_ml=pump.pop("volume_ml", 4.0),
+            prescription=ContinuousPrescription(rate_ml_per_day=0.5),
+            drug=DrugInPump(name="baclofen", conc_mg_per_ml=2.0),
+            **pump,
+        )
+        self.programmer = SimulatedProgrammer([self.pump], clock=self.clock)
+        self.url = f"sim://visits-{next(_URLS)}"
+        register_programmer(self.url, self.programmer)
+        body = {
+            "serial": "SM-1",
+            "model_id": "programmable-20",
+            "route": "intrathecal",
+            "prescription": {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"},
+        }
+        with transaction(engine) as session:
+            register_pump(session, PumpRegistration.model_validate(body), actor=actor, now=T0)
+
+    def visit(self, body: dict[str, Any]) -> Any:
+        entry = RefillEntry.model_validate(body)
+        return complete_visit(
+            self.engine, "SM-1", entry, settings=self.settings, clock=self.clock, actor=self.actor, device_url=self.url
+        )
+
+    def count(self, table: type) -> int:
+        with transaction(self.engine) as session:
+            return int(session.exec(select(func.count()).select_from(table)).one())
+
+
+def refill_body(days: float = 0.0, returned: float = 4.0, **extra: Any) -> dict[str, Any]:
+    return {
+        "performed_at": (T0 + timedelta(days=days)).isoformat(),
+        "returned_volume_ml": returned,
+        "fill_volume_ml": "20 mL",
+        "components": [
+            {"drug_id": "baclofen", "conc_mg_per_ml": "2000 ug/mL", "lot": "B1", "expires_on": "2027-12-31"}
+        ],
+        "idempotency_key": f"visit-{days:g}-0001",
+        **extra,
+    }
+
+
+@pytest.fixture
+def station(engine: Engine, settings: Settings, actor: Actor) -> Station:
+    return Station(engine, settings, actor)
+
+
+def test_a_programmable_refill_is_written_through_the_programmer_and_committed(station: Station) -> None:
+    result = station.visit(refill_body())
+    assert station.pump.register_ml == pytest.approx(20.0)
+    assert [c for c, _ in station.programmer.executed] == ["REFILL"]
+    assert result.next_due_reason == "low_reservoir"
+    with transaction(station.engine) as session:
+        pump = session.exec(select(Pump).where(Pump.serial == "SM-1")).one()
+        visit = session.exec(select(Visit)).one()
+        refilled = session.exec(select(DeviceLogRecord).where(DeviceLogRecord.entry_type == "REFILLED")).one()
+    assert (visit.state, visit.refill_id) == ("committed", result.refill_id)
+    assert refilled.data["request_id"] == visit.refill_request_id
+    assert pump.reservoir_ml == pytest.approx(20.0)
+    assert pump.battery_state == "OK"
+
+
+def test_the_same_request_five_times_records_and_writes_once(station: Station) -> None:
+    results = [station.visit(refill_body()) for _ in range(5)]
+    assert [r.replayed for r in results] == [False, True, True, True, True]
+    assert station.count(Refill) == 1
+    assert station.programmer.executed == [("REFILL", station.programmer.executed[0][1])]
+
+
+def test_a_dose_change_is_written_and_the_pump_rx_id_kept(station: Station) -> None:
+    station.visit(refill_body(prescription={"mode": "continuous", "rate_ml_per_day": "0.4 mL/d"}))
+    assert [c for c, _ in station.programmer.executed] == ["REFILL", "RX_WRITE"]
+    with transaction(station.engine) as session:
+        current = session.exec(select(PrescriptionRow).where(PrescriptionRow.superseded_at == None)).one()  # noqa: E711
+    assert current.rate_ml_per_day == pytest.approx(0.4)
+    assert current.rx_id == station.pump.prescription.rx_id
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"fill_volume_ml": "25 mL"}, "fill_volume_ml"),
+        ({"performed_at": (T0 + timedelta(days=3)).isoformat()}, "performed_at"),
+        ({"prescription": {"mode": "continuous", "rate_ml_per_day": "30 mL/d"}}, "prescription"),
+        (
+            {"components": [{"drug_id": "baclofen", "conc_mg_per_ml": "2 mg/mL", "expires_on": "2026-01-01"}]},
+            "components",
+        ),
+    ],
+)
+def test_bad_input_stores_nothing_and_never_touches_the_pump(
+    station: Station, change: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(RuleViolationError) as refused:
+        station.visit({**refill_body(), **change})
+    assert (refused.value.field or "").startswith(field)
+    assert station.programmer.executed == []
+    assert (station.count(Refill), station.count(Visit)) == (0, 0)
+
+
+def test_an_unknown_pump_is_not_found(station: Station) -> None:
+    with pytest.raises(NotFoundError):
+        complete_visit(
+            station.engine,
+            "NOPE",
+            RefillEntry.model_validate(refill_body()),
+            settings=station.settings,
+            clock=station.clock,
+            actor=station.actor,
+            device_url=station.url,
+        )
+
+
+def test_a_write_with_an_unknown_outcome_is_reconciled_on_retry_never_written_twice(station: Station) -> None:
+    station.programmer.faults = LinkFaultPlan(seed=1, restart_rate=1.0)
+    with pytest.raises(DeviceOutcomeUnknownError):
+        station.visit(refill_body())
+    assert station.count(Refill) == 0
+    with transaction(station.engine) as session:
+        assert session.exec(select(Visit)).one().state == "writing"
+    station.programmer.faults = LinkFaultPlan()
+    result = station.visit(refill_body())
+    assert not result.replayed
+    assert [c for c, _ in station.programmer.executed] == ["REFILL"]  # reconciled from the pump log
+    assert station.count(Refill) == 1
+
+
+def test_a_pocket_fill_at_the_previous_refill_is_flagged(engine: Engine, settings: Settings, actor: Actor) -> None:
+    station = Station(engine, settings, actor, faults=(PocketFill(T0, fraction=0.25),), volume_ml=0.0)
+    station.pump.inject(20.0)  # a quarter went into the pocket: the register says 20, the truth is 15
+    station.pump.record_refill(volume_removed_ml=0, volume_added_ml=20, reservoir_after_ml=20, drug=None)
+    station.clock.advance(timedelta(days=10))
+    returned = station.pump.aspirate().measured_ml
+    result = station.visit(refill_body(days=10, returned=returned))
+    assert any(w.startswith("pocket_fill_suspected") for w in result.warnings)
