@@ -152,6 +152,7 @@ def test_the_scheduler_tick_runs_the_delivery(
 def test_the_destination_comes_from_the_settings(settings: Settings, engine: Engine, tmp_path: Path) -> None:
     assert charge_destination(settings) is None
     assert charge_dispatch_work(engine, settings, FixedClock())().outcomes == ()  # nothing configured: no-op
+
     def with_(**changes: str) -> Settings:
         return settings.model_copy(update=changes)
 
