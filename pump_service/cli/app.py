@@ -13,16 +13,17 @@ from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.output import due_table, local, pump_detail, pump_table, refill_report
 from pump_service.persistence import repositories as repo
+from pump_service.services.conditions import record_conditions
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.due import list_due
 from pump_service.services.pumps import (
-    add_condition_period,
     get_pump,
     list_pump_views,
     pump_view,
     register_patient,
     register_pump,
 )
+from pump_service.services.visit_preview import start_visit
 from pump_service.services.visits import complete_visit
 
 __all__ = ["app", "main"]
@@ -184,8 +185,47 @@ def pumps_condition(
     )
     ctx = CliContext.from_options(database_url, actor)
     with ctx.session() as session:
-        add_condition_period(session, serial, entry, actor=ctx.actor, now=ctx.clock.now())
+        record_conditions(session, serial, entry, settings=ctx.settings, actor=ctx.actor, now=ctx.clock.now())
     print(f"conditions recorded for {serial} from {local(entry.start_at, ctx.settings.zone)}")
+
+
+@refill_app.command("start")
+@handle_errors
+def refill_start(
+    serial: str,
+    port: Annotated[str | None, typer.Option("--port", help="programmer port (default $PUMP_DEVICE_URL)")] = None,
+    interrogate_pump: Annotated[bool, typer.Option("--interrogate/--no-interrogate")] = True,
+    database_url: DatabaseOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a visit: interrogate a programmable pump and show the residual expected now."""
+    ctx = CliContext.from_options(database_url, actor)
+    engine = ctx.engine()
+    try:
+        preview = start_visit(
+            engine,
+            serial,
+            settings=ctx.settings,
+            clock=ctx.clock,
+            actor=ctx.actor,
+            device_url=port,
+            interrogate_pump=interrogate_pump,
+        )
+    finally:
+        engine.dispose()
+    zone = ctx.settings.zone
+    expected = "-" if preview.expected_residual_ml is None else f"{preview.expected_residual_ml:.2f} mL"
+    days = "-" if preview.days_since_fill is None else f"{preview.days_since_fill:.2f}"
+    lines = [
+        f"visit for {serial} at {local(preview.at, zone)}" + (" (pump interrogated)" if preview.interrogated else ""),
+        f"days since fill   {days}",
+        f"expected residual {expected}",
+        "appointment       "
+        + (local(preview.appointment.starts_at, zone) if preview.appointment is not None else "none booked"),
+        *(f"attention         {note}" for note in preview.attention),
+    ]
+    _emit("\n".join(lines), preview.model_dump(mode="json"), as_json)
 
 
 @refill_app.command("record")

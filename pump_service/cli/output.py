@@ -81,7 +81,8 @@ def refill_report(r: RefillResult, zone: ZoneInfo) -> str:
         dose = f", {c.daily_dose}" if c.daily_dose else ""
         lines.append(f"  {c.drug_name:<36} {_ml(c.volume_ml):>9}  {amount}{dose}")
     for w in r.warnings:
-        lines.append(f"warning           {w} (confirmed by override)")
+        confirmed = " (confirmed by override)" if w.endswith(("_dose_guard", "_max_concentration")) else ""
+        lines.append(f"warning           {w}{confirmed}")
     lines.append(f"next due          {local(r.next_due_at, zone)} ({r.next_due_reason})")
     return "\n".join(lines)
 

@@ -54,7 +54,7 @@ from schemas.pump import PumpFamily, PumpModel
 from schemas.pump_catalogue import get_pump_model
 from schemas.units import format_quantity
 
-__all__ = ["record_refill", "refill_key", "refill_result"]
+__all__ = ["condition_periods_of", "expected_residual_at", "record_refill", "refill_key", "refill_result"]
 
 # A refill dated slightly ahead of the server (station clocks differ) is accepted; more is a typo.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -109,7 +109,7 @@ def record_refill(
     model = get_pump_model(pump.model_id)
     _check_times_and_volumes(pump, model, entry, now, settings)
 
-    periods = [_period(row) for row in repo.condition_periods(session, pump.id)]
+    periods = condition_periods_of(session, pump.id)
     assessment = _assess(pump, model, entry, periods, settings)
     body_mass = entry.body_mass_kg or _patient_mass(session, pump)
     base_rate = _base_rate(session, pump, model)
@@ -245,22 +245,39 @@ def _period(row: ConditionPeriodRow) -> ConditionPeriod:
     )
 
 
+def expected_residual_at(
+    pump: Pump, model: PumpModel, periods: Sequence[ConditionPeriod], at: datetime
+) -> float | None:
+    """What the reservoir should hold at ``at`` since the last fill, or None before any fill.
+
+    Constant-flow: the unit's labelled rate, corrected period by period for the patient's
+    conditions. Programmable: the mean daily volume it was planned at since that fill.
+    """
+    if pump.last_fill_at is None or pump.last_fill_volume_ml is None or at <= pump.last_fill_at:
+        return None
+    rate = pump.planning_rate_ml_per_day if model.flow_law is None else pump.nominal_rate_ml_per_day
+    return expected_residual_ml(
+        model=model,
+        fill_volume_ml=pump.last_fill_volume_ml,
+        rate_ml_per_day=rate or 0.0,
+        filled_at=pump.last_fill_at,
+        now=at,
+        periods=periods,
+    )
+
+
+def condition_periods_of(session: Session, pump_id: int) -> list[ConditionPeriod]:
+    return [_period(row) for row in repo.condition_periods(session, pump_id)]
+
+
 def _assess(
     pump: Pump, model: PumpModel, entry: RefillEntry, periods: Sequence[ConditionPeriod], settings: Settings
 ) -> ReturnAssessment | None:
     if pump.last_fill_at is None or pump.last_fill_volume_ml is None:
         return None  # first fill after implant: nothing to compare
-    # Constant-flow: the unit's labelled rate, corrected period by period below. Programmable:
-    # the mean daily volume it was planned at (the prescription in force since that fill).
-    rate = pump.planning_rate_ml_per_day if model.flow_law is None else pump.nominal_rate_ml_per_day
-    expected = expected_residual_ml(
-        model=model,
-        fill_volume_ml=pump.last_fill_volume_ml,
-        rate_ml_per_day=rate or 0.0,
-        filled_at=pump.last_fill_at,
-        now=entry.performed_at,
-        periods=periods,
-    )
+    expected = expected_residual_at(pump, model, periods, entry.performed_at)
+    if expected is None:
+        expected = pump.last_fill_volume_ml  # not after the last fill: refused by the time checks
     thresholds = DiscrepancyThresholds(warn_pct=settings.warn_deviation_pct, alert_pct=settings.alert_deviation_pct)
     return assess_return(
         fill_volume_ml=pump.last_fill_volume_ml,

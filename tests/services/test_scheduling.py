@@ -14,7 +14,8 @@ from pump_service.persistence.models import Pump
 from pump_service.persistence.schedule_models import Appointment, Notification
 from pump_service.services.actor import Actor
 from pump_service.services.clinics import add_holiday, default_clinic
-from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
+from pump_service.services.conditions import record_conditions
+from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.notifications import process_due
 from pump_service.services.pumps import register_patient, register_pump
 from pump_service.services.refills import record_refill
@@ -220,3 +221,22 @@ def test_a_battery_at_eri_or_eos_escalates_once(tmp_path: Path, state: str) -> N
     with transaction(engine) as session:
         kinds = [n.kind for n in session.exec(select(Notification)).all()]
     assert kinds == ["battery"]
+
+
+def test_a_fever_moves_a_constant_flow_pump_due_date_and_its_booking_earlier(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    engine = _engine(settings)
+    _register(engine, "CF-1", "cf-50", nominal_rate_ml_per_day="3 mL/d")
+    heparin = {"drug_id": "heparin", "amount_usp_u": "20000 U", "expires_on": "2027-12-31"}
+    body = {"performed_at": T0.isoformat(), "returned_volume_ml": 0, "fill_volume_ml": "45 mL"}
+    _refill(engine, settings, "CF-1", {**body, "components": [heparin, {"drug_id": "saline"}]})
+    before = _appointment(engine, "CF-1")
+    fever_at = T0 + timedelta(days=2)
+    with transaction(engine) as session:
+        entry = ConditionEntry(start_at=fever_at, body_temperature_c=39.0)
+        record_conditions(session, "CF-1", entry, settings=settings, actor=ACTOR, now=fever_at)
+    after = _appointment(engine, "CF-1")
+    assert after.target_at < before.target_at
+    # 39 mL left at day 2, flowing 3 x 1.2646 mL/d: the 2 mL floor on day 11.76, due 3 days before
+    assert (after.target_at - T0).total_seconds() / 86400 == pytest.approx(2 + 37 / (3 * 1.26461) - 3, abs=0.01)
+    assert after.local_day <= after.target_at.astimezone(settings.zone).date()

@@ -15,6 +15,7 @@ from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PumpRegistration, RefillEntry
 from pump_service.services.pumps import register_pump
+from pump_service.services.visit_preview import start_visit
 from pump_service.services.visits import complete_visit
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
@@ -176,3 +177,21 @@ def test_a_pocket_fill_at_the_previous_refill_is_flagged(engine: Engine, setting
     returned = station.pump.aspirate().measured_ml
     result = station.visit(refill_body(days=10, returned=returned))
     assert any(w.startswith("pocket_fill_suspected") for w in result.warnings)
+
+
+def test_starting_a_visit_interrogates_and_shows_the_expected_residual(station: Station) -> None:
+    station.visit(refill_body())
+    station.clock.advance(timedelta(days=10))
+    preview = start_visit(
+        station.engine,
+        "SM-1",
+        settings=station.settings,
+        clock=station.clock,
+        actor=station.actor,
+        device_url=station.url,
+    )
+    assert preview.interrogated
+    assert preview.expected_residual_ml == pytest.approx(15.0, abs=1e-3)
+    assert preview.days_since_fill == pytest.approx(10.0, abs=1e-3)  # plus the seconds of telemetry
+    assert preview.appointment is not None
+    assert preview.new_log_entries == 0  # the refill's entries were stored with the visit

@@ -2,11 +2,11 @@
 
 from fastapi import APIRouter, status
 
-from pump_service.api.deps import ActorDep, ClockDep, SessionDep
+from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
 from pump_service.persistence import repositories as repo
+from pump_service.services.conditions import record_conditions
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, PumpView
 from pump_service.services.pumps import (
-    add_condition_period,
     get_pump,
     list_pump_views,
     pump_view,
@@ -52,10 +52,10 @@ def create_patient(entry: PatientEntry, session: SessionDep, clock: ClockDep, ac
     responses={404: {"description": "no such pump"}, 409: {"description": "a period already starts then"}},
 )
 def create_condition(
-    serial: str, entry: ConditionEntry, session: SessionDep, clock: ClockDep, actor: ActorDep
+    serial: str, entry: ConditionEntry, session: SessionDep, settings: SettingsDep, clock: ClockDep, actor: ActorDep
 ) -> ConditionEntry:
-    """Record a fever, a flight or a stay at altitude for a constant-flow pump."""
-    row = add_condition_period(session, serial, entry, actor=actor, now=clock.now())
+    """Record a fever, a flight or a stay at altitude for a constant-flow pump; its due date moves with it."""
+    row = record_conditions(session, serial, entry, settings=settings, actor=actor, now=clock.now())
     return ConditionEntry(
         start_at=row.start_at,
         body_temperature_c=row.body_temperature_c,

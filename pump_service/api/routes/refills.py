@@ -10,6 +10,7 @@ from pump_service.services.contracts import DueItem, RefillEntry, RefillResult
 from pump_service.services.due import list_due
 from pump_service.services.pumps import get_pump
 from pump_service.services.refills import refill_result
+from pump_service.services.visit_preview import VisitPreview, start_visit
 from pump_service.services.visits import complete_visit
 
 router = APIRouter(tags=["refills"])
@@ -43,6 +44,22 @@ def create_refill(
     if result.replayed:
         response.status_code = status.HTTP_200_OK
     return result
+
+
+@router.post(
+    "/pumps/{serial}/visits",
+    responses={404: {"description": "no such pump"}, 503: {"description": "the programmer failed"}},
+)
+def create_visit(
+    serial: str,
+    engine: EngineDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    actor: ActorDep,
+    port: Annotated[str | None, Query(description="programmer port; default the station's")] = None,
+) -> VisitPreview:
+    """Start a refill visit: interrogate a programmable pump, show the residual expected now."""
+    return start_visit(engine, serial, settings=settings, clock=clock, actor=actor, device_url=port)
 
 
 @router.get("/pumps/{serial}/refills", responses={404: {"description": "no such pump"}})

@@ -1,0 +1,57 @@
+"""Record what a constant-flow pump's patient is going through, and move the due date with it.
+
+A fever or a stay at altitude speeds the pump up from the moment it starts (docs/domain.md), so
+the reservoir empties earlier than the fill planned: the due date is recomputed from the residual
+expected now and the flow under the new conditions, and the booking follows.
+"""
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from pump_service.persistence.models import ConditionPeriodRow
+from pump_service.services.actor import Actor
+from pump_service.services.contracts import ConditionEntry
+from pump_service.services.due_planning import replan_from_reading
+from pump_service.services.pumps import add_condition_period, get_pump
+from pump_service.services.refills import condition_periods_of, expected_residual_at
+from pump_service.settings import Settings
+from schemas.pump_catalogue import get_pump_model
+
+__all__ = ["record_conditions"]
+
+
+def record_conditions(
+    session: Session, serial: str, entry: ConditionEntry, *, settings: Settings, actor: Actor, now: datetime
+) -> ConditionPeriodRow:
+    """Add the condition period, then replan the pump from what it should hold now.
+
+    Raises:
+        NotFoundError, RuleViolationError, ConflictError: as :func:`add_condition_period`.
+    """
+    row = add_condition_period(session, serial, entry, actor=actor, now=now)
+    pump = get_pump(session, serial)
+    assert pump.id is not None  # noqa: S101
+    model = get_pump_model(pump.model_id)
+    periods = condition_periods_of(session, pump.id)
+    residual = expected_residual_at(pump, model, periods, now)
+    if residual is None:
+        return row  # never filled: nothing to plan yet
+    current = [p for p in periods if p.start_at <= now]
+    conditions = current[-1].conditions if current else None
+    factor = model.flow_factor(conditions) if conditions is not None else 1.0
+    rate = (pump.nominal_rate_ml_per_day or 0.0) * factor
+    pump.planning_rate_ml_per_day = rate
+    replan_from_reading(
+        session,
+        pump,
+        reservoir_ml=residual,
+        reading_at=now,
+        daily_volume_ml=rate,
+        settings=settings,
+        actor=actor,
+        now=now,
+    )
+    session.add(pump)
+    session.flush()
+    return row
