@@ -9,12 +9,13 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from pump_service.errors import DeviceOutcomeUnknownError, NotFoundError, RuleViolationError
+from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, PrescriptionRow, Pump, Refill
 from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
-from pump_service.services.contracts import PumpRegistration, RefillEntry
-from pump_service.services.pumps import register_pump
+from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
+from pump_service.services.pumps import register_patient, register_pump
 from pump_service.services.visit_preview import start_visit
 from pump_service.services.visits import complete_visit
 from pump_service.settings import Settings
@@ -55,9 +56,11 @@ class Station:
             "serial": "SM-1",
             "model_id": "programmable-20",
             "route": "intrathecal",
+            "patient_ref": "P-9",
             "prescription": {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"},
         }
         with transaction(engine) as session:
+            register_patient(session, PatientEntry(patient_ref="P-9", body_mass_kg=60.0), actor=actor, now=T0)
             register_pump(session, PumpRegistration.model_validate(body), actor=actor, now=T0)
 
     def visit(self, body: dict[str, Any]) -> Any:
@@ -104,10 +107,13 @@ def test_a_programmable_refill_is_written_through_the_programmer_and_committed(s
     assert pump.battery_state == "OK"
 
 
-def test_the_same_request_five_times_records_and_writes_once(station: Station) -> None:
+def test_the_same_request_five_times_records_writes_and_bills_once(station: Station) -> None:
     results = [station.visit(refill_body()) for _ in range(5)]
     assert [r.replayed for r in results] == [False, True, True, True, True]
     assert station.count(Refill) == 1
+    with transaction(station.engine) as session:
+        codes = sorted(row.code for row in session.exec(select(ChargeEventRow)).all())
+    assert codes == ["95990", "A4220", "J0475"]  # one set: refill by staff, kit, baclofen
     assert station.programmer.executed == [("REFILL", station.programmer.executed[0][1])]
 
 
@@ -118,6 +124,10 @@ def test_a_dose_change_is_written_and_the_pump_rx_id_kept(station: Station) -> N
         current = session.exec(select(PrescriptionRow).where(PrescriptionRow.superseded_at == None)).one()  # noqa: E711
     assert current.rate_ml_per_day == pytest.approx(0.4)
     assert current.rx_id == station.pump.prescription.rx_id
+    with transaction(station.engine) as session:
+        codes = {row.code for row in session.exec(select(ChargeEventRow)).all()}
+    assert "62369" in codes  # refill with reprogramming by clinical staff
+    assert "95990" not in codes
 
 
 @pytest.mark.parametrize(
