@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The demo's programmable pump SM20-0003 answers on the embedded simulated programmer.
+DEMO_DEVICE ?= sim://programmable-20?serial=SM20-0003&volume=10
+
 run: $(STAMP)
-	$(BIN)/pump-service serve --host $(HOST) --port $(PORT) --demo
+	PUMP_DEVICE_URL='$(DEMO_DEVICE)' $(BIN)/pump-service serve --host $(HOST) --port $(PORT) --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

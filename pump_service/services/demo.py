@@ -9,10 +9,12 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session
 
 from pump_service.persistence import repositories as repo
+from pump_service.persistence.models import Refill
 from pump_service.services.actor import Actor
+from pump_service.services.charges import record_visit_charges
 from pump_service.services.contracts import FillComponentEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.refills import record_refill
+from pump_service.services.refills import record_refill, refill_key
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription, StepsPrescription
 
@@ -40,6 +42,29 @@ def _fudr_fill(performed_at: datetime, returned_ml: float) -> RefillEntry:
     )
 
 
+def _record(session: Session, serial: str, entry: RefillEntry, *, actor: Actor, settings: Settings) -> None:
+    """A demo refill recorded as if at the time it happened, with its charges."""
+    recorded_at = entry.performed_at + timedelta(minutes=5)
+    result = record_refill(session, serial, entry, actor=actor, settings=settings, now=recorded_at)
+    refill = session.get(Refill, result.refill_id)
+    pump = repo.find_pump(session, serial)
+    assert refill is not None  # noqa: S101 - just recorded
+    assert pump is not None  # noqa: S101
+    key, _ = refill_key(serial, entry)
+    record_visit_charges(
+        session,
+        visit_key=key,
+        refill=refill,
+        pump=pump,
+        entry=entry,
+        settings=settings,
+        actor=actor,
+        now=recorded_at,
+        prescription_changed=False,
+        analysis_done=pump.family == "programmable",
+    )
+
+
 def seed_demo(session: Session, *, settings: Settings, now: datetime) -> bool:
     """Add the demo records unless the database already holds pumps. Returns whether it seeded."""
     if repo.list_pumps(session):
@@ -62,10 +87,8 @@ def seed_demo(session: Session, *, settings: Settings, now: datetime) -> bool:
         now=now,
     )
     first = now - timedelta(days=27, hours=3)
-    record_refill(session, "HAI-0001", _fudr_fill(first, 0.0), actor=actor, settings=settings, now=now)
-    record_refill(
-        session, "HAI-0001", _fudr_fill(first + timedelta(days=14), 19.0), actor=actor, settings=settings, now=now
-    )
+    _record(session, "HAI-0001", _fudr_fill(first, 0.0), actor=actor, settings=settings)
+    _record(session, "HAI-0001", _fudr_fill(first + timedelta(days=14), 19.0), actor=actor, settings=settings)
 
     register_pump(
         session,
@@ -96,7 +119,7 @@ def seed_demo(session: Session, *, settings: Settings, now: datetime) -> bool:
             FillComponentEntry(drug_id="saline"),
         ),
     )
-    record_refill(session, "CF50-0002", heparin_fill, actor=actor, settings=settings, now=now)
+    _record(session, "CF50-0002", heparin_fill, actor=actor, settings=settings)
 
     register_pump(
         session,
@@ -126,7 +149,7 @@ def seed_demo(session: Session, *, settings: Settings, now: datetime) -> bool:
             ],
         }
     )
-    record_refill(session, "SM20-0003", baclofen, actor=actor, settings=settings, now=now)
+    _record(session, "SM20-0003", baclofen, actor=actor, settings=settings)
 
     register_pump(
         session,
