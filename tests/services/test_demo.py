@@ -10,7 +10,7 @@ from pump_service.settings import Settings
 from tests.support import T0
 
 
-def test_the_demo_seeds_three_pumps_with_history_bookings_and_charges_once(engine: Engine, settings: Settings) -> None:
+def test_the_demo_seeds_pumps_with_history_bookings_and_charges_once(engine: Engine, settings: Settings) -> None:
     with transaction(engine) as session:
         assert seed_demo(session, settings=settings, now=T0)
     with transaction(engine) as session:
@@ -18,8 +18,8 @@ def test_the_demo_seeds_three_pumps_with_history_bookings_and_charges_once(engin
         views = list_pump_views(session, now=T0)
         booked = session.exec(select(Appointment).where(Appointment.status == "booked")).all()
         codes = {row.code for row in session.exec(select(ChargeEventRow)).all()}
-    assert [v.serial for v in views] == ["CF50-0002", "HAI-0001", "SM20-0003"]
-    assert all(v.next_due_at is not None for v in views)
+    assert [v.serial for v in views] == ["CF50-0002", "HAI-0001", "SM20-0003", "SM40-0004"]
+    assert [v.next_due_at is not None for v in views] == [True, True, True, False]  # SM40 was never filled
     assert len(booked) == 3
     assert {"96522", "J9200", "95990", "J0475", "A4220"} <= codes
     hai = next(v for v in views if v.serial == "HAI-0001")
