@@ -180,6 +180,30 @@ def complete_appointment(session: Session, pump: Pump, refill_id: int, *, actor:
         session.add(current)
 
 
+def _book_again(
+    session: Session, appointment: Appointment, status: str, reason: str, *, actor: Actor, now: datetime
+) -> Appointment:
+    """Close ``appointment`` with ``status`` and book its pump again, aiming at the same due date."""
+    _close(appointment, status, reason, actor, now)
+    session.add(appointment)
+    session.flush()
+    pump = session.get(Pump, appointment.pump_id)
+    clinic = session.get(Clinic, appointment.clinic_id)
+    assert pump is not None  # noqa: S101 - foreign keys
+    assert clinic is not None  # noqa: S101
+    return _book(
+        session,
+        pump,
+        clinic,
+        calendar_of(session, clinic),
+        target_at=appointment.target_at,
+        latest_at=appointment.latest_at,
+        reason=appointment.due_reason,
+        actor=actor,
+        now=now,
+    )
+
+
 def cancel_appointment(
     session: Session,
     appointment_id: int,
@@ -200,25 +224,10 @@ def cancel_appointment(
         raise NotFoundError(f"no appointment {appointment_id}")
     if appointment.status != "booked":
         raise ConflictError(f"appointment {appointment_id} is {appointment.status}, not booked")
-    _close(appointment, "no_show" if no_show else "cancelled", reason, actor, now)
-    session.add(appointment)
-    session.flush()
-    pump = session.get(Pump, appointment.pump_id)
-    clinic = session.get(Clinic, appointment.clinic_id)
-    assert pump is not None  # noqa: S101 - foreign keys
-    assert clinic is not None  # noqa: S101
-    new = _book(
-        session,
-        pump,
-        clinic,
-        calendar_of(session, clinic),
-        target_at=appointment.target_at,
-        latest_at=appointment.latest_at,
-        reason=appointment.due_reason,
-        actor=actor,
-        now=now,
-    )
+    new = _book_again(session, appointment, "no_show" if no_show else "cancelled", reason, actor=actor, now=now)
     if no_show:
+        pump = session.get(Pump, appointment.pump_id)
+        assert pump is not None  # noqa: S101
         notify(
             session,
             key=f"no-show:{appointment.id}",
@@ -241,28 +250,7 @@ def rebook_closed_day(session: Session, clinic: Clinic, day: date, *, actor: Act
             Appointment.clinic_id == clinic.id, Appointment.status == "booked", Appointment.local_day == day
         )
     ).all()
-    calendar = calendar_of(session, clinic)
-    moved = []
-    for appointment in booked:
-        _close(appointment, "cancelled", "clinic closed that day", actor, now)
-        session.add(appointment)
-        session.flush()
-        pump = session.get(Pump, appointment.pump_id)
-        assert pump is not None  # noqa: S101
-        moved.append(
-            _book(
-                session,
-                pump,
-                clinic,
-                calendar,
-                target_at=appointment.target_at,
-                latest_at=appointment.latest_at,
-                reason=appointment.due_reason,
-                actor=actor,
-                now=now,
-            )
-        )
-    return moved
+    return [_book_again(session, a, "cancelled", "clinic closed that day", actor=actor, now=now) for a in booked]
 
 
 def schedule_between(session: Session, clinic: Clinic, first_day: date, days: int) -> list[Appointment]:
