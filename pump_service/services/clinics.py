@@ -3,6 +3,7 @@
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from pump_service.domain.calendar import ClinicCalendar
@@ -37,8 +38,11 @@ def default_clinic(session: Session, settings: Settings, *, now: datetime, actor
         updated_by=who,
     )
     calendar_of(session, clinic)  # validates the settings before anything is stored
-    session.add(clinic)
-    session.flush()
+    try:
+        with session.begin_nested():  # two stations may create it at once: the loser reads the winner's
+            session.add(clinic)
+    except IntegrityError:
+        return session.exec(select(Clinic).where(Clinic.clinic_id == settings.clinic_id)).one()
     return clinic
 
 

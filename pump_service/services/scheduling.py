@@ -125,6 +125,10 @@ def _book(
 ) -> Appointment:
     assert clinic.id is not None  # noqa: S101
     assert pump.id is not None  # noqa: S101
+    # Two stations booking at once must not take the same slot: the clinic row is the lock
+    # (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises every writer). FOR NO KEY UPDATE,
+    # because pump rows referencing the clinic hold KEY SHARE on it: FOR UPDATE would deadlock.
+    session.exec(select(Clinic).where(Clinic.id == clinic.id).with_for_update(key_share=True)).one()
     used = _used_slots(session, clinic.id, calendar.local_day(now))
     choice: BookingChoice = choose_slot(calendar, target_at=target_at, latest_at=latest_at, now=now, used_slots=used)
     appointment = Appointment(
