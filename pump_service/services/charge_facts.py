@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from pump_service.billing import (
+    BillingDataError,
     ChargeStatus,
     ContainerKind,
     DrugGiven,
@@ -64,7 +65,16 @@ def reference_for(day: date) -> ReferenceData:
         for reference in _references:
             if reference.covers(day):
                 return reference
-        reference = load_reference(on=day)
+        try:
+            reference = load_reference(on=day)
+        except BillingDataError as exc:
+            # Say what the station can do: nothing is recorded until that period's tables exist.
+            raise BillingDataError(
+                f"the billing reference data do not serve {day.isoformat()} ({exc}); nothing was recorded: "
+                "add that period's tables under pump_service/billing/data (docs/billing.md)",
+                file=exc.file,
+                entry=exc.entry,
+            ) from exc
         _references.append(reference)
         return reference
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
+from pump_service.billing import BillingDataError
 from pump_service.errors import DeviceOutcomeUnknownError, NotFoundError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
@@ -205,3 +206,14 @@ def test_starting_a_visit_interrogates_and_shows_the_expected_residual(station: 
     assert preview.days_since_fill == pytest.approx(10.0, abs=1e-3)  # plus the seconds of telemetry
     assert preview.appointment is not None
     assert preview.new_log_entries == 0  # the refill's entries were stored with the visit
+
+
+def test_a_visit_the_billing_tables_do_not_serve_is_refused_before_the_pump_is_written(
+    engine: Engine, settings: Settings, actor: Actor
+) -> None:
+    station = Station(engine, settings, actor)
+    station.clock = ManualClock(T0.replace(year=2025))
+    with pytest.raises(BillingDataError, match="do not serve 2025-11-02"):
+        station.visit({**refill_body(), "performed_at": T0.replace(year=2025).isoformat()})
+    assert station.programmer.executed == []
+    assert (station.count(Refill), station.count(Visit)) == (0, 0)

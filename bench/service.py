@@ -1,0 +1,153 @@
+"""Service figures: a scheduler tick over many bookings, programmable refill visits over sim://, charges."""
+
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from bench import Result, best_rate
+from pump_service.billing import VisitFacts, compute_charges, load_reference
+from pump_service.persistence.db import make_engine, transaction
+from pump_service.persistence.migrate import upgrade
+from pump_service.services.actor import Actor
+from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
+from pump_service.services.notifications import process_due
+from pump_service.services.pumps import register_patient, register_pump
+from pump_service.services.visits import complete_visit
+from pump_service.settings import Settings
+from schemas.prescription import ContinuousPrescription
+from schemas.pump_catalogue import get_pump_model
+from simulators.clock import ManualClock
+from simulators.programmable import SimulatedProgrammablePump
+from simulators.programmer import SimulatedProgrammer
+from simulators.transport import register_programmer
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # inside the 2026 billing tables
+ACTOR = Actor(user="bench", station_id="bench")
+
+
+def _setup(tmp: str, pumps: int, model_id: str) -> tuple[Settings, object]:
+    settings = Settings(
+        database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
+        station_id="bench",
+        clinic_capacity_per_day=96,
+        clinic_slot_minutes=5,
+    )
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    route = "intra_arterial" if model_id == "hai-30" else "intrathecal"
+    with transaction(engine) as session:
+        register_patient(session, PatientEntry(patient_ref="B-1", body_mass_kg=70.0), actor=ACTOR, now=T0)
+        for i in range(pumps):
+            body = {"serial": f"P-{i:05d}", "model_id": model_id, "route": route, "patient_ref": "B-1"}
+            if model_id != "hai-30":
+                body["prescription"] = {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"}
+            register_pump(session, PumpRegistration.model_validate(body), actor=ACTOR, now=T0 - timedelta(days=30))
+    return settings, engine
+
+
+def _fudr(at: datetime, key: str) -> RefillEntry:
+    return RefillEntry.model_validate(
+        {
+            "performed_at": at,
+            "returned_volume_ml": 0,
+            "fill_volume_ml": "30 mL",
+            "idempotency_key": key,
+            "components": [
+                {"drug_id": "floxuridine", "dose": {"mg_per_kg_per_day": "0.12 mg/kg/d"}},
+                {"drug_id": "saline"},
+            ],
+        }
+    )
+
+
+def _tick_seconds(pumps: int = 1000) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings, engine = _setup(tmp, pumps, "hai-30")
+        clock = ManualClock(T0)
+        for i in range(pumps):
+            at = T0 - timedelta(days=14 * i / pumps)
+            complete_visit(
+                engine, f"P-{i:05d}", _fudr(at, f"bench-{i:06d}"), settings=settings, clock=clock, actor=ACTOR
+            )  # type: ignore[arg-type]
+        best = float("inf")
+        for day in range(1, 4):
+            with transaction(engine) as session:  # type: ignore[arg-type]
+                started = time.perf_counter()
+                process_due(session, settings=settings, now=T0 + timedelta(days=day))
+                best = min(best, time.perf_counter() - started)
+        engine.dispose()  # type: ignore[attr-defined]
+    return best
+
+
+def _programmable_visits(count: int = 40) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings, engine = _setup(tmp, count, "programmable-20")
+        clock = ManualClock(T0)
+        pumps = [
+            SimulatedProgrammablePump(
+                get_pump_model("programmable-20"),
+                clock=clock,
+                serial=f"P-{i:05d}",
+                volume_ml=4.0,
+                prescription=ContinuousPrescription(rate_ml_per_day=0.5),
+            )
+            for i in range(count)
+        ]
+        url = "sim://bench-visits"
+        register_programmer(url, SimulatedProgrammer(pumps, clock=clock))
+        entries = [
+            RefillEntry.model_validate(
+                {
+                    "performed_at": T0,
+                    "returned_volume_ml": 4.0,
+                    "fill_volume_ml": "20 mL",
+                    "idempotency_key": f"bench-visit-{i:04d}",
+                    "components": [{"drug_id": "baclofen", "conc_mg_per_ml": "2 mg/mL"}],
+                }
+            )
+            for i in range(count)
+        ]
+        started = time.perf_counter()
+        for i, entry in enumerate(entries):
+            complete_visit(engine, f"P-{i:05d}", entry, settings=settings, clock=clock, actor=ACTOR, device_url=url)  # type: ignore[arg-type]
+        rate = count / (time.perf_counter() - started)
+        engine.dispose()  # type: ignore[attr-defined]
+    return rate
+
+
+def _charges_per_second() -> float:
+    reference = load_reference(on=date(2026, 3, 2))
+    facts = VisitFacts.model_validate(
+        {
+            "visit_key": "bench-visit-0001",
+            "service_at": "2026-03-02T14:00:00Z",
+            "service_date": "2026-03-02",
+            "patient_ref": "B-1",
+            "route": "intra_arterial",
+            "pump_family": "constant_flow",
+            "refilled": True,
+            "performer_role": "clinical_staff",
+            "performer_id": "nurse-1",
+            "place_of_service": "11",
+            "payer_profile": "medicare",
+            "drugs": [{"drug_id": "floxuridine", "administered_mg": 252, "opened_mg": 500, "container": "single"}],
+            "supplies": [{"code": "A4220"}],
+            "diagnoses": ["C78.7", "C18.9"],
+        }
+    )
+
+    def work() -> int:
+        for _ in range(200):
+            compute_charges(facts, reference)
+        return 200
+
+    return best_rate(work, repeats=3)
+
+
+def run() -> list[Result]:
+    return [
+        Result("service.tick_1000_booked_pumps", _tick_seconds(), "s", False),
+        Result("service.programmable_visits_sim", _programmable_visits(), "visits/s", True),
+        Result("billing.compute_charges_hai_visit", _charges_per_second(), "visits/s", True),
+    ]
