@@ -5,6 +5,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from bench import Result, best_rate
 from pump_service.billing import VisitFacts, compute_charges, load_reference
 from pump_service.persistence.db import make_engine, transaction
@@ -26,7 +28,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # inside the 2026 billing tables
 ACTOR = Actor(user="bench", station_id="bench")
 
 
-def _setup(tmp: str, pumps: int, model_id: str) -> tuple[Settings, object]:
+def _setup(tmp: str, pumps: int, model_id: str) -> tuple[Settings, Engine]:
     settings = Settings(
         database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
         station_id="bench",
@@ -39,7 +41,12 @@ def _setup(tmp: str, pumps: int, model_id: str) -> tuple[Settings, object]:
     with transaction(engine) as session:
         register_patient(session, PatientEntry(patient_ref="B-1", body_mass_kg=70.0), actor=ACTOR, now=T0)
         for i in range(pumps):
-            body = {"serial": f"P-{i:05d}", "model_id": model_id, "route": route, "patient_ref": "B-1"}
+            body: dict[str, object] = {
+                "serial": f"P-{i:05d}",
+                "model_id": model_id,
+                "route": route,
+                "patient_ref": "B-1",
+            }
             if model_id != "hai-30":
                 body["prescription"] = {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"}
             register_pump(session, PumpRegistration.model_validate(body), actor=ACTOR, now=T0 - timedelta(days=30))
@@ -69,14 +76,14 @@ def _tick_seconds(pumps: int = 1000) -> float:
             at = T0 - timedelta(days=14 * i / pumps)
             complete_visit(
                 engine, f"P-{i:05d}", _fudr(at, f"bench-{i:06d}"), settings=settings, clock=clock, actor=ACTOR
-            )  # type: ignore[arg-type]
+            )
         best = float("inf")
         for day in range(1, 4):
-            with transaction(engine) as session:  # type: ignore[arg-type]
+            with transaction(engine) as session:
                 started = time.perf_counter()
                 process_due(session, settings=settings, now=T0 + timedelta(days=day))
                 best = min(best, time.perf_counter() - started)
-        engine.dispose()  # type: ignore[attr-defined]
+        engine.dispose()
     return best
 
 
@@ -110,9 +117,9 @@ def _programmable_visits(count: int = 40) -> float:
         ]
         started = time.perf_counter()
         for i, entry in enumerate(entries):
-            complete_visit(engine, f"P-{i:05d}", entry, settings=settings, clock=clock, actor=ACTOR, device_url=url)  # type: ignore[arg-type]
+            complete_visit(engine, f"P-{i:05d}", entry, settings=settings, clock=clock, actor=ACTOR, device_url=url)
         rate = count / (time.perf_counter() - started)
-        engine.dispose()  # type: ignore[attr-defined]
+        engine.dispose()
     return rate
 
 
