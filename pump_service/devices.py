@@ -12,11 +12,19 @@ from contextlib import contextmanager
 
 from drivers import DriverError, OutcomeUnknownError, ProgrammerClient, ProgrammerError, open_transport
 from drivers.errors import ReconciliationRequiredError
-from pump_service.errors import DeviceError, DeviceOutcomeUnknownError
+from drivers.messages import prescription_to_wire
+from pump_service.errors import DeviceError, DeviceOutcomeUnknownError, RuleViolationError
 from schemas.clock import Clock
+from schemas.prescription import Prescription
 from schemas.programmer import PendingWrite
 
-__all__ = ["ProgrammerClient", "ProgrammerError", "device_errors", "programmer_link"]
+__all__ = [
+    "ProgrammerClient",
+    "ProgrammerError",
+    "check_prescription_writable",
+    "device_errors",
+    "programmer_link",
+]
 
 
 @contextmanager
@@ -44,3 +52,15 @@ def programmer_link(url: str, *, clock: Clock, pending: Iterable[PendingWrite] =
             yield client
         finally:
             transport.close()
+
+
+def check_prescription_writable(prescription: Prescription) -> None:
+    """Refuse, before any write, a prescription HPP/1 cannot carry (a patient bolus allowance).
+
+    Raises:
+        RuleViolationError: the prescription cannot be sent to a pump.
+    """
+    try:
+        prescription_to_wire(prescription)
+    except ValueError as exc:
+        raise RuleViolationError(str(exc), field="prescription") from exc

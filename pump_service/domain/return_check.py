@@ -37,6 +37,9 @@ class LikelyCause(StrEnum):
     POCKET_FILL = "pocket_fill"
     INCOMPLETE_ASPIRATION = "incomplete_aspiration"
     DRY_PUMP = "dry_pump"
+    MOTOR_STALL = "motor_stall"
+    PATIENT_BOLUSES = "patient_boluses"
+    OVER_INFUSION = "over_infusion"
     FLIPPED_PUMP = "flipped_pump"
     NEEDLE_NOT_IN_RESERVOIR = "needle_not_in_reservoir"
 
@@ -53,6 +56,9 @@ CAUSE_TEXT: dict[LikelyCause, str] = {
     LikelyCause.POCKET_FILL: "previous fill partly injected into the pocket",
     LikelyCause.INCOMPLETE_ASPIRATION: "incomplete aspiration of the residual",
     LikelyCause.DRY_PUMP: "pump ran dry",
+    LikelyCause.MOTOR_STALL: "motor stall (check the pump log and alarms)",
+    LikelyCause.PATIENT_BOLUSES: "patient-activated boluses",
+    LikelyCause.OVER_INFUSION: "over-infusion beyond the pump's accuracy",
     LikelyCause.FLIPPED_PUMP: "pump flipped in its pocket",
     LikelyCause.NEEDLE_NOT_IN_RESERVOIR: "needle not in the reservoir",
 }
@@ -69,6 +75,20 @@ FAST_CAUSES = (
     LikelyCause.FEVER_HEAT_OR_ALTITUDE,
     LikelyCause.LEAK_OR_DISCONNECTION,
     LikelyCause.POCKET_FILL,
+    LikelyCause.INCOMPLETE_ASPIRATION,
+)
+# A programmable pump's motor sets its flow: body temperature and altitude do not change it.
+PROGRAMMABLE_SLOW_CAUSES = (
+    LikelyCause.CATHETER_OCCLUSION,
+    LikelyCause.CATHETER_KINK,
+    LikelyCause.MOTOR_STALL,
+    LikelyCause.PUMP_FAILURE,
+)
+PROGRAMMABLE_FAST_CAUSES = (
+    LikelyCause.POCKET_FILL,
+    LikelyCause.LEAK_OR_DISCONNECTION,
+    LikelyCause.PATIENT_BOLUSES,
+    LikelyCause.OVER_INFUSION,
     LikelyCause.INCOMPLETE_ASPIRATION,
 )
 NOTHING_ASPIRATED_CAUSES = (LikelyCause.DRY_PUMP, LikelyCause.FLIPPED_PUMP, LikelyCause.NEEDLE_NOT_IN_RESERVOIR)
@@ -119,8 +139,14 @@ def assess_return(
     filled_at: datetime,
     now: datetime,
     thresholds: DiscrepancyThresholds | None = None,
+    resolution_ml: float = 0.0,
+    programmable: bool = False,
 ) -> ReturnAssessment:
     """Measured flow ``(V_fill - V_returned) / days``, its deviation from the expected flow, and causes.
+
+    ``resolution_ml`` is the syringe's graduation: a stopped pump whose return differs from its fill
+    by no more than that gave everything back. ``programmable`` picks the causes that apply to a
+    motor-driven pump (no fever or altitude effect; boluses, motor stall).
 
     Raises:
         RuleViolationError: negative volumes, a return above the fill, naive datetimes, ``now`` not
@@ -159,13 +185,16 @@ def assess_return(
     if expected_rate <= 0:
         # A stopped pump should give back its fill: any loss is unexplained delivery or leakage.
         deviation = None
-        flow_class = FlowClass.OK if abs(delta) <= VOLUME_TOLERANCE_ML else FlowClass.ALERT
+        flow_class = FlowClass.OK if abs(delta) <= resolution_ml + VOLUME_TOLERANCE_ML else FlowClass.ALERT
     else:
         deviation = 100.0 * (measured_rate - expected_rate) / expected_rate
         flow_class = classify_deviation(deviation, thresholds)
     causes: tuple[LikelyCause, ...] = ()
     if flow_class is not FlowClass.OK:
-        causes = SLOW_CAUSES if delta > 0 else FAST_CAUSES
+        if programmable:
+            causes = PROGRAMMABLE_SLOW_CAUSES if delta > 0 else PROGRAMMABLE_FAST_CAUSES
+        else:
+            causes = SLOW_CAUSES if delta > 0 else FAST_CAUSES
     return ReturnAssessment(
         days=days,
         expected_residual_ml=expected_residual_ml,

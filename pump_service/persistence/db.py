@@ -23,7 +23,8 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # stop pysqlite's own implicit BEGIN
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a committed refill (and the visit row written before the pump is) survives a power cut.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()

@@ -18,6 +18,7 @@ from schemas.pump_catalogue import get_pump_model
 
 __all__ = [
     "add_condition_period",
+    "check_prescription_fits",
     "get_pump",
     "list_pump_views",
     "pump_view",
@@ -104,16 +105,7 @@ def write_prescription_row(
 ) -> PrescriptionRow:
     """Make ``prescription`` the pump's current one; the previous one is superseded, not deleted."""
     assert pump.id is not None  # noqa: S101
-    if pump.family != PumpFamily.PROGRAMMABLE.value:
-        raise RuleViolationError("only programmable pumps have a prescription", field="prescription")
-    model = get_pump_model(pump.model_id)
-    rates = _rates_of(prescription)
-    for rate in rates:
-        if rate and not model.min_rate_ml_per_day <= rate <= model.max_rate_ml_per_day:
-            raise RuleViolationError(
-                f"rate {rate:g} mL/day is outside {model.min_rate_ml_per_day:g}-{model.max_rate_ml_per_day:g} mL/day",
-                field="prescription",
-            )
+    check_prescription_fits(pump, prescription)
     previous = repo.current_prescription(session, pump.id)
     if previous is not None:
         previous.superseded_at = now
@@ -139,6 +131,23 @@ def write_prescription_row(
     pump.planning_rate_ml_per_day = row.daily_volume_ml
     session.flush()
     return row
+
+
+def check_prescription_fits(pump: Pump, prescription: AnyPrescription) -> None:
+    """Refuse a prescription for a pump that has none, or with a rate outside the model's limits.
+
+    Raises:
+        RuleViolationError: naming ``prescription``.
+    """
+    if pump.family != PumpFamily.PROGRAMMABLE.value:
+        raise RuleViolationError("only programmable pumps have a prescription", field="prescription")
+    model = get_pump_model(pump.model_id)
+    for rate in _rates_of(prescription):
+        if rate and not model.min_rate_ml_per_day <= rate <= model.max_rate_ml_per_day:
+            raise RuleViolationError(
+                f"rate {rate:g} mL/day is outside {model.min_rate_ml_per_day:g}-{model.max_rate_ml_per_day:g} mL/day",
+                field="prescription",
+            )
 
 
 def _rates_of(prescription: AnyPrescription) -> list[float]:

@@ -50,14 +50,24 @@ from pump_service.settings import Settings
 from schemas.drug import AmountBasis, DoseBasis, Drug
 from schemas.drug_catalogue import get_drug
 from schemas.flow_law import FlowConditions
+from schemas.prescription import StepsPrescription
 from schemas.pump import PumpFamily, PumpModel
 from schemas.pump_catalogue import get_pump_model
 from schemas.units import format_quantity
 
-__all__ = ["condition_periods_of", "expected_residual_at", "record_refill", "refill_key", "refill_result"]
+__all__ = [
+    "basal_rate",
+    "condition_periods_of",
+    "expected_residual_at",
+    "record_refill",
+    "refill_key",
+    "refill_result",
+]
 
 # A refill dated slightly ahead of the server (station clocks differ) is accepted; more is a typo.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# Two refills of one pump within an hour are one refill entered twice (a retry without its key).
+MIN_REFILL_INTERVAL = timedelta(hours=1)
 VOLUME_TOLERANCE_ML = 1e-6
 
 
@@ -86,10 +96,13 @@ def record_refill(
     settings: Settings,
     now: datetime,
     extra_warnings: Sequence[str] = (),
+    new_daily_volume_ml: float | None = None,
 ) -> RefillResult:
     """Record ``entry`` for pump ``serial`` in the caller's transaction and return the figures.
 
     ``extra_warnings`` come from outside the arithmetic (e.g. the programmer's post-refill reading).
+    ``new_daily_volume_ml`` is the daily volume of a prescription written with this refill: the
+    return is judged against the old prescription, the new fill is dosed and planned on the new one.
 
     Raises:
         NotFoundError: no such pump.
@@ -110,9 +123,10 @@ def record_refill(
     _check_times_and_volumes(pump, model, entry, now, settings)
 
     periods = condition_periods_of(session, pump.id)
-    assessment = _assess(pump, model, entry, periods, settings)
+    programmed = basal_rate(session, pump) if model.family is PumpFamily.PROGRAMMABLE else None
+    assessment = _assess(pump, model, entry, periods, settings, programmed)
     body_mass = entry.body_mass_kg or _patient_mass(session, pump)
-    base_rate = _base_rate(session, pump, model)
+    base_rate = new_daily_volume_ml if new_daily_volume_ml is not None else _base_rate(session, pump, model)
     components = _plan_components(pump, model, entry, base_rate, body_mass)
     warnings = _dose_warnings(components, entry, body_mass)
 
@@ -212,6 +226,13 @@ def _check_times_and_volumes(
         raise RuleViolationError(
             f"performed_at must be after the previous fill ({pump.last_fill_at.isoformat()})", field="performed_at"
         )
+    if pump.last_fill_at is not None and entry.performed_at - pump.last_fill_at < MIN_REFILL_INTERVAL:
+        minutes = int((entry.performed_at - pump.last_fill_at).total_seconds() // 60)
+        raise RuleViolationError(
+            f"a refill {minutes} min after the previous one ({pump.last_fill_at.isoformat()}) is the same refill "
+            "entered twice: retry it with its idempotency key",
+            field="performed_at",
+        )
     if pump.implanted_at is not None and entry.performed_at < pump.implanted_at:
         raise RuleViolationError("performed_at is before the pump was implanted", field="performed_at")
     if entry.fill_volume_ml > model.capacity_ml + VOLUME_TOLERANCE_ML:
@@ -246,16 +267,25 @@ def _period(row: ConditionPeriodRow) -> ConditionPeriod:
 
 
 def expected_residual_at(
-    pump: Pump, model: PumpModel, periods: Sequence[ConditionPeriod], at: datetime
+    pump: Pump,
+    model: PumpModel,
+    periods: Sequence[ConditionPeriod],
+    at: datetime,
+    *,
+    programmed_rate_ml_per_day: float | None = None,
 ) -> float | None:
     """What the reservoir should hold at ``at`` since the last fill, or None before any fill.
 
     Constant-flow: the unit's labelled rate, corrected period by period for the patient's
-    conditions. Programmable: the mean daily volume it was planned at since that fill.
+    conditions. Programmable: ``programmed_rate_ml_per_day`` (the basal mean of the prescription
+    in force; boluses are the patient's and are judged by the return), else the planning rate.
     """
     if pump.last_fill_at is None or pump.last_fill_volume_ml is None or at <= pump.last_fill_at:
         return None
-    rate = pump.planning_rate_ml_per_day if model.flow_law is None else pump.nominal_rate_ml_per_day
+    if model.flow_law is not None:
+        rate = pump.nominal_rate_ml_per_day
+    else:
+        rate = programmed_rate_ml_per_day if programmed_rate_ml_per_day is not None else pump.planning_rate_ml_per_day
     return expected_residual_ml(
         model=model,
         fill_volume_ml=pump.last_fill_volume_ml,
@@ -270,12 +300,35 @@ def condition_periods_of(session: Session, pump_id: int) -> list[ConditionPeriod
     return [_period(row) for row in repo.condition_periods(session, pump_id)]
 
 
+def basal_rate(session: Session, pump: Pump) -> float | None:
+    """The basal mean (mL/day, no boluses) of the pump's current prescription; None if it has none."""
+    assert pump.id is not None  # noqa: S101
+    row = repo.current_prescription(session, pump.id)
+    if row is None:
+        return None
+    if row.mode == "continuous":
+        return row.rate_ml_per_day or 0.0
+    if row.mode == "steps":
+        rx = StepsPrescription.model_validate(
+            {"steps": [{"start": s["start"], "rate_ml_per_day": s["rate_ml_per_day"]} for s in row.steps]}
+        )
+        return rx.mean_rate_ml_per_day()
+    return 0.0
+
+
 def _assess(
-    pump: Pump, model: PumpModel, entry: RefillEntry, periods: Sequence[ConditionPeriod], settings: Settings
+    pump: Pump,
+    model: PumpModel,
+    entry: RefillEntry,
+    periods: Sequence[ConditionPeriod],
+    settings: Settings,
+    programmed_rate_ml_per_day: float | None,
 ) -> ReturnAssessment | None:
     if pump.last_fill_at is None or pump.last_fill_volume_ml is None:
         return None  # first fill after implant: nothing to compare
-    expected = expected_residual_at(pump, model, periods, entry.performed_at)
+    expected = expected_residual_at(
+        pump, model, periods, entry.performed_at, programmed_rate_ml_per_day=programmed_rate_ml_per_day
+    )
     if expected is None:
         expected = pump.last_fill_volume_ml  # not after the last fill: refused by the time checks
     thresholds = DiscrepancyThresholds(warn_pct=settings.warn_deviation_pct, alert_pct=settings.alert_deviation_pct)
@@ -286,6 +339,8 @@ def _assess(
         filled_at=pump.last_fill_at,
         now=entry.performed_at,
         thresholds=thresholds,
+        resolution_ml=entry.syringe_resolution_ml or 0.0,
+        programmable=model.family is PumpFamily.PROGRAMMABLE,
     )
 
 
@@ -380,11 +435,14 @@ def _dose_warnings(components: Sequence[_PlannedComponent], entry: RefillEntry, 
             problems.append(DoseWarning.ABOVE_MAX_CONCENTRATION.value)
         if guard is not None and planned.daily_amount is not None:
             dose = planned.daily_amount
-            if guard.basis is DoseBasis.MG_PER_KG_PER_DAY:
-                dose = planned.daily_amount / body_mass if body_mass else float("nan")
-            if dose == dose and not guard.contains(dose):  # nan: no body mass, cannot judge
-                below = dose < guard.minimum
-                problems.append((DoseWarning.BELOW_GUARD if below else DoseWarning.ABOVE_GUARD).value)
+            if guard.basis is DoseBasis.MG_PER_KG_PER_DAY and not body_mass:
+                problems.append("body_mass_unknown_dose_guard")  # cannot be judged: a clinician must confirm
+            else:
+                if guard.basis is DoseBasis.MG_PER_KG_PER_DAY:
+                    dose = planned.daily_amount / body_mass if body_mass else dose
+                if not guard.contains(dose):
+                    below = dose < guard.minimum
+                    problems.append((DoseWarning.BELOW_GUARD if below else DoseWarning.ABOVE_GUARD).value)
         if problems and not entry.override_dose_guard:
             raise RuleViolationError(
                 f"{drug.name}: {', '.join(problems)} (guard {guard.minimum:g}-{guard.maximum:g} {guard.basis.value}); "

@@ -59,10 +59,16 @@ def _clinic_of(session: Session, pump: Pump, settings: Settings, actor: Actor, n
 
 
 def _still_fits(
-    appointment: Appointment, calendar: ClinicCalendar, target_at: datetime, latest_at: datetime | None, now: datetime
+    appointment: Appointment,
+    calendar: ClinicCalendar,
+    target_at: datetime,
+    latest_at: datetime | None,
+    now: datetime,
+    grace: timedelta,
 ) -> bool:
+    # An appointment under way (the patient is in the chair) still counts until its grace runs out.
     return (
-        appointment.starts_at >= now
+        appointment.ends_at + grace >= now
         and appointment.local_day <= calendar.local_day(target_at)
         and (latest_at is None or appointment.starts_at <= latest_at)
         and calendar.is_working_day(appointment.local_day)
@@ -89,7 +95,8 @@ def book_next_refill(
     clinic = _clinic_of(session, pump, settings, actor, now)
     calendar = calendar_of(session, clinic)
     current = active_appointment(session, pump.id)
-    if current is not None and _still_fits(current, calendar, due.due_at, latest_at, now):
+    grace = timedelta(hours=settings.overdue_grace_hours)
+    if current is not None and _still_fits(current, calendar, due.due_at, latest_at, now, grace):
         current.target_at, current.latest_at, current.due_reason = due.due_at, latest_at, due.reason.value
         current.updated_at, current.updated_by = now, actor.user
         session.add(current)
@@ -122,6 +129,7 @@ def _book(
     reason: str,
     actor: Actor,
     now: datetime,
+    avoid: tuple[date, int] | None = None,
 ) -> Appointment:
     assert clinic.id is not None  # noqa: S101
     assert pump.id is not None  # noqa: S101
@@ -130,6 +138,8 @@ def _book(
     # because pump rows referencing the clinic hold KEY SHARE on it: FOR UPDATE would deadlock.
     session.exec(select(Clinic).where(Clinic.id == clinic.id).with_for_update(key_share=True)).one()
     used = _used_slots(session, clinic.id, calendar.local_day(now))
+    if avoid is not None:  # the slot just given up is not offered back
+        used[avoid[0]].add(avoid[1])
     choice: BookingChoice = choose_slot(calendar, target_at=target_at, latest_at=latest_at, now=now, used_slots=used)
     appointment = Appointment(
         pump_id=pump.id,
@@ -205,6 +215,7 @@ def _book_again(
         reason=appointment.due_reason,
         actor=actor,
         now=now,
+        avoid=(appointment.local_day, appointment.slot_index),
     )
 
 

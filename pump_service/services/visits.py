@@ -19,7 +19,6 @@ visit in ``writing`` is reconciled from the pump's log, and a committed visit is
 """
 
 import hashlib
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +27,9 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from pump_service.devices import ProgrammerClient, programmer_link
-from pump_service.errors import ConflictError, DeviceError, RuleViolationError
+from pump_service.devices import check_prescription_writable, programmer_link
+from pump_service.domain.reservoir import daily_volume_ml
+from pump_service.errors import ConflictError, RuleViolationError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Refill
@@ -38,22 +38,19 @@ from pump_service.services.actor import Actor
 from pump_service.services.charges import record_visit_charges
 from pump_service.services.contracts import RefillEntry, RefillResult
 from pump_service.services.crashpoints import crashpoint
-from pump_service.services.interrogation import store_log_entries, store_status
-from pump_service.services.pumps import get_pump, write_prescription_row
+from pump_service.services.interrogation import log_cursor, store_log_entries, store_status
+from pump_service.services.pumps import check_prescription_fits, get_pump, write_prescription_row
 from pump_service.services.refills import record_refill, refill_key, refill_result
+from pump_service.services.visit_device import check_prescription, check_readback, settle_unfinished, write_pump
 from pump_service.settings import Settings
 from schemas.clock import Clock
-from schemas.device_log import LogEntryType
 from schemas.drug import AmountBasis
 from schemas.drug_catalogue import get_drug
-from schemas.prescription import ContinuousPrescription, StepsPrescription
 from schemas.pump import PumpFamily
 from schemas.pump_catalogue import get_pump_model
 from schemas.status import DrugInPump, PumpStatus
 
 __all__ = ["complete_visit"]
-
-READBACK_TOLERANCE_ML = 0.01
 
 
 class _DryRun(Exception):  # noqa: N818 - control flow, never escapes this module
@@ -64,7 +61,7 @@ class _DryRun(Exception):  # noqa: N818 - control flow, never escapes this modul
 class _Plan:
     family: PumpFamily
     pump_id: int
-    replay: RefillResult | None
+    result: RefillResult  # the dry run's figures (or the stored refill, when replayed)
 
 
 @contextmanager
@@ -93,6 +90,7 @@ def _record_all(
     actor: Actor,
     now: datetime,
     status: PumpStatus | None = None,
+    read_at: datetime | None = None,
     extra_warnings: tuple[str, ...] = (),
 ) -> RefillResult:
     """Everything a refill writes, in the caller's transaction (dry run and commit alike)."""
@@ -100,13 +98,25 @@ def _record_all(
         return record_refill(session, serial, entry, actor=actor, settings=settings, now=now)
     pump = get_pump(session, serial, for_update=True)
     if entry.prescription is not None:
+        check_prescription_fits(pump, entry.prescription)
+    new_daily = daily_volume_ml(entry.prescription) if entry.prescription is not None else None
+    # The return is judged against the prescription of the interval that ends now; the new fill
+    # is dosed and planned on the new one, written after.
+    result = record_refill(
+        session,
+        serial,
+        entry,
+        actor=actor,
+        settings=settings,
+        now=now,
+        extra_warnings=extra_warnings,
+        new_daily_volume_ml=new_daily,
+    )
+    if entry.prescription is not None:
         rx = entry.prescription
         if status is not None and status.prescription is not None:
             rx = rx.model_copy(update={"rx_id": status.prescription.rx_id})
         write_prescription_row(session, pump, rx, actor=actor, now=entry.performed_at)
-    result = record_refill(
-        session, serial, entry, actor=actor, settings=settings, now=now, extra_warnings=extra_warnings
-    )
     refill = session.get(Refill, result.refill_id)
     assert refill is not None  # noqa: S101 - just written
     charges = record_visit_charges(
@@ -125,7 +135,7 @@ def _record_all(
         refill.warnings = [*refill.warnings, *(f"billing:{w.code}: {w.message}" for w in charges.warnings)]
         session.add(refill)
     if status is not None:
-        store_status(session, pump, status, read_at=now, settings=settings, actor=actor)
+        store_status(session, pump, status, read_at=read_at or now, settings=settings, actor=actor)
     return result
 
 
@@ -137,10 +147,12 @@ def _plan(
         pump = get_pump(session, serial)
         assert pump.id is not None  # noqa: S101
         family = PumpFamily(pump.family)
-        if entry.prescription is not None and family is not PumpFamily.PROGRAMMABLE:
-            raise RuleViolationError("a constant-flow pump takes no prescription", field="prescription")
+        if entry.prescription is not None:
+            if family is not PumpFamily.PROGRAMMABLE:
+                raise RuleViolationError("a constant-flow pump takes no prescription", field="prescription")
+            check_prescription_writable(entry.prescription)
         result = _record_all(session, serial, entry, visit_key=visit_key, settings=settings, actor=actor, now=now)
-        plan = _Plan(family, pump.id, result if result.replayed else None)
+        plan = _Plan(family, pump.id, result)
     assert plan is not None  # noqa: S101
     return plan
 
@@ -167,8 +179,8 @@ def complete_visit(
     now = clock.now()
     visit_key, digest = refill_key(serial, entry)
     plan = _plan(engine, serial, entry, visit_key, settings, actor, now)
-    if plan.replay is not None:
-        return plan.replay
+    if plan.result.replayed:
+        return plan.result
     if plan.family is PumpFamily.CONSTANT_FLOW:
         return _commit(
             engine, serial, entry, visit_key=visit_key, digest=digest, settings=settings, actor=actor, now=now
@@ -177,16 +189,32 @@ def complete_visit(
     with programmer_link(url, clock=clock) as client:
         client.link(serial)
         before = client.status()
+        for other in _unfinished(engine, plan.pump_id, visit_key):
+            settle_unfinished(client, other)  # raises unless it never reached the pump
+            _abort(engine, other, actor, clock.now())
         visit = _writing_visit(engine, plan.pump_id, visit_key, digest, before, actor, now)
         crashpoint("before_device_write")
-        warnings = _write_pump(client, serial, entry, visit, before)
+        written = write_pump(
+            client,
+            visit,
+            before,
+            fill_volume_ml=entry.fill_volume_ml,
+            returned_volume_ml=entry.returned_volume_ml,
+            drug=_drug_in_pump(plan.result),
+            new_prescription=entry.prescription,
+        )
         crashpoint("after_device_write")
         after = client.status()
-        _check_readback(entry, after)
-        log = client.read_log(visit.log_cursor or 0)
-    warnings += _pocket_fill_warnings(serial, entry, before, after)
+        read_at = clock.now()
+        check_readback(written, before, after, fill_volume_ml=entry.fill_volume_ml)
+        if entry.prescription is not None:
+            check_prescription(after, entry.prescription)
+        with transaction(engine) as session:
+            stored_to = log_cursor(session, plan.pump_id)
+        # Everything the pump logged since the last download, not only since this visit began.
+        log = client.read_log(min(stored_to, visit.log_cursor or 0))
     with transaction(engine) as session:
-        store_log_entries(session, plan.pump_id, log.entries, actor=actor, now=clock.now())
+        store_log_entries(session, plan.pump_id, log.entries, actor=actor, now=read_at)
     return _commit(
         engine,
         serial,
@@ -197,8 +225,54 @@ def complete_visit(
         actor=actor,
         now=now,
         status=after,
-        warnings=tuple(warnings),
+        read_at=read_at,
+        warnings=(*written.warnings, *_pocket_fill_warnings(entry, before)),
     )
+
+
+def _unfinished(engine: Engine, pump_id: int, visit_key: str) -> list[Visit]:
+    with transaction(engine) as session:
+        rows = session.exec(
+            select(Visit).where(Visit.pump_id == pump_id, Visit.state == "writing", Visit.visit_key != visit_key)
+        ).all()
+        for row in rows:
+            session.expunge(row)
+        return list(rows)
+
+
+def _abort(engine: Engine, visit: Visit, actor: Actor, now: datetime) -> None:
+    """An unfinished visit whose write never reached the pump is abandoned, on the record."""
+    with transaction(engine) as session:
+        row = session.get(Visit, visit.id)
+        assert row is not None  # noqa: S101
+        row.state, row.updated_at, row.updated_by = "aborted", now, actor.user
+        session.add(row)
+
+
+def _drug_in_pump(result: RefillResult) -> DrugInPump:
+    """What the pump is told it holds: the first active drug at the concentration the fill computed."""
+    for component in result.components:
+        if get_drug(component.drug_id).amount_basis is AmountBasis.VEHICLE:
+            continue
+        return DrugInPump(
+            name=component.drug_id,
+            conc_mg_per_ml=component.conc_mg_per_ml,
+            conc_usp_u_per_ml=component.conc_usp_u_per_ml,
+        )
+    return DrugInPump(name=result.components[0].drug_id)
+
+
+def _pocket_fill_warnings(entry: RefillEntry, before: PumpStatus) -> list[str]:
+    """Maino 2017: a discrepancy over 1 mL (20 mL pumps) or 2 mL (40 mL pumps) may be a pocket fill."""
+    threshold = get_pump_model(before.model_id).pocket_fill_threshold_ml
+    missing = before.reservoir_ml - entry.returned_volume_ml
+    if threshold is None or missing <= threshold:
+        return []
+    return [
+        f"pocket_fill_suspected: the pump expected {before.reservoir_ml:.2f} mL but "
+        f"{entry.returned_volume_ml:.2f} mL came back (part of the previous fill in the pocket, "
+        "or incomplete aspiration)"
+    ]
 
 
 def _writing_visit(
@@ -231,91 +305,6 @@ def _writing_visit(
     return visit
 
 
-def _landed(client: ProgrammerClient, cursor: int, request_id: str, entry_type: LogEntryType) -> bool:
-    for page in client.read_log_pages(cursor):
-        if any(e.type is entry_type and e.data.get("request_id") == request_id for e in page.entries):
-            return True
-    return False
-
-
-def _drug_in_pump(entry: RefillEntry) -> DrugInPump:
-    """What the pump is told it holds: the first active drug and its concentration in the fill."""
-    for component in entry.components:
-        drug = get_drug(component.drug_id)
-        if drug.amount_basis is AmountBasis.MASS and component.conc_mg_per_ml is not None:
-            return DrugInPump(name=drug.drug_id, conc_mg_per_ml=component.conc_mg_per_ml)
-        if drug.amount_basis is AmountBasis.MASS and component.amount_mg is not None:
-            return DrugInPump(name=drug.drug_id, conc_mg_per_ml=component.amount_mg / entry.fill_volume_ml)
-    return DrugInPump(name=get_drug(entry.components[0].drug_id).drug_id)
-
-
-def _write_pump(
-    client: ProgrammerClient, serial: str, entry: RefillEntry, visit: Visit, before: PumpStatus
-) -> list[str]:
-    assert visit.refill_request_id is not None  # noqa: S101 - set when the visit was created
-    assert visit.rx_request_id is not None  # noqa: S101
-    cursor = visit.log_cursor or 0
-    warnings: list[str] = []
-    if not _landed(client, cursor, visit.refill_request_id, LogEntryType.REFILLED):
-        capacity = before.capacity_ml
-        # The programmer refuses more than capacity minus what its register says remains.
-        # Rounded down to 0.01 mL: the register keeps falling between STATUS and REFILL.
-        room = math.floor((capacity - max(0.0, before.reservoir_ml - entry.returned_volume_ml)) * 100) / 100
-        added = min(entry.fill_volume_ml, room)
-        if added < entry.fill_volume_ml - READBACK_TOLERANCE_ML:
-            warnings.append(
-                f"programmer_register: recorded {added:.2f} mL added, the register disagreed with the return"
-            )
-        client.refill(
-            volume_removed_ml=entry.returned_volume_ml,
-            volume_added_ml=added,
-            drug=_drug_in_pump(entry),
-            reservoir_after_ml=entry.fill_volume_ml,
-            request_id=visit.refill_request_id,
-        )
-    if entry.prescription is not None and not _landed(client, cursor, visit.rx_request_id, LogEntryType.RX_CHANGED):
-        current = client.status().prescription
-        expect = current.rx_id if current is not None and current.rx_id is not None else ""
-        client.write_prescription(entry.prescription, expect=expect, request_id=visit.rx_request_id)
-    return warnings
-
-
-def _check_readback(entry: RefillEntry, after: PumpStatus) -> None:
-    if abs(after.reservoir_ml - entry.fill_volume_ml) > READBACK_TOLERANCE_ML:
-        raise DeviceError(
-            f"after the refill the pump reports {after.reservoir_ml:.2f} mL, not the {entry.fill_volume_ml:.2f} mL "
-            "written: check the pump before recording"
-        )
-    wanted = entry.prescription
-    got = after.prescription
-    if wanted is None:
-        return
-    same = type(got) is type(wanted) and (
-        not isinstance(wanted, ContinuousPrescription | StepsPrescription)
-        or abs(wanted.mean_rate_ml_per_day() - (got.mean_rate_ml_per_day() if got else 0.0)) <= 1e-6
-    )
-    if not same:
-        raise DeviceError("after the refill the pump reports a different prescription than was written")
-
-
-def _pocket_fill_warnings(serial: str, entry: RefillEntry, before: PumpStatus, after: PumpStatus) -> list[str]:
-    """Maino 2017: a discrepancy over 1 mL (20 mL pumps) or 2 mL (40 mL pumps) may be a pocket fill."""
-    threshold = get_pump_model(before.model_id).pocket_fill_threshold_ml
-    if threshold is None:
-        return []
-    warnings = []
-    missing = before.reservoir_ml - entry.returned_volume_ml
-    if missing > threshold:
-        warnings.append(
-            f"pocket_fill_suspected: the pump expected {before.reservoir_ml:.2f} mL but "
-            f"{entry.returned_volume_ml:.2f} mL came back (part of the previous fill in the pocket, "
-            "or incomplete aspiration)"
-        )
-    if abs(after.reservoir_ml - entry.fill_volume_ml) > threshold:
-        warnings.append(f"pocket_fill_suspected: post-refill reading {after.reservoir_ml:.2f} mL on {serial}")
-    return warnings
-
-
 def _commit(
     engine: Engine,
     serial: str,
@@ -327,6 +316,7 @@ def _commit(
     actor: Actor,
     now: datetime,
     status: PumpStatus | None = None,
+    read_at: datetime | None = None,
     warnings: tuple[str, ...] = (),
 ) -> RefillResult:
     with transaction(engine) as session:
@@ -339,6 +329,7 @@ def _commit(
             actor=actor,
             now=now,
             status=status,
+            read_at=read_at,
             extra_warnings=warnings,
         )
         visit = session.exec(select(Visit).where(Visit.visit_key == visit_key)).first()

@@ -8,6 +8,7 @@ from pump_service.domain import (
     ConditionPeriod,
     DiscrepancyThresholds,
     LikelyCause,
+    ReturnAssessment,
     assess_return,
     expected_residual_ml,
 )
@@ -221,3 +222,24 @@ def test_assessment_is_consistent(fill: float, returned_fraction: float, expecte
         assert result.measured_rate_ml_per_day * days == pytest.approx(fill - fill * returned_fraction, abs=1e-6)
     if result.flow_class is not FlowClass.OK:
         assert result.likely_causes
+
+
+def test_a_stopped_pump_returning_its_fill_to_the_syringe_graduation_is_ok() -> None:
+    filled = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def stopped(returned: float, programmable: bool = False) -> ReturnAssessment:
+        return assess_return(
+            fill_volume_ml=20.0,
+            returned_volume_ml=returned,
+            expected_residual_ml=20.0,
+            filled_at=filled,
+            now=filled + timedelta(days=10),
+            resolution_ml=0.1,
+            programmable=programmable,
+        )
+
+    assert stopped(19.9).flow_class is FlowClass.OK
+    lost = stopped(18.0, programmable=True)
+    assert lost.flow_class is FlowClass.ALERT
+    assert "fever_heat_or_altitude" not in lost.likely_causes  # a motor-driven pump ignores the weather
+    assert "patient_boluses" in lost.likely_causes

@@ -226,3 +226,25 @@ def test_programmable_pump_uses_its_prescription(engine: Engine, record: Record,
     later = record("SM-1", {**body, "performed_at": (T0 + timedelta(days=30)).isoformat(), "returned_volume_ml": 5.0})
     assert later.expected_residual_ml == pytest.approx(5.0)
     assert later.flow_class == "ok"
+
+
+def test_a_weight_based_guard_without_a_body_mass_needs_a_clinician(
+    engine: Engine, actor: Actor, record: Record
+) -> None:
+    with transaction(engine) as session:
+        body = {"serial": "HAI-2", "model_id": "hai-30", "route": "intra_arterial"}
+        register_pump(session, PumpRegistration.model_validate(body), actor=actor, now=T0)
+    fill = fudr_refill(T0)
+    del fill["body_mass_kg"]
+    fill["components"][0] = {"drug_id": "floxuridine", "amount_mg": "3000 mg", "lot": "FU1"}
+    with pytest.raises(RuleViolationError, match="body_mass_unknown"):
+        record("HAI-2", fill)
+    assert record("HAI-2", {**fill, "override_dose_guard": True}).warnings == (
+        "floxuridine:body_mass_unknown_dose_guard",
+    )
+
+
+def test_a_second_refill_within_the_hour_is_refused_as_a_duplicate(hai_pump: str, record: Record) -> None:
+    record(hai_pump, fudr_refill(T0))
+    with pytest.raises(RuleViolationError, match="entered twice"):
+        record(hai_pump, fudr_refill(T0 + timedelta(minutes=20)))

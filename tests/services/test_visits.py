@@ -9,15 +9,16 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from pump_service.billing import BillingDataError
-from pump_service.errors import DeviceOutcomeUnknownError, NotFoundError, RuleViolationError
+from pump_service.errors import ConflictError, DeviceError, DeviceOutcomeUnknownError, NotFoundError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, PrescriptionRow, Pump, Refill
+from pump_service.persistence.schedule_models import Appointment
 from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.visit_preview import start_visit
+from pump_service.services.visit_preview import VisitPreview, start_visit
 from pump_service.services.visits import complete_visit
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
@@ -68,6 +69,11 @@ class Station:
         entry = RefillEntry.model_validate(body)
         return complete_visit(
             self.engine, "SM-1", entry, settings=self.settings, clock=self.clock, actor=self.actor, device_url=self.url
+        )
+
+    def start(self) -> VisitPreview:
+        return start_visit(
+            self.engine, "SM-1", settings=self.settings, clock=self.clock, actor=self.actor, device_url=self.url
         )
 
     def count(self, table: type) -> int:
@@ -217,3 +223,101 @@ def test_a_visit_the_billing_tables_do_not_serve_is_refused_before_the_pump_is_w
         station.visit({**refill_body(), "performed_at": T0.replace(year=2025).isoformat()})
     assert station.programmer.executed == []
     assert (station.count(Refill), station.count(Visit)) == (0, 0)
+
+
+# ---- regressions found in review ---------------------------------------------------------------
+
+
+def test_a_retry_long_after_the_pump_was_written_is_still_recorded(station: Station) -> None:
+    station.programmer.faults = LinkFaultPlan(seed=1, restart_rate=1.0)
+    with pytest.raises(DeviceOutcomeUnknownError):
+        station.visit(refill_body())
+    station.programmer.faults = LinkFaultPlan()
+    station.clock.advance(timedelta(hours=6))  # the pump has delivered since the refill landed
+    result = station.visit(refill_body())
+    assert not result.replayed
+    assert [c for c, _ in station.programmer.executed] == ["REFILL"]
+
+
+def test_a_prescription_the_protocol_cannot_carry_is_refused_before_any_write(station: Station) -> None:
+    rx = {"mode": "continuous", "rate_ml_per_day": "0.4 mL/d", "bolus": {"volume_ml": "0.1 mL", "max_per_day": 2}}
+    with pytest.raises(RuleViolationError) as refused:
+        station.visit(refill_body(prescription=rx))
+    assert refused.value.field == "prescription"
+    assert station.programmer.executed == []
+
+
+def test_a_retry_under_a_new_key_never_writes_the_pump_twice(station: Station) -> None:
+    station.programmer.faults = LinkFaultPlan(seed=1, restart_rate=1.0)
+    with pytest.raises(DeviceOutcomeUnknownError):
+        station.visit(refill_body())
+    station.programmer.faults = LinkFaultPlan()
+    with pytest.raises(ConflictError, match="retry that request"):
+        station.visit({**refill_body(), "idempotency_key": "another-key-0001"})
+    assert [c for c, _ in station.programmer.executed] == ["REFILL"]
+    station.visit(refill_body())  # the original request settles it
+    assert station.count(Refill) == 1
+
+
+def test_an_unfinished_visit_that_never_reached_the_pump_is_aborted(station: Station) -> None:
+    station.programmer.faults = LinkFaultPlan(seed=1, unplug_after_frames=3)  # dies before REFILL goes out
+    with pytest.raises(DeviceError):
+        station.visit(refill_body())
+    assert station.programmer.executed == []
+    station.programmer.unplugged = False
+    station.programmer.faults = LinkFaultPlan()
+    station.visit({**refill_body(), "idempotency_key": "another-key-0002"})
+    with transaction(station.engine) as session:
+        states = sorted(v.state for v in session.exec(select(Visit)).all())
+    assert states in (["committed"], ["aborted", "committed"])
+    assert [c for c, _ in station.programmer.executed] == ["REFILL"]
+
+
+def test_a_dosed_component_tells_the_pump_its_concentration(station: Station) -> None:
+    dosed = [{"drug_id": "baclofen", "dose": {"mg_per_day": "0.5 mg/d"}, "stock_concentration": 2.0}]
+    station.visit(refill_body(components=[*dosed, {"drug_id": "saline"}]))
+    assert station.pump.drug is not None
+    assert station.pump.drug.conc_mg_per_ml == pytest.approx(1.0)  # 0.5 mg/d at 0.5 mL/d
+
+
+def test_log_entries_logged_before_the_visit_are_stored_too(station: Station) -> None:
+    station.clock.advance(timedelta(days=6))  # 4 mL at 0.5 mL/d: LOW_RESERVOIR logged on day 4
+    station.visit(refill_body(days=6, returned=1.0))
+    with transaction(station.engine) as session:
+        stored = sorted(
+            (r.log_index, r.entry_type) for r in session.exec(select(DeviceLogRecord)).all() if r.log_index is not None
+        )
+    assert stored[0] == (0, "ALARM_RAISED")
+    assert [i for i, _ in stored] == list(range(len(stored)))
+
+
+def test_a_dose_change_judges_the_ending_interval_at_the_old_rate(station: Station) -> None:
+    station.pump.aspirate()
+    station.pump.inject(20.0)  # what the nurse does at the needle; the visit tells the pump
+    station.visit(refill_body())
+    station.clock.advance(timedelta(days=10))
+    returned = station.pump.aspirate().measured_ml  # 15 mL after 10 days at 0.5 mL/d
+    result = station.visit(
+        refill_body(days=10, returned=returned, prescription={"mode": "continuous", "rate_ml_per_day": "1 mL/d"})
+    )
+    assert result.flow_class == "ok"
+    assert result.expected_residual_ml == pytest.approx(15.0, abs=0.01)
+    assert result.planning_rate_ml_per_day == pytest.approx(1.0)
+
+
+def test_starting_a_visit_during_its_appointment_keeps_that_appointment(station: Station) -> None:
+    station.visit(refill_body())
+    with transaction(station.engine) as session:
+        booked = session.exec(select(Appointment).where(Appointment.status == "booked")).one()
+    station.clock.set(booked.starts_at + timedelta(minutes=10))  # the patient is in the chair
+    start_visit(
+        station.engine,
+        "SM-1",
+        settings=station.settings,
+        clock=station.clock,
+        actor=station.actor,
+        device_url=station.url,
+    )
+    with transaction(station.engine) as session:
+        still = session.exec(select(Appointment).where(Appointment.id == booked.id)).one()
+    assert still.status == "booked"
