@@ -36,6 +36,14 @@ __all__ = ["DEFAULT_BAUDRATE", "SUPPORTED_BAUDRATES", "SerialTransport", "Transp
 
 logger = logging.getLogger(__name__)
 
+try:  # POSIX ports fail with termios.error (not an OSError), e.g. tcdrain on a pty that vanished
+    import termios
+
+    _PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - Windows
+    _PORT_ERRORS = (serial.SerialException, OSError)
+_OPEN_ERRORS: tuple[type[BaseException], ...] = (*_PORT_ERRORS, ValueError)
+
 DEFAULT_BAUDRATE = 115_200
 SUPPORTED_BAUDRATES = (9_600, 19_200, 38_400, 57_600, 115_200)
 """The rates a programmer may be configured for (HPP/1 §1); 115200 is the default."""
@@ -126,7 +134,7 @@ class SerialTransport:
             options["exclusive"] = True
         try:
             self._port: Any = serial.serial_for_url(url, **options)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _OPEN_ERRORS as exc:
             if getattr(exc, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK):
                 raise PortBusyError(f"{url} is in use by another process: {exc}", port=url) from exc
             raise TransportError(f"cannot open {url}: {exc}", port=url) from exc
@@ -142,7 +150,7 @@ class SerialTransport:
         try:
             self._port.write(data)
             self._port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             raise TransportError(f"write to {self._url} failed: {exc}", port=self._url) from exc
 
     def read(self, max_bytes: int, timeout_s: float) -> bytes:
@@ -163,7 +171,7 @@ class SerialTransport:
                 if data:
                     more = min(self._port.in_waiting, max_bytes - 1)
                     return data + self._port.read(more) if more > 0 else data
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             raise TransportError(f"read from {self._url} failed: {exc}", port=self._url) from exc
 
     def close(self) -> None:
@@ -172,7 +180,7 @@ class SerialTransport:
         self._closed = True
         try:
             self._port.close()
-        except (serial.SerialException, OSError) as exc:  # closing a vanished port: nothing left to release
+        except _PORT_ERRORS as exc:  # closing a vanished port: nothing left to release
             logger.debug("closing %s: %s", self._url, exc)
 
     def __enter__(self) -> Self:

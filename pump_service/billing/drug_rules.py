@@ -58,16 +58,46 @@ def drug_lines(
     facility = profile.is_facility(facts.place_of_service)
     lines: list[Draft] = []
     compounded: list[DrugGiven] = []
+    shelf: list[DrugGiven] = []
     for given in facts.drugs:
         if given.supplied_by is SuppliedBy.PHARMACY:
             continue  # R9: the pharmacy bills the drug; the visit bills only the service
-        if given.compounded:
+        if given.compounded and given.purpose is DrugPurpose.THERAPEUTIC:
             compounded.append(given)
-            continue
+        else:
+            shelf.append(given)  # a compounded lock or diluent is pump maintenance (R11), not a compound
+    for given in _merged(shelf):
         lines.extend(_off_the_shelf(given, reference, profile, primary_code, facility))
     if compounded:
         lines.append(_compound(compounded, reference, profile, facility))
     return lines
+
+
+_AMOUNT_FIELDS = ("administered_mg", "administered_usp_u", "administered_ml", "opened_mg", "opened_usp_u", "opened_ml")
+
+
+def _merged(drugs: list[DrugGiven]) -> list[DrugGiven]:
+    """One entry per drug, container, use and NDC: units are rounded up once for the whole amount.
+
+    Two lots of one drug in one fill are one dose: rounding each up would bill a unit twice.
+    """
+    groups: dict[tuple[object, ...], list[DrugGiven]] = {}
+    for given in drugs:
+        groups.setdefault((given.drug_id, given.container, given.purpose, given.ndc, given.compounded), []).append(
+            given
+        )
+    merged = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) > 1:
+            totals: dict[str, float | None] = {}
+            for name in _AMOUNT_FIELDS:
+                values = [getattr(g, name) for g in group if getattr(g, name) is not None]
+                totals[name] = sum(values) if values else None
+            lots = sorted({g.lot for g in group if g.lot})
+            first = first.model_copy(update={**totals, "lot": ", ".join(lots)[:40] if lots else None})
+        merged.append(first)
+    return merged
 
 
 def _off_the_shelf(

@@ -115,6 +115,11 @@ def em_line(facts: VisitFacts, reference: ReferenceData, profile: PayerProfile, 
             f"R14: 99211 is not payable with a drug administration service ({administration[0]}) the same day",
             bundled_into=administration[0],
         )
+    elif em.code == "99211" and refill is not None:
+        # A nurse's minimal visit is what the refill or analysis already pays for (R14: above 99211 only).
+        line.refuse(
+            f"R14: 99211 is included in {refill}; only a separately identifiable visit above it", bundled_into=refill
+        )
     elif refill is not None and not profile.em_on_refill_visit:
         line.refuse(
             f"R14: {profile.name} pays only the maintenance and refill on a refill visit; no office visit",

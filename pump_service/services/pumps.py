@@ -21,6 +21,7 @@ __all__ = [
     "check_prescription_fits",
     "get_pump",
     "list_pump_views",
+    "prescription_differs",
     "pump_view",
     "register_patient",
     "register_pump",
@@ -148,6 +149,29 @@ def check_prescription_fits(pump: Pump, prescription: AnyPrescription) -> None:
                 f"rate {rate:g} mL/day is outside {model.min_rate_ml_per_day:g}-{model.max_rate_ml_per_day:g} mL/day",
                 field="prescription",
             )
+
+
+def prescription_differs(session: Session, pump: Pump, prescription: AnyPrescription) -> bool:
+    """Whether ``prescription`` changes the dose or rate of the one in force (billing: reprogramming)."""
+    assert pump.id is not None  # noqa: S101
+    current = repo.current_prescription(session, pump.id)
+    if current is None or current.mode != prescription.mode:
+        return True
+    bolus = getattr(prescription, "bolus", None)
+    same_bolus = (current.bolus_volume_ml, current.bolus_max_per_day) == (
+        (bolus.volume_ml, bolus.max_per_day) if bolus else (None, None)
+    )
+    if isinstance(prescription, ContinuousPrescription):
+        same_rates = math.isclose(current.rate_ml_per_day or 0.0, prescription.rate_ml_per_day, abs_tol=1e-9)
+    elif isinstance(prescription, StepsPrescription):
+        wanted = [(s.start.strftime("%H:%M"), s.rate_ml_per_day) for s in prescription.steps]
+        stored = [(s["start"], s["rate_ml_per_day"]) for s in current.steps]
+        same_rates = len(wanted) == len(stored) and all(
+            a[0] == b[0] and math.isclose(a[1], b[1], abs_tol=1e-9) for a, b in zip(wanted, stored, strict=True)
+        )
+    else:
+        same_rates = True
+    return not (same_rates and same_bolus)
 
 
 def _rates_of(prescription: AnyPrescription) -> list[float]:

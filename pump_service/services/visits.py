@@ -39,7 +39,12 @@ from pump_service.services.charges import record_visit_charges
 from pump_service.services.contracts import RefillEntry, RefillResult
 from pump_service.services.crashpoints import crashpoint
 from pump_service.services.interrogation import log_cursor, store_log_entries, store_status
-from pump_service.services.pumps import check_prescription_fits, get_pump, write_prescription_row
+from pump_service.services.pumps import (
+    check_prescription_fits,
+    get_pump,
+    prescription_differs,
+    write_prescription_row,
+)
 from pump_service.services.refills import record_refill, refill_key, refill_result
 from pump_service.services.visit_device import check_prescription, check_readback, settle_unfinished, write_pump
 from pump_service.settings import Settings
@@ -62,6 +67,7 @@ class _Plan:
     family: PumpFamily
     pump_id: int
     result: RefillResult  # the dry run's figures (or the stored refill, when replayed)
+    rx_changed: bool  # the request's prescription differs from the one in force
 
 
 @contextmanager
@@ -97,9 +103,10 @@ def _record_all(
     if repo.refill_by_key(session, visit_key) is not None:  # a replay: record_refill checks and returns it
         return record_refill(session, serial, entry, actor=actor, settings=settings, now=now)
     pump = get_pump(session, serial, for_update=True)
+    rx_changed = entry.prescription is not None and prescription_differs(session, pump, entry.prescription)
     if entry.prescription is not None:
         check_prescription_fits(pump, entry.prescription)
-    new_daily = daily_volume_ml(entry.prescription) if entry.prescription is not None else None
+    new_daily = daily_volume_ml(entry.prescription) if entry.prescription is not None and rx_changed else None
     # The return is judged against the prescription of the interval that ends now; the new fill
     # is dosed and planned on the new one, written after.
     result = record_refill(
@@ -112,7 +119,7 @@ def _record_all(
         extra_warnings=extra_warnings,
         new_daily_volume_ml=new_daily,
     )
-    if entry.prescription is not None:
+    if entry.prescription is not None and rx_changed:
         rx = entry.prescription
         if status is not None and status.prescription is not None:
             rx = rx.model_copy(update={"rx_id": status.prescription.rx_id})
@@ -128,7 +135,7 @@ def _record_all(
         settings=settings,
         actor=actor,
         now=now,
-        prescription_changed=entry.prescription is not None,
+        prescription_changed=rx_changed,
         analysis_done=status is not None,
     )
     if charges.warnings:  # the coverage pre-check's findings travel with the refill's warnings
@@ -151,8 +158,9 @@ def _plan(
             if family is not PumpFamily.PROGRAMMABLE:
                 raise RuleViolationError("a constant-flow pump takes no prescription", field="prescription")
             check_prescription_writable(entry.prescription)
+        rx_changed = entry.prescription is not None and prescription_differs(session, pump, entry.prescription)
         result = _record_all(session, serial, entry, visit_key=visit_key, settings=settings, actor=actor, now=now)
-        plan = _Plan(family, pump.id, result)
+        plan = _Plan(family, pump.id, result, rx_changed)
     assert plan is not None  # noqa: S101
     return plan
 
@@ -201,13 +209,13 @@ def complete_visit(
             fill_volume_ml=entry.fill_volume_ml,
             returned_volume_ml=entry.returned_volume_ml,
             drug=_drug_in_pump(plan.result),
-            new_prescription=entry.prescription,
+            new_prescription=entry.prescription if plan.rx_changed else None,
         )
         crashpoint("after_device_write")
         after = client.status()
         read_at = clock.now()
         check_readback(written, before, after, fill_volume_ml=entry.fill_volume_ml)
-        if entry.prescription is not None:
+        if entry.prescription is not None and plan.rx_changed:
             check_prescription(after, entry.prescription)
         with transaction(engine) as session:
             stored_to = log_cursor(session, plan.pump_id)

@@ -89,7 +89,7 @@ def test_heparin_units_are_their_own_dimension_never_pints_enzyme_unit() -> None
 
 
 def test_heparin_rate_converts_within_its_dimension() -> None:
-    per_day = (parse_quantity("1000 USP_U/mL") * parse_quantity("2.5 mL/h")).m_as("USP_unit/day")
+    per_day = float((parse_quantity("1000 USP_U/mL") * parse_quantity("2.5 mL/h")).m_as("USP_unit/day"))
     assert per_day == pytest.approx(60_000)
 
 

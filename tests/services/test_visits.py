@@ -321,3 +321,12 @@ def test_starting_a_visit_during_its_appointment_keeps_that_appointment(station:
     with transaction(station.engine) as session:
         still = session.exec(select(Appointment).where(Appointment.id == booked.id)).one()
     assert still.status == "booked"
+
+
+def test_resending_the_prescription_in_force_is_not_a_reprogramming(station: Station) -> None:
+    station.visit(refill_body(prescription={"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"}))
+    assert [c for c, _ in station.programmer.executed] == ["REFILL"]  # nothing to write
+    with transaction(station.engine) as session:
+        codes = {row.code for row in session.exec(select(ChargeEventRow)).all()}
+    assert "95990" in codes
+    assert "62369" not in codes
