@@ -73,12 +73,13 @@ class Receiver:
 
     def __init__(self) -> None:
         self.statuses: list[int] = []
-        self.bodies: list[bytes] = []
+        self.bodies: list[tuple[str, bytes]] = []  # (content type, body) of each POST
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                length = int(self.headers["Content-Length"])
+                receiver.bodies.append((self.headers["Content-Type"], self.rfile.read(length)))
                 self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

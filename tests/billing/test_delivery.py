@@ -1,10 +1,8 @@
 """Delivery to an HTTP endpoint (a real local server) and to a drop folder; retry policy."""
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,36 +21,7 @@ from pump_service.billing import (
     deliver,
 )
 from tests.billing.builders import LATER, hai_visit
-
-
-class Receiver:
-    """A local HTTP endpoint answering with the queued statuses (200 once they run out)."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-        self.bodies: list[tuple[str, bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                receiver.bodies.append((self.headers["Content-Type"], self.rfile.read(length)))
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/charges"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+from tests.charge_support import Receiver
 
 
 @pytest.fixture
