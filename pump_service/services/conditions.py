@@ -14,7 +14,7 @@ from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry
 from pump_service.services.due_planning import replan_from_reading
 from pump_service.services.pumps import add_condition_period, get_pump
-from pump_service.services.refills import condition_periods_of, expected_residual_at
+from pump_service.services.return_expectation import condition_periods_of, expected_residual_at
 from pump_service.settings import Settings
 from schemas.pump_catalogue import get_pump_model
 

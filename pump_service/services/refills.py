@@ -18,14 +18,7 @@ from sqlmodel import Session
 from pump_service.domain.dosing import DoseWarning, plan_dose
 from pump_service.domain.due import DueDate, DueReason, next_refill_due
 from pump_service.domain.reservoir import ReservoirForecast, forecast_reservoir
-from pump_service.domain.residual import ConditionPeriod, expected_residual_ml
-from pump_service.domain.return_check import (
-    CAUSE_TEXT,
-    DiscrepancyThresholds,
-    LikelyCause,
-    ReturnAssessment,
-    assess_return,
-)
+from pump_service.domain.residual import ConditionPeriod
 from pump_service.errors import ConflictError, RuleViolationError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import (
@@ -38,31 +31,22 @@ from pump_service.persistence.models import (
 )
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import (
-    ComponentResult,
-    DueConstraintResult,
     FillComponentEntry,
     RefillEntry,
     RefillResult,
 )
 from pump_service.services.pumps import get_pump
+from pump_service.services.refill_views import refill_result
+from pump_service.services.return_expectation import assess_refill_return, basal_rate, condition_periods_of
 from pump_service.services.scheduling import book_next_refill, complete_appointment
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis, DoseBasis, Drug
 from schemas.drug_catalogue import get_drug
 from schemas.flow_law import FlowConditions
-from schemas.prescription import StepsPrescription
 from schemas.pump import PumpFamily, PumpModel
 from schemas.pump_catalogue import get_pump_model
-from schemas.units import format_quantity
 
-__all__ = [
-    "basal_rate",
-    "condition_periods_of",
-    "expected_residual_at",
-    "record_refill",
-    "refill_key",
-    "refill_result",
-]
+__all__ = ["record_refill", "refill_key"]
 
 # A refill dated slightly ahead of the server (station clocks differ) is accepted; more is a typo.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -124,7 +108,7 @@ def record_refill(
 
     periods = condition_periods_of(session, pump.id)
     programmed = basal_rate(session, pump) if model.family is PumpFamily.PROGRAMMABLE else None
-    assessment = _assess(pump, model, entry, periods, settings, programmed)
+    assessment = assess_refill_return(pump, model, entry, periods, settings, programmed)
     body_mass = entry.body_mass_kg or _patient_mass(session, pump)
     base_rate = new_daily_volume_ml if new_daily_volume_ml is not None else _base_rate(session, pump, model)
     components = _plan_components(pump, model, entry, base_rate, body_mass)
@@ -253,95 +237,6 @@ def _check_times_and_volumes(
                 f"{component.drug_id} lot {component.lot or '?'} expired on {component.expires_on.isoformat()}",
                 field=f"components.{i}.expires_on",
             )
-
-
-def _period(row: ConditionPeriodRow) -> ConditionPeriod:
-    return ConditionPeriod(
-        start_at=row.start_at,
-        conditions=FlowConditions(
-            body_temperature_c=row.body_temperature_c,
-            ambient_pressure_mmhg=row.ambient_pressure_mmhg,
-            relative_viscosity=row.relative_viscosity,
-        ),
-    )
-
-
-def expected_residual_at(
-    pump: Pump,
-    model: PumpModel,
-    periods: Sequence[ConditionPeriod],
-    at: datetime,
-    *,
-    programmed_rate_ml_per_day: float | None = None,
-) -> float | None:
-    """What the reservoir should hold at ``at`` since the last fill, or None before any fill.
-
-    Constant-flow: the unit's labelled rate, corrected period by period for the patient's
-    conditions. Programmable: ``programmed_rate_ml_per_day`` (the basal mean of the prescription
-    in force; boluses are the patient's and are judged by the return), else the planning rate.
-    """
-    if pump.last_fill_at is None or pump.last_fill_volume_ml is None or at <= pump.last_fill_at:
-        return None
-    if model.flow_law is not None:
-        rate = pump.nominal_rate_ml_per_day
-    else:
-        rate = programmed_rate_ml_per_day if programmed_rate_ml_per_day is not None else pump.planning_rate_ml_per_day
-    return expected_residual_ml(
-        model=model,
-        fill_volume_ml=pump.last_fill_volume_ml,
-        rate_ml_per_day=rate or 0.0,
-        filled_at=pump.last_fill_at,
-        now=at,
-        periods=periods,
-    )
-
-
-def condition_periods_of(session: Session, pump_id: int) -> list[ConditionPeriod]:
-    return [_period(row) for row in repo.condition_periods(session, pump_id)]
-
-
-def basal_rate(session: Session, pump: Pump) -> float | None:
-    """The basal mean (mL/day, no boluses) of the pump's current prescription; None if it has none."""
-    assert pump.id is not None  # noqa: S101
-    row = repo.current_prescription(session, pump.id)
-    if row is None:
-        return None
-    if row.mode == "continuous":
-        return row.rate_ml_per_day or 0.0
-    if row.mode == "steps":
-        rx = StepsPrescription.model_validate(
-            {"steps": [{"start": s["start"], "rate_ml_per_day": s["rate_ml_per_day"]} for s in row.steps]}
-        )
-        return rx.mean_rate_ml_per_day()
-    return 0.0
-
-
-def _assess(
-    pump: Pump,
-    model: PumpModel,
-    entry: RefillEntry,
-    periods: Sequence[ConditionPeriod],
-    settings: Settings,
-    programmed_rate_ml_per_day: float | None,
-) -> ReturnAssessment | None:
-    if pump.last_fill_at is None or pump.last_fill_volume_ml is None:
-        return None  # first fill after implant: nothing to compare
-    expected = expected_residual_at(
-        pump, model, periods, entry.performed_at, programmed_rate_ml_per_day=programmed_rate_ml_per_day
-    )
-    if expected is None:
-        expected = pump.last_fill_volume_ml  # not after the last fill: refused by the time checks
-    thresholds = DiscrepancyThresholds(warn_pct=settings.warn_deviation_pct, alert_pct=settings.alert_deviation_pct)
-    return assess_return(
-        fill_volume_ml=pump.last_fill_volume_ml,
-        returned_volume_ml=entry.returned_volume_ml,
-        expected_residual_ml=expected,
-        filled_at=pump.last_fill_at,
-        now=entry.performed_at,
-        thresholds=thresholds,
-        resolution_ml=entry.syringe_resolution_ml or 0.0,
-        programmable=model.family is PumpFamily.PROGRAMMABLE,
-    )
 
 
 def _patient_mass(session: Session, pump: Pump) -> float | None:
@@ -535,68 +430,4 @@ def _component_row(refill_id: int, planned: _PlannedComponent) -> RefillComponen
         ndc=planned.entry.ndc,
         lot=planned.entry.lot,
         expires_on=planned.entry.expires_on,
-    )
-
-
-def _daily_dose_text(drug: Drug, daily_amount: float | None) -> str | None:
-    if daily_amount is None:
-        return None
-    if drug.amount_basis is AmountBasis.ACTIVITY:
-        return format_quantity(daily_amount, "activity_rate", digits=1)
-    unit = "ug/d" if daily_amount < 0.1 else "mg/d"
-    return format_quantity(daily_amount, "mass_rate", unit, digits=3)
-
-
-def _component_results(rows: Sequence[RefillComponent], rate: float) -> tuple[ComponentResult, ...]:
-    results = []
-    for row in rows:
-        drug = get_drug(row.drug_id)
-        conc = row.conc_mg_per_ml if row.conc_mg_per_ml is not None else row.conc_usp_u_per_ml
-        results.append(
-            ComponentResult(
-                drug_id=row.drug_id,
-                drug_name=drug.name,
-                volume_ml=row.volume_ml,
-                amount_mg=row.amount_mg,
-                amount_usp_u=row.amount_usp_u,
-                conc_mg_per_ml=row.conc_mg_per_ml,
-                conc_usp_u_per_ml=row.conc_usp_u_per_ml,
-                daily_dose=_daily_dose_text(drug, conc * rate if conc is not None else None),
-                ndc=row.ndc,
-                lot=row.lot,
-                expires_on=row.expires_on,
-            )
-        )
-    return tuple(results)
-
-
-def refill_result(session: Session, refill: Refill, *, replayed: bool = False) -> RefillResult:
-    """The result view of a stored refill: the same figures whether just recorded, replayed or looked up."""
-    pump = session.get(Pump, refill.pump_id)
-    assert pump is not None  # noqa: S101 - foreign key
-    assert refill.id is not None  # noqa: S101 - flushed
-    rows = repo.components_of(session, refill.id)
-    return RefillResult(
-        refill_id=refill.id,
-        pump_serial=pump.serial,
-        performed_at=refill.performed_at,
-        replayed=replayed,
-        previous_fill_at=refill.previous_fill_at,
-        previous_fill_volume_ml=refill.previous_fill_volume_ml,
-        returned_volume_ml=refill.returned_volume_ml,
-        fill_volume_ml=refill.fill_volume_ml,
-        elapsed_days=refill.elapsed_days,
-        expected_residual_ml=refill.expected_residual_ml,
-        expected_rate_ml_per_day=refill.expected_rate_ml_per_day,
-        measured_rate_ml_per_day=refill.measured_rate_ml_per_day,
-        deviation_pct=refill.deviation_pct,
-        volume_delta_ml=refill.volume_delta_ml,
-        flow_class=refill.flow_class,
-        likely_causes=tuple(CAUSE_TEXT[LikelyCause(c)] for c in refill.likely_causes),
-        warnings=tuple(refill.warnings),
-        components=_component_results(rows, refill.planning_rate_ml_per_day),
-        planning_rate_ml_per_day=refill.planning_rate_ml_per_day,
-        next_due_at=refill.next_due_at,
-        next_due_reason=refill.next_due_reason,
-        due_constraints=tuple(DueConstraintResult.model_validate(c) for c in refill.due_constraints),
     )

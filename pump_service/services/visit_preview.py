@@ -16,7 +16,7 @@ from pump_service.services.actor import Actor
 from pump_service.services.contracts import PumpView
 from pump_service.services.interrogation import interrogate
 from pump_service.services.pumps import get_pump, pump_view
-from pump_service.services.refills import condition_periods_of, expected_residual_at
+from pump_service.services.return_expectation import condition_periods_of, expected_residual_at
 from pump_service.services.schedule_views import AppointmentView, appointment_view
 from pump_service.services.scheduling import active_appointment
 from pump_service.settings import Settings

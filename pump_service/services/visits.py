@@ -45,7 +45,8 @@ from pump_service.services.pumps import (
     prescription_differs,
     write_prescription_row,
 )
-from pump_service.services.refills import record_refill, refill_key, refill_result
+from pump_service.services.refill_views import refill_result
+from pump_service.services.refills import record_refill, refill_key
 from pump_service.services.visit_device import check_prescription, check_readback, settle_unfinished, write_pump
 from pump_service.settings import Settings
 from schemas.clock import Clock

@@ -9,7 +9,7 @@ from pump_service.persistence import repositories as repo
 from pump_service.services.contracts import DueItem, RefillEntry, RefillResult
 from pump_service.services.due import list_due
 from pump_service.services.pumps import get_pump
-from pump_service.services.refills import refill_result
+from pump_service.services.refill_views import refill_result
 from pump_service.services.visit_preview import VisitPreview, start_visit
 from pump_service.services.visits import complete_visit
 

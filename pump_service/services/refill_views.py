@@ -1,0 +1,79 @@
+"""A stored refill as people and clients see it: the same figures recorded, replayed or looked up."""
+
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from pump_service.domain.return_check import CAUSE_TEXT, LikelyCause
+from pump_service.persistence import repositories as repo
+from pump_service.persistence.models import Pump, Refill, RefillComponent
+from pump_service.services.contracts import ComponentResult, DueConstraintResult, RefillResult
+from schemas.drug import AmountBasis, Drug
+from schemas.drug_catalogue import get_drug
+from schemas.units import format_quantity
+
+__all__ = ["refill_result"]
+
+
+def _daily_dose_text(drug: Drug, daily_amount: float | None) -> str | None:
+    if daily_amount is None:
+        return None
+    if drug.amount_basis is AmountBasis.ACTIVITY:
+        return format_quantity(daily_amount, "activity_rate", digits=1)
+    unit = "ug/d" if daily_amount < 0.1 else "mg/d"
+    return format_quantity(daily_amount, "mass_rate", unit, digits=3)
+
+
+def _component_results(rows: Sequence[RefillComponent], rate: float) -> tuple[ComponentResult, ...]:
+    results = []
+    for row in rows:
+        drug = get_drug(row.drug_id)
+        conc = row.conc_mg_per_ml if row.conc_mg_per_ml is not None else row.conc_usp_u_per_ml
+        results.append(
+            ComponentResult(
+                drug_id=row.drug_id,
+                drug_name=drug.name,
+                volume_ml=row.volume_ml,
+                amount_mg=row.amount_mg,
+                amount_usp_u=row.amount_usp_u,
+                conc_mg_per_ml=row.conc_mg_per_ml,
+                conc_usp_u_per_ml=row.conc_usp_u_per_ml,
+                daily_dose=_daily_dose_text(drug, conc * rate if conc is not None else None),
+                ndc=row.ndc,
+                lot=row.lot,
+                expires_on=row.expires_on,
+            )
+        )
+    return tuple(results)
+
+
+def refill_result(session: Session, refill: Refill, *, replayed: bool = False) -> RefillResult:
+    """The result view of a stored refill: the same figures whether just recorded, replayed or looked up."""
+    pump = session.get(Pump, refill.pump_id)
+    assert pump is not None  # noqa: S101 - foreign key
+    assert refill.id is not None  # noqa: S101 - flushed
+    rows = repo.components_of(session, refill.id)
+    return RefillResult(
+        refill_id=refill.id,
+        pump_serial=pump.serial,
+        performed_at=refill.performed_at,
+        replayed=replayed,
+        previous_fill_at=refill.previous_fill_at,
+        previous_fill_volume_ml=refill.previous_fill_volume_ml,
+        returned_volume_ml=refill.returned_volume_ml,
+        fill_volume_ml=refill.fill_volume_ml,
+        elapsed_days=refill.elapsed_days,
+        expected_residual_ml=refill.expected_residual_ml,
+        expected_rate_ml_per_day=refill.expected_rate_ml_per_day,
+        measured_rate_ml_per_day=refill.measured_rate_ml_per_day,
+        deviation_pct=refill.deviation_pct,
+        volume_delta_ml=refill.volume_delta_ml,
+        flow_class=refill.flow_class,
+        likely_causes=tuple(CAUSE_TEXT[LikelyCause(c)] for c in refill.likely_causes),
+        warnings=tuple(refill.warnings),
+        components=_component_results(rows, refill.planning_rate_ml_per_day),
+        planning_rate_ml_per_day=refill.planning_rate_ml_per_day,
+        next_due_at=refill.next_due_at,
+        next_due_reason=refill.next_due_reason,
+        due_constraints=tuple(DueConstraintResult.model_validate(c) for c in refill.due_constraints),
+    )
