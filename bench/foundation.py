@@ -10,8 +10,8 @@ from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.refills import record_refill
+from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.visits.refill_record import record_refill
 from pump_service.settings import Settings
 from schemas.flow_law import FlowConditions
 from schemas.pump_catalogue import get_pump_model

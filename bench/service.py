@@ -13,9 +13,9 @@ from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.notifications import process_due
-from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.visits import complete_visit
+from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.scheduling.notifications import process_due
+from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
 from schemas.pump_catalogue import get_pump_model

@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Refill
 from pump_service.services.actor import Actor
-from pump_service.services.charges import VisitCharges, record_visit_charges
+from pump_service.services.charges.recording import VisitCharges, record_visit_charges
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.pumps import get_pump, register_patient, register_pump
-from pump_service.services.refills import record_refill
+from pump_service.services.pumps.registry import get_pump, register_patient, register_pump
+from pump_service.services.visits.refill_record import record_refill
 from pump_service.settings import Settings
 from tests.support import T0, fudr_refill
 

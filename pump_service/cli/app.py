@@ -13,18 +13,18 @@ from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.output import due_table, local, pump_detail, pump_table, refill_report
 from pump_service.persistence import repositories as repo
-from pump_service.services.conditions import record_conditions
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.due import list_due
-from pump_service.services.pumps import (
+from pump_service.services.pumps.conditions import record_conditions
+from pump_service.services.pumps.due_list import list_due
+from pump_service.services.pumps.registry import (
     get_pump,
     list_pump_views,
     pump_view,
     register_patient,
     register_pump,
 )
-from pump_service.services.visit_preview import start_visit
-from pump_service.services.visits import complete_visit
+from pump_service.services.visits.preview import start_visit
+from pump_service.services.visits.refill_visit import complete_visit
 
 __all__ = ["app", "main"]
 

@@ -11,9 +11,9 @@ from pump_service.billing import FolderDestination, HttpDestination
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.persistence.db import transaction
 from pump_service.scheduler.charge_dispatch import charge_dispatch_work
-from pump_service.services.charge_delivery import charge_destination, parse_export_format
-from pump_service.services.charge_views import ChargeView, charge_view
-from pump_service.services.charges import export_charges, list_charges, void_charge
+from pump_service.services.charges.dispatch import charge_destination, parse_export_format
+from pump_service.services.charges.recording import export_charges, list_charges, void_charge
+from pump_service.services.charges.views import ChargeView, charge_view
 
 __all__ = ["register"]
 

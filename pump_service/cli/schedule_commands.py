@@ -9,16 +9,16 @@ import typer
 
 from pump_service.cli.context import CliContext, handle_errors
 from pump_service.cli.output import local
-from pump_service.services.clinics import add_holiday, calendar_of, default_clinic, get_clinic
-from pump_service.services.notifications import acknowledge, list_notifications, process_due
-from pump_service.services.schedule_views import (
+from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
+from pump_service.services.scheduling.clinics import add_holiday, calendar_of, default_clinic, get_clinic
+from pump_service.services.scheduling.notifications import acknowledge, list_notifications, process_due
+from pump_service.services.scheduling.views import (
     AppointmentView,
     appointment_view,
     appointment_views,
     notification_view,
     schedule_ical,
 )
-from pump_service.services.scheduling import cancel_appointment, rebook_closed_day
 
 __all__ = ["register"]
 

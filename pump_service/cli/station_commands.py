@@ -9,7 +9,7 @@ import typer
 
 from pump_service.cli.context import CliContext, handle_errors
 from pump_service.cli.output import local
-from pump_service.services.interrogation import interrogate
+from pump_service.services.visits.interrogation import interrogate
 
 __all__ = ["register"]
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from pump_service.billing import FolderDestination, HttpDestination, RetryPolicy, deliver
 from pump_service.billing.delivery import HttpSender, urllib_post
 from pump_service.persistence.db import transaction
-from pump_service.services.charge_delivery import DispatchReport, charge_destination, due_charges, record_outcomes
+from pump_service.services.charges.dispatch import DispatchReport, charge_destination, due_charges, record_outcomes
 from pump_service.settings import Settings
 from schemas.clock import Clock
 

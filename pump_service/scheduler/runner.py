@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from pump_service.persistence.db import transaction
 from pump_service.scheduler.leader import LeaderLock, acquire_leader_lock
-from pump_service.services.notifications import TickReport, process_due
+from pump_service.services.scheduling.notifications import TickReport, process_due
 from pump_service.settings import Settings
 from schemas.clock import Clock
 

@@ -11,10 +11,10 @@ from sqlmodel import Session
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import Refill
 from pump_service.services.actor import Actor
-from pump_service.services.charges import record_visit_charges
+from pump_service.services.charges.recording import record_visit_charges
 from pump_service.services.contracts import FillComponentEntry, PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.refills import record_refill, refill_key
+from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.visits.refill_record import record_refill, refill_key
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription, StepsPrescription
 

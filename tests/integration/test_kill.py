@@ -21,7 +21,7 @@ from pump_service.persistence.models import DeviceLogRecord, Refill
 from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PumpRegistration
-from pump_service.services.pumps import register_pump
+from pump_service.services.pumps.registry import register_pump
 from schemas.clock import SystemClock
 from schemas.prescription import ContinuousPrescription
 from schemas.pump_catalogue import get_pump_model

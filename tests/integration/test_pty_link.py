@@ -13,8 +13,8 @@ from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PumpRegistration
-from pump_service.services.interrogation import interrogate
-from pump_service.services.pumps import register_pump
+from pump_service.services.pumps.registry import register_pump
+from pump_service.services.visits.interrogation import interrogate
 from pump_service.settings import Settings
 from schemas.clock import SystemClock
 from schemas.prescription import ContinuousPrescription

@@ -21,8 +21,8 @@ from pump_service.persistence.schedule_models import Appointment
 from pump_service.scheduler import RefillScheduler
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.visits import complete_visit
+from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from simulators.clock import ManualClock
 from tests.support import T0, fudr_refill

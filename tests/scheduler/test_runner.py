@@ -10,8 +10,8 @@ from pump_service.persistence.schedule_models import Notification
 from pump_service.scheduler import RefillScheduler
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.refills import record_refill
+from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.visits.refill_record import record_refill
 from pump_service.settings import Settings
 from simulators.clock import ManualClock
 from tests.support import T0, fudr_refill

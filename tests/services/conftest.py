@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 from pump_service.persistence.db import transaction
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry, RefillResult
-from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.refills import record_refill
+from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.visits.refill_record import record_refill
 from pump_service.settings import Settings
 from tests.support import T0
 

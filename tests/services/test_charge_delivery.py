@@ -13,8 +13,8 @@ from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.scheduler import RefillScheduler, charge_dispatch_work
 from pump_service.services.actor import Actor
-from pump_service.services.charge_delivery import charge_destination, due_charges, record_outcomes
-from pump_service.services.charges import list_charges, void_charge
+from pump_service.services.charges.dispatch import charge_destination, due_charges, record_outcomes
+from pump_service.services.charges.recording import list_charges, void_charge
 from pump_service.settings import Settings
 from tests.charge_support import Receiver, bill_refill, billed_body, register_hai
 from tests.support import T0, FixedClock

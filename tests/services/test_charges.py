@@ -22,12 +22,18 @@ from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Refill
 from pump_service.services.actor import Actor
-from pump_service.services.charge_delivery import dispatch_pending
-from pump_service.services.charge_facts import visit_facts
-from pump_service.services.charge_views import charge_view, stored_event
-from pump_service.services.charges import VisitCharges, export_charges, list_charges, record_visit_charges, void_charge
+from pump_service.services.charges.dispatch import dispatch_pending
+from pump_service.services.charges.recording import (
+    VisitCharges,
+    export_charges,
+    list_charges,
+    record_visit_charges,
+    void_charge,
+)
+from pump_service.services.charges.views import charge_view, stored_event
+from pump_service.services.charges.visit_facts import visit_facts
 from pump_service.services.contracts import RefillEntry
-from pump_service.services.pumps import get_pump
+from pump_service.services.pumps.registry import get_pump
 from pump_service.settings import Settings
 from tests.charge_support import bill_refill, billed_body, register_hai
 from tests.support import T0

@@ -5,7 +5,7 @@ from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.persistence.schedule_models import Appointment
 from pump_service.services.demo import seed_demo
-from pump_service.services.pumps import list_pump_views
+from pump_service.services.pumps.registry import list_pump_views
 from pump_service.settings import Settings
 from tests.support import T0
 

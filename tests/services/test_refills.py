@@ -10,7 +10,7 @@ from pump_service.persistence.db import transaction
 from pump_service.persistence.models import ConditionPeriodRow, DeviceLogRecord, Pump, Refill, RefillComponent
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry, PumpRegistration
-from pump_service.services.pumps import add_condition_period, register_pump
+from pump_service.services.pumps.registry import add_condition_period, register_pump
 from tests.services.conftest import Record
 from tests.support import T0, fudr_refill
 

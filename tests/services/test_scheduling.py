@@ -13,13 +13,13 @@ from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.models import Pump
 from pump_service.persistence.schedule_models import Appointment, Notification
 from pump_service.services.actor import Actor
-from pump_service.services.clinics import add_holiday, default_clinic
-from pump_service.services.conditions import record_conditions
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.notifications import process_due
-from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.refills import record_refill
-from pump_service.services.scheduling import active_appointment, cancel_appointment, rebook_closed_day
+from pump_service.services.pumps.conditions import record_conditions
+from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.scheduling.booking import active_appointment, cancel_appointment, rebook_closed_day
+from pump_service.services.scheduling.clinics import add_holiday, default_clinic
+from pump_service.services.scheduling.notifications import process_due
+from pump_service.services.visits.refill_record import record_refill
 from pump_service.settings import Settings
 from tests.support import T0, fudr_refill
 

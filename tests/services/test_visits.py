@@ -17,9 +17,9 @@ from pump_service.persistence.schedule_models import Appointment
 from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
-from pump_service.services.pumps import register_patient, register_pump
-from pump_service.services.visit_preview import VisitPreview, start_visit
-from pump_service.services.visits import complete_visit
+from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.visits.preview import VisitPreview, start_visit
+from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
 from schemas.pump_catalogue import get_pump_model

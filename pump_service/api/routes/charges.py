@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep
-from pump_service.services.charge_views import ChargeView, charge_view
-from pump_service.services.charges import export_charges, list_charges, void_charge
+from pump_service.services.charges.recording import export_charges, list_charges, void_charge
+from pump_service.services.charges.views import ChargeView, charge_view
 from schemas.clock import UtcDatetime
 
 router = APIRouter(tags=["charges"])

@@ -4,9 +4,9 @@ from fastapi import APIRouter, status
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
 from pump_service.persistence import repositories as repo
-from pump_service.services.conditions import record_conditions
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, PumpView
-from pump_service.services.pumps import (
+from pump_service.services.pumps.conditions import record_conditions
+from pump_service.services.pumps.registry import (
     get_pump,
     list_pump_views,
     pump_view,

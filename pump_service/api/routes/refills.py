@@ -7,11 +7,11 @@ from fastapi import APIRouter, Query, Response, status
 from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep
 from pump_service.persistence import repositories as repo
 from pump_service.services.contracts import DueItem, RefillEntry, RefillResult
-from pump_service.services.due import list_due
-from pump_service.services.pumps import get_pump
-from pump_service.services.refill_views import refill_result
-from pump_service.services.visit_preview import VisitPreview, start_visit
-from pump_service.services.visits import complete_visit
+from pump_service.services.pumps.due_list import list_due
+from pump_service.services.pumps.registry import get_pump
+from pump_service.services.visits.preview import VisitPreview, start_visit
+from pump_service.services.visits.refill_views import refill_result
+from pump_service.services.visits.refill_visit import complete_visit
 
 router = APIRouter(tags=["refills"])
 

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
-from pump_service.services.clinics import add_holiday, calendar_of, default_clinic, get_clinic
-from pump_service.services.notifications import acknowledge, list_notifications
-from pump_service.services.schedule_views import (
+from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
+from pump_service.services.scheduling.clinics import add_holiday, calendar_of, default_clinic, get_clinic
+from pump_service.services.scheduling.notifications import acknowledge, list_notifications
+from pump_service.services.scheduling.views import (
     AppointmentView,
     NotificationView,
     appointment_view,
@@ -17,7 +18,6 @@ from pump_service.services.schedule_views import (
     notification_view,
     schedule_ical,
 )
-from pump_service.services.scheduling import cancel_appointment, rebook_closed_day
 
 router = APIRouter(tags=["schedule"])
 

@@ -12,9 +12,9 @@ from sqlmodel import Session
 from pump_service.persistence.models import ConditionPeriodRow
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry
-from pump_service.services.due_planning import replan_from_reading
-from pump_service.services.pumps import add_condition_period, get_pump
-from pump_service.services.return_expectation import condition_periods_of, expected_residual_at
+from pump_service.services.pumps.registry import add_condition_period, get_pump
+from pump_service.services.scheduling.replanning import replan_from_reading
+from pump_service.services.visits.return_expectation import condition_periods_of, expected_residual_at
 from pump_service.settings import Settings
 from schemas.pump_catalogue import get_pump_model
 

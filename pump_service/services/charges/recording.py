@@ -37,9 +37,9 @@ from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow, DeliveryState
 from pump_service.persistence.models import Pump, Refill
 from pump_service.services.actor import Actor
-from pump_service.services.charge_delivery import dispatch_pending, parse_export_format
-from pump_service.services.charge_facts import patient_ref_of, reference_for, visit_facts
-from pump_service.services.charge_views import stored_event
+from pump_service.services.charges.dispatch import dispatch_pending, parse_export_format
+from pump_service.services.charges.views import stored_event
+from pump_service.services.charges.visit_facts import patient_ref_of, reference_for, visit_facts
 from pump_service.services.contracts import RefillEntry
 from pump_service.settings import Settings
 

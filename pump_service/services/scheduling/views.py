@@ -8,8 +8,8 @@ from sqlmodel import Session, col, select
 
 from pump_service.persistence.models import Pump
 from pump_service.persistence.schedule_models import Appointment, Clinic, Notification
-from pump_service.services.clinics import calendar_of
-from pump_service.services.scheduling import schedule_between
+from pump_service.services.scheduling.booking import schedule_between
+from pump_service.services.scheduling.clinics import calendar_of
 from schemas.clock import UtcDatetime
 
 __all__ = [

@@ -22,8 +22,8 @@ from pump_service.persistence import repositories as repo
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Pump
 from pump_service.services.actor import Actor
-from pump_service.services.due_planning import replan_from_reading
-from pump_service.services.pumps import write_prescription_row
+from pump_service.services.pumps.registry import write_prescription_row
+from pump_service.services.scheduling.replanning import replan_from_reading
 from pump_service.settings import Settings
 from schemas.clock import Clock
 from schemas.device_log import DeviceLogEntry

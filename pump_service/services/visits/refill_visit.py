@@ -35,19 +35,19 @@ from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Refill
 from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
-from pump_service.services.charges import record_visit_charges
+from pump_service.services.charges.recording import record_visit_charges
 from pump_service.services.contracts import RefillEntry, RefillResult
-from pump_service.services.crashpoints import crashpoint
-from pump_service.services.interrogation import log_cursor, store_log_entries, store_status
-from pump_service.services.pumps import (
+from pump_service.services.pumps.registry import (
     check_prescription_fits,
     get_pump,
     prescription_differs,
     write_prescription_row,
 )
-from pump_service.services.refill_views import refill_result
-from pump_service.services.refills import record_refill, refill_key
-from pump_service.services.visit_device import check_prescription, check_readback, settle_unfinished, write_pump
+from pump_service.services.visits.crashpoints import crashpoint
+from pump_service.services.visits.device_writes import check_prescription, check_readback, settle_unfinished, write_pump
+from pump_service.services.visits.interrogation import log_cursor, store_log_entries, store_status
+from pump_service.services.visits.refill_record import record_refill, refill_key
+from pump_service.services.visits.refill_views import refill_result
 from pump_service.settings import Settings
 from schemas.clock import Clock
 from schemas.drug import AmountBasis

@@ -13,7 +13,7 @@ from pump_service.domain.due import DueDate, next_refill_due
 from pump_service.domain.reservoir import forecast_reservoir
 from pump_service.persistence.models import Pump, Refill, RefillComponent
 from pump_service.services.actor import Actor
-from pump_service.services.scheduling import book_next_refill
+from pump_service.services.scheduling.booking import book_next_refill
 from pump_service.settings import Settings
 from schemas.drug_catalogue import get_drug
 from schemas.pump_catalogue import get_pump_model

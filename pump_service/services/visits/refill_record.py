@@ -35,10 +35,10 @@ from pump_service.services.contracts import (
     RefillEntry,
     RefillResult,
 )
-from pump_service.services.pumps import get_pump
-from pump_service.services.refill_views import refill_result
-from pump_service.services.return_expectation import assess_refill_return, basal_rate, condition_periods_of
-from pump_service.services.scheduling import book_next_refill, complete_appointment
+from pump_service.services.pumps.registry import get_pump
+from pump_service.services.scheduling.booking import book_next_refill, complete_appointment
+from pump_service.services.visits.refill_views import refill_result
+from pump_service.services.visits.return_expectation import assess_refill_return, basal_rate, condition_periods_of
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis, DoseBasis, Drug
 from schemas.drug_catalogue import get_drug

@@ -19,8 +19,8 @@ from pump_service.errors import ConflictError, NotFoundError
 from pump_service.persistence.models import Pump
 from pump_service.persistence.schedule_models import Appointment, Clinic
 from pump_service.services.actor import Actor
-from pump_service.services.clinics import calendar_of, default_clinic
-from pump_service.services.notifications import notify
+from pump_service.services.scheduling.clinics import calendar_of, default_clinic
+from pump_service.services.scheduling.notifications import notify
 from pump_service.settings import Settings
 
 __all__ = [
