@@ -3,6 +3,7 @@
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from pump_service.domain.findings import HardStopError
 from pump_service.errors import ConflictError, DeviceError, NotFoundError, RuleViolationError, ServiceError
 from schemas.units import UnitError
 
@@ -16,6 +17,21 @@ def _rule_violation(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
+def _hard_stop(request: Request, exc: Exception) -> JSONResponse:
+    """A hard stop: a problem document with every finding, so the station can show why and ask for an override."""
+    findings = getattr(exc, "findings", ())
+    unresolved = getattr(exc, "unresolved", ())
+    body = {
+        "type": "urn:pump-service:problem:hard-stop",
+        "title": "Hard stop: the refill needs a clinician's override",
+        "status": 422,
+        "detail": str(exc),
+        "unresolved": [f.code.value for f in unresolved],
+        "findings": [f.as_dict() for f in findings],
+    }
+    return JSONResponse(status_code=422, content=body, media_type="application/problem+json")
+
+
 def _status(status: int):  # type: ignore[no-untyped-def]
     def handler(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=status, content={"detail": str(exc)})
@@ -24,6 +40,7 @@ def _status(status: int):  # type: ignore[no-untyped-def]
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HardStopError, _hard_stop)
     app.add_exception_handler(RuleViolationError, _rule_violation)
     app.add_exception_handler(UnitError, _rule_violation)
     app.add_exception_handler(NotFoundError, _status(404))

@@ -11,7 +11,7 @@ import typer
 from pump_service.cli import charges_commands, schedule_commands, station_commands
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
-from pump_service.cli.output import due_table, local, pump_detail, pump_table, refill_report
+from pump_service.cli.output import due_table, local, plan_report, pump_detail, pump_table, refill_report
 from pump_service.persistence import repositories as repo
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.conditions import record_conditions
@@ -23,8 +23,9 @@ from pump_service.services.pumps.registry import (
     register_patient,
     register_pump,
 )
+from pump_service.services.visits.plan_views import plan_view
 from pump_service.services.visits.preview import start_visit
-from pump_service.services.visits.refill_visit import complete_visit
+from pump_service.services.visits.refill_visit import complete_visit, plan_visit
 
 __all__ = ["app", "main"]
 
@@ -241,7 +242,15 @@ def refill_record(
     performed_at: Annotated[datetime | None, typer.Option("--at", help="ISO time with offset (default now)")] = None,
     body_mass: Annotated[str | None, typer.Option("--body-mass", help="e.g. '70 kg'")] = None,
     key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
-    override: Annotated[bool, typer.Option("--override-dose-guard", help="a clinician confirmed the dose")] = False,
+    override: Annotated[
+        list[str] | None, typer.Option("--override", help="hard-stop code a clinician overrides (repeat)")
+    ] = None,
+    override_by: Annotated[str | None, typer.Option("--override-by", help="the overriding clinician's id")] = None,
+    override_role: Annotated[
+        str, typer.Option("--override-role", help="physician or qualified_clinician")
+    ] = "physician",
+    override_reason: Annotated[str | None, typer.Option("--override-reason", help="why the refill goes ahead")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan and its findings; store nothing")] = False,
     from_file: Annotated[Path | None, typer.Option("--file", help="the whole refill as JSON ('-' for stdin)")] = None,
     rx: Annotated[
         str | None, typer.Option("--rx", help="programmable: a new prescription as JSON (a dose change)")
@@ -284,7 +293,16 @@ def refill_record(
             "components": [parse_component(c) for c in component],
             "body_mass_kg": body_mass,
             "idempotency_key": key,
-            "override_dose_guard": override,
+            "override": (
+                {
+                    "clinician_id": override_by,
+                    "role": override_role,
+                    "reason": override_reason,
+                    "codes": override,
+                }
+                if override
+                else None
+            ),
             "prescription": json.loads(rx) if rx else None,
             "billing": {k: v for k, v in billing.items() if v is not None},
         }
@@ -292,6 +310,11 @@ def refill_record(
     entry = RefillEntry.model_validate(data)
     engine = ctx.engine()
     try:
+        if dry_run:
+            plan = plan_visit(engine, serial, entry, settings=ctx.settings, clock=ctx.clock, actor=ctx.actor)
+            view = plan_view(plan)
+            _emit(plan_report(view, ctx.settings.zone), view.model_dump(mode="json"), as_json)
+            return
         result = complete_visit(
             engine, serial, entry, settings=ctx.settings, clock=ctx.clock, actor=ctx.actor, device_url=port
         )

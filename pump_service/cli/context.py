@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from pump_service.domain.findings import HardStopError
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError, ServiceError
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
@@ -63,6 +64,10 @@ class CliContext:
         return Actor(user=user, station_id=self.settings.station_id)
 
 
+# Exit codes: 1 a failure (device, storage), 2 bad input, 3 a hard stop that needs an override.
+HARD_STOP_EXIT = 3
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(code)
@@ -88,6 +93,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             fail(_validation_line(exc))
         except RuleViolationError as exc:
             fail(f"{exc.field}: {exc}" if exc.field else str(exc))
+        except HardStopError as exc:
+            for finding in exc.findings:
+                print(f"{finding.tier.value:<9} {finding.code.value}: {finding.message}", file=sys.stderr)
+            fail(str(exc), code=HARD_STOP_EXIT)
         except (UnitError, NotFoundError, ConflictError, ValueError) as exc:
             fail(str(exc))
         except ServiceError as exc:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pump_service.services.contracts import DueItem, PumpView, RefillResult
+from pump_service.services.contracts import DueItem, PumpView, RefillPlanView, RefillResult
 
 __all__ = ["due_table", "local", "pump_detail", "pump_table", "refill_report"]
 
@@ -79,11 +79,44 @@ def refill_report(r: RefillResult, zone: ZoneInfo) -> str:
             else "vehicle"
         )
         dose = f", {c.daily_dose}" if c.daily_dose else ""
+        if c.max_daily_dose and c.max_daily_dose != c.daily_dose:
+            dose += f" (up to {c.max_daily_dose} with every allowed bolus)"
         lines.append(f"  {c.drug_name:<36} {_ml(c.volume_ml):>9}  {amount}{dose}")
-    for w in r.warnings:
-        confirmed = " (confirmed by override)" if w.endswith(("_dose_guard", "_max_concentration")) else ""
-        lines.append(f"warning           {w}{confirmed}")
+    overridden = set(r.override.codes) if r.override is not None else set()
+    for f in r.findings:
+        if f.tier == "info":
+            continue
+        note = " (overridden)" if f.code in overridden else ""
+        lines.append(f"{f.tier.replace('_', ' '):<17} {f.code.value}: {f.message}{note}")
+    if r.override is not None:
+        lines.append(f"override          by {r.override.clinician_id} ({r.override.role.value}): {r.override.reason}")
+    lines.append(f"planning rate     {r.planning_rate_ml_per_day:.3f} mL/day ({r.planning_rate_source})")
+    if r.alarm_at is not None:
+        lines.append(f"alarm forecast    {local(r.alarm_at, zone)}")
     lines.append(f"next due          {local(r.next_due_at, zone)} ({r.next_due_reason})")
+    if r.appointment is not None:
+        late = "" if r.appointment.on_time else " (late: escalated)"
+        lines.append(f"appointment       {local(r.appointment.starts_at, zone)}{late}")
+    if r.charges:
+        lines.append("charges           " + ", ".join(f"{c.code} x{c.units}" for c in r.charges))
+    return "\n".join(lines)
+
+
+def plan_report(p: RefillPlanView, zone: ZoneInfo) -> str:
+    """The dry run: what the refill would record, and whether it can be committed."""
+    verdict = "can be recorded" if p.committable else "HARD STOP: " + ", ".join(c.value for c in p.unresolved)
+    lines = [f"refill plan for {p.pump_serial} at {local(p.performed_at, zone)}: {verdict}"]
+    if p.expected_residual_ml is not None:
+        lines.append(f"expected residual {_ml(p.expected_residual_ml)}")
+    if p.deviation_pct is not None:
+        lines.append(f"flow deviation    {p.deviation_pct:+.1f} % ({p.flow_class})")
+    for c in p.components:
+        dose = f", {c.daily_dose}" if c.daily_dose else ""
+        lines.append(f"  {c.drug_name:<36} {_ml(c.volume_ml):>9}{dose}")
+    for f in p.findings:
+        lines.append(f"{f.tier.replace('_', ' '):<17} {f.code.value}: {f.message}")
+    lines.append(f"planning rate     {p.planning_rate_ml_per_day:.3f} mL/day ({p.planning_rate_source})")
+    lines.append(f"next due          {local(p.next_due_at, zone)} ({p.next_due_reason})")
     return "\n".join(lines)
 
 

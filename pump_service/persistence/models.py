@@ -56,6 +56,7 @@ class Pump(SQLModel, table=True):
     reservoir_ml: float | None = None
     reservoir_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     measured_rate_ml_per_day: float | None = None
+    flow_ratio: float | None = None  # measured / expected flow of the last judged return, inside the band
     planning_rate_ml_per_day: float | None = None
     battery_state: str | None = Field(default=None, max_length=8)
     months_to_eri: int | None = None
@@ -138,11 +139,19 @@ class Refill(SQLModel, table=True):
     flow_class: str | None = Field(default=None, max_length=8)
     likely_causes: list[str] = _json_list()
     warnings: list[str] = _json_list()
+    findings: list[dict[str, Any]] = _json_list()
+    override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    register_ml: float | None = None  # a programmable pump's own register before the refill
     nothing_aspirated: bool = False
     planning_rate_ml_per_day: float
+    planning_rate_source: str = Field(default="model", max_length=16)
+    dosing_rate_ml_per_day: float | None = None
+    alarm_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    empty_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next_due_at: datetime = Field(sa_type=UTCDateTime)
     next_due_reason: str = Field(max_length=32)
     due_constraints: list[dict[str, Any]] = _json_list()
+    booked_appointment_id: int | None = None  # the appointment booked for the next refill (no FK: they refer both ways)
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=64)
     station_id: str = Field(max_length=64)

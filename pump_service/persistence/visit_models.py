@@ -7,6 +7,7 @@ commit, the next attempt finds the visit in ``writing`` and asks the pump's log 
 """
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column
@@ -14,7 +15,14 @@ from sqlmodel import Field, SQLModel
 
 from pump_service.persistence.types import UTCDateTime
 
-__all__ = ["Visit"]
+__all__ = ["Visit", "VisitState"]
+
+
+class VisitState(StrEnum):
+    OPEN = "open"
+    WRITING = "writing"  # the pump may have been written; the refill is not committed
+    COMMITTED = "committed"
+    ABORTED = "aborted"
 
 
 class Visit(SQLModel, table=True):
@@ -23,11 +31,15 @@ class Visit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     visit_key: str = Field(index=True, unique=True, max_length=80)
     pump_id: int = Field(foreign_key="pump.id", index=True)
-    state: str = Field(max_length=16)  # open | writing | committed | aborted
+    state: str = Field(max_length=16)  # a VisitState
     request_digest: str | None = Field(default=None, max_length=64)
     refill_request_id: str | None = Field(default=None, max_length=64)
     rx_request_id: str | None = Field(default=None, max_length=64)
     log_cursor: int | None = None  # the pump log's next index before the write
+    # The pump's register before anything was written: a retry judges the return against this,
+    # never against a reading taken after the refill landed.
+    register_ml: float | None = None
+    register_read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     device_written_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     refill_id: int | None = Field(default=None, foreign_key="refill.id")
     appointment_id: int | None = Field(default=None, foreign_key="appointment.id")

@@ -6,8 +6,9 @@ fields are refused, so a typo never silently drops a value.
 """
 
 from datetime import date
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pump_service.billing.facts import (
     ContainerKind,
@@ -18,6 +19,8 @@ from pump_service.billing.facts import (
     PerformerRole,
     SuppliedBy,
 )
+from pump_service.domain import bounds
+from pump_service.domain.findings import FindingCode, OverrideRole
 from schemas.clock import UtcDatetime
 from schemas.drug import DoseBasis
 from schemas.drug_catalogue import get_drug
@@ -45,12 +48,27 @@ __all__ = [
     "ConditionEntry",
     "DoseEntry",
     "FillComponentEntry",
+    "OverrideEntry",
     "PatientEntry",
     "PumpRegistration",
     "RefillEntry",
 ]
 
 _REF = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def _within(bound: bounds.Bound) -> AfterValidator:
+    """A validator refusing a canonical value outside ``bound``, with the value, the range and why."""
+
+    def check(value: float) -> float:
+        if not bound.contains(value):
+            raise ValueError(bound.message(value))
+        return value
+
+    return AfterValidator(check)
+
+
+PlausibleBodyMassKg = Annotated[BodyMassKg, _within(bounds.BODY_MASS_KG)]
 
 
 class _Request(BaseModel):
@@ -61,7 +79,7 @@ class PatientEntry(_Request):
     """A patient by the clinic's pseudonymous reference; never a name."""
 
     patient_ref: str = Field(pattern=_REF)
-    body_mass_kg: BodyMassKg | None = Field(None, gt=0, le=400)
+    body_mass_kg: PlausibleBodyMassKg | None = None
 
 
 class PumpRegistration(_Request):
@@ -103,9 +121,9 @@ class PumpRegistration(_Request):
 class DoseEntry(_Request):
     """A prescribed daily dose; exactly one basis is given."""
 
-    mg_per_kg_per_day: DoseMgPerKgPerDay | None = None
-    mg_per_day: DoseMgPerDay | None = None
-    usp_u_per_day: DoseUspUPerDay | None = None
+    mg_per_kg_per_day: Annotated[DoseMgPerKgPerDay, _within(bounds.DOSE_MG_PER_KG_PER_DAY)] | None = None
+    mg_per_day: Annotated[DoseMgPerDay, _within(bounds.DOSE_MG_PER_DAY)] | None = None
+    usp_u_per_day: Annotated[DoseUspUPerDay, _within(bounds.DOSE_USP_U_PER_DAY)] | None = None
 
     @model_validator(mode="after")
     def _one_basis(self) -> "DoseEntry":
@@ -120,7 +138,8 @@ class DoseEntry(_Request):
             return DoseBasis.MG_PER_KG_PER_DAY, self.mg_per_kg_per_day
         if self.mg_per_day is not None:
             return DoseBasis.MG_PER_DAY, self.mg_per_day
-        assert self.usp_u_per_day is not None  # guaranteed by _one_basis  # noqa: S101
+        if self.usp_u_per_day is None:  # pragma: no cover - _one_basis guarantees one basis
+            raise ValueError("no dose basis given")
         return DoseBasis.USP_U_PER_DAY, self.usp_u_per_day
 
 
@@ -131,12 +150,17 @@ class FillComponentEntry(_Request):
     """
 
     drug_id: str
-    amount_mg: MassMg | None = None
-    amount_usp_u: ActivityUspU | None = None
-    conc_mg_per_ml: ConcMgPerMl | None = None
-    conc_usp_u_per_ml: ConcUspUPerMl | None = None
+    amount_mg: Annotated[MassMg, _within(bounds.MASS_MG)] | None = None
+    amount_usp_u: Annotated[ActivityUspU, _within(bounds.ACTIVITY_USP_U)] | None = None
+    conc_mg_per_ml: ConcMgPerMl | None = Field(None, gt=0)
+    conc_usp_u_per_ml: ConcUspUPerMl | None = Field(None, gt=0)
     dose: DoseEntry | None = None
-    stock_concentration: float | None = Field(None, gt=0, description="vial strength, mg/mL or USP_U/mL")
+    stock_concentration: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="vial strength, mg/mL or USP_U/mL: one of the catalogue's strengths unless compounded",
+    )
     ndc: str | None = Field(None, pattern=r"^[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}$|^[0-9]{10,11}$")
     lot: str | None = Field(None, min_length=1, max_length=40)
     expires_on: date | None = None
@@ -173,7 +197,27 @@ class FillComponentEntry(_Request):
         wrong = {"mg/mL": ("amount_usp_u", "conc_usp_u_per_ml"), "USP_U/mL": ("amount_mg", "conc_mg_per_ml")}
         if unit is not None and any(name in wrong[unit] for name in given):
             raise ValueError(f"{drug.name} is measured in {unit.split('/')[0]}")
+        self._check_strengths(drug.stock_concentrations, drug.max_concentration, unit or "")
         return self
+
+    def _check_strengths(self, strengths: tuple[float, ...], strongest: float | None, unit: str) -> None:
+        """Stock and mixed concentrations must be ones the catalogue knows (a compounded stock: up to the strongest)."""
+        listed = ", ".join(f"{s:g}" for s in strengths)
+        for name in ("conc_mg_per_ml", "conc_usp_u_per_ml", "stock_concentration"):
+            value = getattr(self, name)
+            if value is None or strongest is None:
+                continue
+            if value > strongest * (1 + 1e-9):
+                raise ValueError(
+                    f"{name} {value:g} {unit} is above the strongest strength of {self.drug_id} "
+                    f"({strongest:g} {unit}; the catalogue has {listed})"
+                )
+        stock = self.stock_concentration
+        if stock is not None and not self.compounded and not any(abs(stock - s) <= 1e-9 * s for s in strengths):
+            raise ValueError(
+                f"stock_concentration {stock:g} {unit} is not a strength of {self.drug_id} ({listed} {unit}); "
+                "a compounded stock says compounded: true"
+            )
 
 
 class BillingEntry(_Request):
@@ -194,17 +238,28 @@ class BillingEntry(_Request):
     refill_kit_lot: str | None = Field(None, max_length=40, description="the refill kit (A4220) used")
 
 
+class OverrideEntry(_Request):
+    """A physician or qualified clinician goes ahead despite the named hard stops, for a stated reason."""
+
+    clinician_id: str = Field(pattern=_REF, description="user id of the clinician (not a name)")
+    role: OverrideRole
+    reason: str = Field(min_length=10, max_length=500, description="why the refill goes ahead")
+    codes: tuple[FindingCode, ...] = Field(min_length=1, max_length=20, description="the hard stops overridden")
+
+
 class RefillEntry(_Request):
     """What the nurse measured and put in at a refill."""
 
     performed_at: UtcDatetime
-    returned_volume_ml: VolumeMl
-    syringe_resolution_ml: VolumeMl | None = Field(None, gt=0, le=5)
-    fill_volume_ml: VolumeMl = Field(gt=0)
-    components: tuple[FillComponentEntry, ...] = Field(min_length=1)
-    body_mass_kg: BodyMassKg | None = Field(None, gt=0, le=400)
+    returned_volume_ml: Annotated[VolumeMl, _within(bounds.RETURNED_VOLUME_ML)]
+    syringe_resolution_ml: Annotated[VolumeMl, _within(bounds.SYRINGE_RESOLUTION_ML)] | None = None
+    fill_volume_ml: Annotated[VolumeMl, _within(bounds.FILL_VOLUME_ML)]
+    components: tuple[FillComponentEntry, ...] = Field(min_length=1, max_length=20)
+    body_mass_kg: PlausibleBodyMassKg | None = None
     idempotency_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{8,80}$")
-    override_dose_guard: bool = Field(False, description="a clinician confirmed a dose outside the guard")
+    override: OverrideEntry | None = Field(
+        None, description="a clinician's override of the visit's hard stops; part of the request, so a retry carries it"
+    )
     prescription: Prescription | None = Field(
         None, description="programmable pumps: a new prescription written with the refill (a dose change)"
     )
@@ -243,7 +298,10 @@ class ComponentResult(_Result):
     amount_usp_u: float | None
     conc_mg_per_ml: float | None
     conc_usp_u_per_ml: float | None
-    daily_dose: str | None = Field(description="delivered daily dose at the planning flow, with its unit")
+    daily_dose: str | None = Field(description="daily dose delivered at the dosing rate (the prescribed dose)")
+    max_daily_dose: str | None = Field(
+        description="daily dose at the planning rate: with every allowed patient bolus taken (what the guard judges)"
+    )
     ndc: str | None
     lot: str | None
     expires_on: date | None
@@ -252,6 +310,36 @@ class ComponentResult(_Result):
 class DueConstraintResult(_Result):
     reason: str
     due_at: UtcDatetime
+
+
+class FindingResult(_Result):
+    code: FindingCode
+    tier: str = Field(description="info, warning or hard_stop")
+    message: str
+    figures: dict[str, float | str | None]
+    field: str | None
+
+
+class OverrideResult(_Result):
+    clinician_id: str
+    role: OverrideRole
+    reason: str
+    codes: tuple[FindingCode, ...]
+
+
+class AppointmentBrief(_Result):
+    appointment_id: int
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    on_time: bool = Field(description="false: no slot before the due date or the alarm (escalated)")
+
+
+class ChargeLine(_Result):
+    event_id: str
+    code: str
+    modifiers: tuple[str, ...]
+    units: int
+    status: str
 
 
 class RefillResult(_Result):
@@ -273,12 +361,20 @@ class RefillResult(_Result):
     volume_delta_ml: float | None
     flow_class: str | None
     likely_causes: tuple[str, ...]
-    warnings: tuple[str, ...]
+    findings: tuple[FindingResult, ...] = Field(description="info, warnings and (overridden) hard stops")
+    warnings: tuple[str, ...] = Field(description="the warning and hard-stop findings as 'code: message'")
+    override: OverrideResult | None
     components: tuple[ComponentResult, ...]
     planning_rate_ml_per_day: float
+    planning_rate_source: str = Field(description="model, measured or prescription")
+    dosing_rate_ml_per_day: float
+    alarm_at: UtcDatetime | None = Field(description="forecast low-reservoir alarm (or residual floor)")
+    empty_at: UtcDatetime | None
     next_due_at: UtcDatetime
     next_due_reason: str
     due_constraints: tuple[DueConstraintResult, ...]
+    appointment: AppointmentBrief | None = Field(description="the appointment booked for the next refill")
+    charges: tuple[ChargeLine, ...] = Field(description="the visit's charge events")
 
 
 class PumpView(_Result):
@@ -315,3 +411,35 @@ class DueItem(_Result):
     next_due_reason: str | None
     overdue: bool
     days_until_due: float
+
+
+class PlannedComponentResult(_Result):
+    drug_id: str
+    drug_name: str
+    volume_ml: float
+    amount: float | None = Field(description="mg, or USP units for heparin")
+    concentration: float | None = Field(description="mg/mL, or USP units/mL")
+    daily_dose: str | None
+    max_daily_dose: str | None
+
+
+class RefillPlanView(_Result):
+    """A refill as it would be recorded now: figures and findings, nothing stored or written."""
+
+    pump_serial: str
+    performed_at: UtcDatetime
+    committable: bool = Field(description="false: hard stops need a clinician's override first")
+    unresolved: tuple[FindingCode, ...] = Field(description="hard stops the request's override does not cover")
+    findings: tuple[FindingResult, ...]
+    expected_residual_ml: float | None
+    measured_rate_ml_per_day: float | None
+    deviation_pct: float | None
+    flow_class: str | None
+    planning_rate_ml_per_day: float
+    planning_rate_source: str
+    dosing_rate_ml_per_day: float
+    components: tuple[PlannedComponentResult, ...]
+    alarm_at: UtcDatetime | None
+    empty_at: UtcDatetime | None
+    next_due_at: UtcDatetime
+    next_due_reason: str

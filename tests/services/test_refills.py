@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
+from pump_service.domain.findings import FindingCode, HardStopError
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import ConditionPeriodRow, DeviceLogRecord, Pump, Refill, RefillComponent
@@ -91,35 +92,6 @@ def _bad(**changes: Any) -> dict[str, Any]:
         pytest.param(_bad(performed_at=T0.isoformat()), "performed_at", id="same time as previous fill"),
         pytest.param(_bad(performed_at=(T0 - timedelta(days=1)).isoformat()), "performed_at", id="before previous"),
         pytest.param(
-            _bad(
-                components=[
-                    {
-                        "drug_id": "floxuridine",
-                        "dose": {"mg_per_kg_per_day": "0.12 mg/kg/d"},
-                        "expires_on": "2026-11-15",
-                    },
-                    {"drug_id": "saline"},
-                ]
-            ),
-            "components.0.expires_on",
-            id="expired drug",
-        ),
-        pytest.param(
-            _bad(
-                components=[
-                    {"drug_id": "floxuridine", "dose": {"mg_per_kg_per_day": "0.9 mg/kg/d"}},
-                    {"drug_id": "saline"},
-                ]
-            ),
-            "components.0",
-            id="dose above guard",
-        ),
-        pytest.param(
-            _bad(components=[{"drug_id": "baclofen", "conc_mg_per_ml": "2 mg/mL"}]),
-            "components.0.drug_id",
-            id="intrathecal drug in an arterial pump",
-        ),
-        pytest.param(
             _bad(components=[{"drug_id": "floxuridine", "amount_mg": "252 mg"}]), "components", id="no diluent"
         ),
     ],
@@ -137,16 +109,83 @@ def test_rule_violations_name_the_field_and_store_nothing(
     assert _pump(engine, hai_pump).version == pump_before.version
 
 
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        pytest.param(
+            _bad(
+                components=[
+                    {
+                        "drug_id": "floxuridine",
+                        "dose": {"mg_per_kg_per_day": "0.12 mg/kg/d"},
+                        "expires_on": "2026-11-15",
+                    },
+                    {"drug_id": "saline"},
+                ]
+            ),
+            FindingCode.DRUG_EXPIRED,
+            "components.0.expires_on",
+            id="expired drug",
+        ),
+        pytest.param(
+            _bad(
+                components=[
+                    {"drug_id": "floxuridine", "dose": {"mg_per_kg_per_day": "0.9 mg/kg/d"}},
+                    {"drug_id": "saline"},
+                ]
+            ),
+            FindingCode.DOSE_ABOVE_LABEL_MAX,
+            "components.0",
+            id="dose above the label maximum",
+        ),
+        pytest.param(
+            _bad(components=[{"drug_id": "baclofen", "conc_mg_per_ml": "2 mg/mL"}]),
+            FindingCode.DRUG_ROUTE,
+            "components.0.drug_id",
+            id="intrathecal drug in an arterial pump",
+        ),
+        pytest.param(
+            _bad(returned_volume_ml="0 mL"),
+            FindingCode.NEEDLE_PLACEMENT_UNCONFIRMED,
+            "returned_volume_ml",
+            id="nothing aspirated",
+        ),
+    ],
+)
+def test_hard_stops_name_the_finding_and_store_nothing_until_overridden(
+    engine: Engine, hai_pump: str, record: Record, body: dict[str, Any], code: FindingCode, field: str
+) -> None:
+    record(hai_pump, fudr_refill(T0))
+    before = _counts(engine)
+    with pytest.raises(HardStopError) as stopped:
+        record(hai_pump, body, now=T14 + timedelta(days=1))
+    assert [(f.code, f.field) for f in stopped.value.unresolved] == [(code, field)]
+    assert _counts(engine) == before
+    override = {"clinician_id": "dr-1", "role": "physician", "reason": "reviewed with the patient and the pharmacy"}
+    result = record(hai_pump, {**body, "override": {**override, "codes": [code.value]}}, now=T14 + timedelta(days=1))
+    assert result.override is not None
+    assert result.override.codes == (code,)
+    assert code in {f.code for f in result.findings}
+    assert _counts(engine)[0] == before[0] + 1
+
+
 def test_a_refill_in_the_future_is_refused(hai_pump: str, record: Record) -> None:
     with pytest.raises(RuleViolationError, match="future"):
         record(hai_pump, fudr_refill(T0 + timedelta(hours=1)), now=T0)
 
 
-def test_a_clinician_can_override_the_dose_guard_and_it_is_recorded(hai_pump: str, record: Record) -> None:
-    body = fudr_refill(T0, override_dose_guard=True)
+def test_a_clinician_can_override_the_dose_guard_and_it_is_recorded(
+    engine: Engine, hai_pump: str, record: Record
+) -> None:
+    override = {"clinician_id": "dr-1", "role": "physician", "reason": "protocol dose escalation, see chart"}
+    body = fudr_refill(T0, override={**override, "codes": ["dose_above_label_max"]})
     body["components"][0]["dose"] = {"mg_per_kg_per_day": "0.7 mg/kg/d"}
     result = record(hai_pump, body)
-    assert result.warnings == ("floxuridine:above_dose_guard",)
+    assert [f.code for f in result.findings if f.tier == "hard_stop"] == [FindingCode.DOSE_ABOVE_LABEL_MAX]
+    assert result.warnings[0].startswith("dose_above_label_max: Floxuridine (FUDR): 0.7 mg/kg/d")
+    with transaction(engine) as session:
+        stored = session.exec(select(Refill)).one()
+    assert stored.override == {**override, "codes": ["dose_above_label_max"]}
 
 
 def test_unknown_pump_is_not_found(record: Record) -> None:
@@ -237,11 +276,11 @@ def test_a_weight_based_guard_without_a_body_mass_needs_a_clinician(
     fill = fudr_refill(T0)
     del fill["body_mass_kg"]
     fill["components"][0] = {"drug_id": "floxuridine", "amount_mg": "3000 mg", "lot": "FU1"}
-    with pytest.raises(RuleViolationError, match="body_mass_unknown"):
+    with pytest.raises(HardStopError, match="dose_unjudgeable"):
         record("HAI-2", fill)
-    assert record("HAI-2", {**fill, "override_dose_guard": True}).warnings == (
-        "floxuridine:body_mass_unknown_dose_guard",
-    )
+    override = {"clinician_id": "dr-1", "role": "physician", "reason": "weight taken on the ward: 70 kg"}
+    result = record("HAI-2", {**fill, "override": {**override, "codes": ["dose_unjudgeable"]}})
+    assert [f.code for f in result.findings if f.tier == "hard_stop"] == [FindingCode.DOSE_UNJUDGEABLE]
 
 
 def test_a_second_refill_within_the_hour_is_refused_as_a_duplicate(hai_pump: str, record: Record) -> None:

@@ -72,8 +72,8 @@ def test_hai_pump_on_14_day_cycles_is_booked_every_14_days_on_working_days(tmp_p
     _register(engine, "HAI-1")
     performed = T0  # a Monday
     days: list[date] = []
-    for _ in range(6):
-        _refill(engine, settings, "HAI-1", fudr_refill(performed), now=performed)
+    for cycle in range(6):
+        _refill(engine, settings, "HAI-1", fudr_refill(performed, "0 mL" if cycle == 0 else "16 mL"), now=performed)
         appointment = _appointment(engine, "HAI-1")
         assert appointment.on_time
         assert appointment.local_day.weekday() < 5

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from pump_service.billing import BillingDataError
+from pump_service.domain.findings import FindingCode, HardStopError
 from pump_service.errors import ConflictError, DeviceError, DeviceOutcomeUnknownError, NotFoundError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
@@ -143,10 +144,7 @@ def test_a_dose_change_is_written_and_the_pump_rx_id_kept(station: Station) -> N
         ({"fill_volume_ml": "25 mL"}, "fill_volume_ml"),
         ({"performed_at": (T0 + timedelta(days=3)).isoformat()}, "performed_at"),
         ({"prescription": {"mode": "continuous", "rate_ml_per_day": "30 mL/d"}}, "prescription"),
-        (
-            {"components": [{"drug_id": "baclofen", "conc_mg_per_ml": "2 mg/mL", "expires_on": "2026-01-01"}]},
-            "components",
-        ),
+        ({"components": [{"drug_id": "baclofen", "amount_mg": "100 mg"}]}, "components"),
     ],
 )
 def test_bad_input_stores_nothing_and_never_touches_the_pump(
@@ -186,14 +184,70 @@ def test_a_write_with_an_unknown_outcome_is_reconciled_on_retry_never_written_tw
     assert station.count(Refill) == 1
 
 
-def test_a_pocket_fill_at_the_previous_refill_is_flagged(engine: Engine, settings: Settings, actor: Actor) -> None:
+def _pocket_filled_station(engine: Engine, settings: Settings, actor: Actor) -> tuple[Station, float]:
     station = Station(engine, settings, actor, faults=(PocketFill(T0, fraction=0.25),), volume_ml=0.0)
     station.pump.inject(20.0)  # a quarter went into the pocket: the register says 20, the truth is 15
     station.pump.record_refill(volume_removed_ml=0, volume_added_ml=20, reservoir_after_ml=20, drug=None)
     station.clock.advance(timedelta(days=10))
-    returned = station.pump.aspirate().measured_ml
-    result = station.visit(refill_body(days=10, returned=returned))
-    assert any(w.startswith("pocket_fill_suspected") for w in result.warnings)
+    return station, station.pump.aspirate().measured_ml
+
+
+def _refilled_entries(station: Station) -> int:
+    entries, _, _ = station.pump.log.read(station.pump.log.first, 8192)
+    return sum(1 for e in entries if e.type.value == "REFILLED")
+
+
+def test_a_suspected_pocket_fill_on_an_intrathecal_pump_is_a_hard_stop_that_writes_nothing(
+    engine: Engine, settings: Settings, actor: Actor
+) -> None:
+    """Observation 3: far less came back than the register held; the new prescription must not be written."""
+    station, returned = _pocket_filled_station(engine, settings, actor)
+    logged = _refilled_entries(station)
+    body = refill_body(days=10, returned=returned, prescription={"mode": "continuous", "rate_ml_per_day": "0.4 mL/d"})
+    with pytest.raises(HardStopError) as stopped:
+        station.visit(body)
+    assert [f.code for f in stopped.value.unresolved] == [FindingCode.POCKET_FILL_SUSPECTED]
+    figures = stopped.value.unresolved[0].figures
+    assert float(figures["register_ml"] or 0) - float(figures["returned_ml"] or 0) > 4.0  # a quarter of 20 mL
+    assert station.programmer.executed == []  # no REFILL, no RX_WRITE
+    assert _refilled_entries(station) == logged
+    assert (station.count(Refill), station.count(Visit)) == (0, 0)
+
+    override = {"clinician_id": "dr-7", "role": "physician", "reason": "ultrasound: catheter fine, fill confirmed"}
+    with pytest.raises(HardStopError):  # an override of another hard stop does not cover this one
+        station.visit({**body, "override": {**override, "codes": ["drug_expired"]}})
+    assert station.programmer.executed == []
+    allowed = {**body, "override": {**override, "codes": ["pocket_fill_suspected"]}}
+    result = station.visit(allowed)
+    again = station.visit(allowed)
+    assert again.replayed
+    assert again.refill_id == result.refill_id
+    assert [c for c, _ in station.programmer.executed] == ["REFILL", "RX_WRITE"]
+    assert _refilled_entries(station) == logged + 1
+    assert station.count(Refill) == 1
+    assert result.override is not None
+    assert result.override.clinician_id == "dr-7"
+    assert "pocket_fill_suspected" in {f.code.value for f in result.findings}
+
+
+def test_a_retry_after_the_link_dropped_judges_the_return_against_the_register_before_the_write(
+    station: Station,
+) -> None:
+    """Observation 6: the retry reads the pump after the refill landed; no false pocket-fill finding."""
+    station.visit(refill_body())
+    station.clock.advance(timedelta(days=30))
+    station.pump.sync()
+    body = refill_body(days=30, returned=round(station.pump.register_ml, 1))
+    station.programmer.faults = LinkFaultPlan(seed=1, restart_rate=1.0)
+    with pytest.raises(DeviceOutcomeUnknownError):
+        station.visit(body)
+    station.programmer.faults = LinkFaultPlan()
+    result = station.visit(body)
+    assert not result.replayed
+    codes = {f.code for f in result.findings}
+    assert FindingCode.POCKET_FILL_SUSPECTED not in codes
+    assert FindingCode.POCKET_FILL_WARNING not in codes
+    assert not any("pocket" in w for w in result.warnings)
 
 
 def test_starting_a_visit_interrogates_and_shows_the_expected_residual(station: Station) -> None:

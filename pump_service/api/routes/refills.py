@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query, Response, status
 
 from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep
 from pump_service.persistence import repositories as repo
-from pump_service.services.contracts import DueItem, RefillEntry, RefillResult
+from pump_service.services.contracts import DueItem, RefillEntry, RefillPlanView, RefillResult
 from pump_service.services.pumps.due_list import list_due
 from pump_service.services.pumps.registry import get_pump
+from pump_service.services.visits.plan_views import plan_view
 from pump_service.services.visits.preview import VisitPreview, start_visit
 from pump_service.services.visits.refill_views import refill_result
-from pump_service.services.visits.refill_visit import complete_visit
+from pump_service.services.visits.refill_visit import complete_visit, plan_visit
 
 router = APIRouter(tags=["refills"])
 
@@ -22,7 +23,11 @@ router = APIRouter(tags=["refills"])
     responses={
         200: {"description": "already recorded: the stored refill is returned", "model": RefillResult},
         404: {"description": "no such pump"},
-        409: {"description": "idempotency key reused for a different refill"},
+        409: {"description": "idempotency key reused for a different refill, or the pump changed meanwhile"},
+        422: {
+            "description": "a value outside its bound, or a hard stop (application/problem+json with the findings) "
+            "that needs an override; nothing was stored or written"
+        },
         503: {"description": "the programmer failed or the pump's outcome is unknown: retry the same request"},
     },
 )
@@ -44,6 +49,17 @@ def create_refill(
     if result.replayed:
         response.status_code = status.HTTP_200_OK
     return result
+
+
+@router.post(
+    "/pumps/{serial}/refills/plan",
+    responses={404: {"description": "no such pump"}, 422: {"description": "a value outside its bound"}},
+)
+def plan_refill_route(
+    serial: str, entry: RefillEntry, engine: EngineDep, settings: SettingsDep, clock: ClockDep, actor: ActorDep
+) -> RefillPlanView:
+    """The refill as it would be recorded now, with its findings and hard stops; nothing is stored or written."""
+    return plan_view(plan_visit(engine, serial, entry, settings=settings, clock=clock, actor=actor))
 
 
 @router.post(

@@ -13,6 +13,7 @@ shown is in :mod:`.charge_views`.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -35,7 +36,7 @@ from pump_service.billing import (
 from pump_service.billing.exports.dft_p03 import posts_in_dft
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow, DeliveryState
-from pump_service.persistence.models import Pump, Refill
+from pump_service.persistence.models import Pump, Refill, RefillComponent
 from pump_service.services.actor import Actor
 from pump_service.services.charges.dispatch import dispatch_pending, parse_export_format
 from pump_service.services.charges.views import stored_event
@@ -49,6 +50,7 @@ __all__ = [
     "dispatch_pending",
     "export_charges",
     "list_charges",
+    "precheck_visit_charges",
     "record_visit_charges",
     "void_charge",
 ]
@@ -78,6 +80,45 @@ class ChargeExport:
     body: str
     media_type: str
     suffix: str
+
+
+def precheck_visit_charges(
+    session: Session,
+    *,
+    visit_key: str,
+    refill: Refill,
+    components: Sequence[RefillComponent],
+    pump: Pump,
+    entry: RefillEntry,
+    settings: Settings,
+    actor: Actor,
+    prescription_changed: bool,
+    analysis_done: bool,
+) -> tuple[BillingWarning, ...]:
+    """Compute the charges of a planned (not yet stored) refill, store nothing, return the warnings.
+
+    Run before a pump is written, so a billing fact that does not add up stops the visit there.
+
+    Raises:
+        RuleViolationError, BillingDataError: as :func:`record_visit_charges`.
+    """
+    patient_ref = patient_ref_of(session, pump)
+    if patient_ref is None:
+        return (BillingWarning(rule=None, code="no_patient", message="the pump has no patient: nothing is billed"),)
+    facts = visit_facts(
+        session,
+        visit_key=visit_key,
+        patient_ref=patient_ref,
+        refill=refill,
+        pump=pump,
+        entry=entry,
+        settings=settings,
+        actor=actor,
+        prescription_changed=prescription_changed,
+        analysis_done=analysis_done,
+        components=components,
+    )
+    return compute_charges(facts, reference_for(facts.service_date)).warnings
 
 
 def record_visit_charges(

@@ -99,18 +99,24 @@ def visit_facts(
     actor: Actor,
     prescription_changed: bool,
     analysis_done: bool,
+    components: Sequence[RefillComponent] | None = None,
 ) -> VisitFacts:
     """The facts of the refill visit ``visit_key``, with the defaults listed in the module docstring.
+
+    ``components`` are the refill's component rows when they are not stored yet (a pre-check
+    before the pump is written); otherwise they are read for ``refill``.
 
     Raises:
         RuleViolationError: a fact billing refuses (a malformed NDC or diagnosis, an opened amount
             below the administered one, an analysis of a constant-flow pump...); ``field`` points
             at the request field (``components.1.ndc``, ``billing.diagnoses``).
     """
-    assert refill.id is not None  # noqa: S101 - the refill is flushed before it is billed
-    rows = session.exec(
-        select(RefillComponent).where(RefillComponent.refill_id == refill.id).order_by(col(RefillComponent.id))
-    ).all()
+    if components is not None:  # a refill being planned: its rows are not stored yet
+        rows: Sequence[RefillComponent] = components
+    else:
+        rows = session.exec(
+            select(RefillComponent).where(RefillComponent.refill_id == refill.id).order_by(col(RefillComponent.id))
+        ).all()
     service_date = refill.performed_at.astimezone(settings.zone).date()
     billing = entry.billing
     fields = {

@@ -13,8 +13,13 @@ from pump_service.persistence.models import ConditionPeriodRow
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry
 from pump_service.services.pumps.registry import add_condition_period, get_pump
+from pump_service.services.pumps.state import (
+    condition_periods_of,
+    current_planning_rate,
+    expected_residual_at,
+    pump_id_of,
+)
 from pump_service.services.scheduling.replanning import replan_from_reading
-from pump_service.services.visits.return_expectation import condition_periods_of, expected_residual_at
 from pump_service.settings import Settings
 from schemas.pump_catalogue import get_pump_model
 
@@ -31,16 +36,12 @@ def record_conditions(
     """
     row = add_condition_period(session, serial, entry, actor=actor, now=now)
     pump = get_pump(session, serial)
-    assert pump.id is not None  # noqa: S101
     model = get_pump_model(pump.model_id)
-    periods = condition_periods_of(session, pump.id)
+    periods = condition_periods_of(session, pump_id_of(pump))
     residual = expected_residual_at(pump, model, periods, now)
     if residual is None:
         return row  # never filled: nothing to plan yet
-    current = [p for p in periods if p.start_at <= now]
-    conditions = current[-1].conditions if current else None
-    factor = model.flow_factor(conditions) if conditions is not None else 1.0
-    rate = (pump.nominal_rate_ml_per_day or 0.0) * factor
+    rate = current_planning_rate(session, pump, at=now).rate_ml_per_day
     pump.planning_rate_ml_per_day = rate
     replan_from_reading(
         session,

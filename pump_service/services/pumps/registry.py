@@ -5,7 +5,6 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from pump_service.domain.reservoir import daily_volume_ml
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import ConditionPeriodRow, DeviceLogRecord, Patient, PrescriptionRow, Pump
@@ -111,6 +110,10 @@ def write_prescription_row(
     if previous is not None:
         previous.superseded_at = now
     bolus = getattr(prescription, "bolus", None)
+    # HPP/1 carries no patient bolus allowance: a prescription read from or written to the pump
+    # keeps the allowance registered for the patient, or every plan after it would drop it.
+    bolus_volume = bolus.volume_ml if bolus else (previous.bolus_volume_ml if previous else None)
+    bolus_max = bolus.max_per_day if bolus else (previous.bolus_max_per_day if previous else None)
     row = PrescriptionRow(
         pump_id=pump.id,
         mode=prescription.mode,
@@ -119,9 +122,9 @@ def write_prescription_row(
             {"start": s.start.strftime("%H:%M"), "rate_ml_per_day": s.rate_ml_per_day}
             for s in getattr(prescription, "steps", ())
         ],
-        bolus_volume_ml=bolus.volume_ml if bolus else None,
-        bolus_max_per_day=bolus.max_per_day if bolus else None,
-        daily_volume_ml=daily_volume_ml(prescription),
+        bolus_volume_ml=bolus_volume,
+        bolus_max_per_day=bolus_max,
+        daily_volume_ml=prescription.mean_rate_ml_per_day() + (bolus_volume or 0.0) * (bolus_max or 0),
         rx_id=prescription.rx_id,
         effective_at=now,
         created_at=now,
@@ -158,8 +161,10 @@ def prescription_differs(session: Session, pump: Pump, prescription: AnyPrescrip
     if current is None or current.mode != prescription.mode:
         return True
     bolus = getattr(prescription, "bolus", None)
-    same_bolus = (current.bolus_volume_ml, current.bolus_max_per_day) == (
-        (bolus.volume_ml, bolus.max_per_day) if bolus else (None, None)
+    # A prescription without an allowance keeps the registered one (see write_prescription_row).
+    same_bolus = bolus is None or (current.bolus_volume_ml, current.bolus_max_per_day) == (
+        bolus.volume_ml,
+        bolus.max_per_day,
     )
     if isinstance(prescription, ContinuousPrescription):
         same_rates = math.isclose(current.rate_ml_per_day or 0.0, prescription.rate_ml_per_day, abs_tol=1e-9)

@@ -16,13 +16,13 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from pump_service.devices import programmer_link
-from pump_service.domain.reservoir import daily_volume_ml
 from pump_service.errors import NotFoundError, RuleViolationError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Pump
 from pump_service.services.actor import Actor
 from pump_service.services.pumps.registry import write_prescription_row
+from pump_service.services.pumps.state import current_planning_rate
 from pump_service.services.scheduling.replanning import replan_from_reading
 from pump_service.settings import Settings
 from schemas.clock import Clock
@@ -109,7 +109,8 @@ def store_status(
     if status.prescription is not None and (current is None or current.rx_id != status.prescription.rx_id):
         # Changed elsewhere (another station, the patient's controller): the pump is the truth.
         write_prescription_row(session, pump, status.prescription, actor=actor, now=read_at)
-    daily = daily_volume_ml(status.prescription) if status.prescription is not None else 0.0
+    # The same planning rate as the refill: the pump's basal plus the registered bolus allowance.
+    daily = current_planning_rate(session, pump, at=read_at).rate_ml_per_day
     pump.planning_rate_ml_per_day = daily
     due = replan_from_reading(
         session,

@@ -15,10 +15,10 @@ from pump_service.persistence.db import transaction
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PumpView
 from pump_service.services.pumps.registry import get_pump, pump_view
+from pump_service.services.pumps.state import condition_periods_of, expected_residual_at
 from pump_service.services.scheduling.booking import active_appointment
 from pump_service.services.scheduling.views import AppointmentView, appointment_view
 from pump_service.services.visits.interrogation import interrogate
-from pump_service.services.visits.return_expectation import condition_periods_of, expected_residual_at
 from pump_service.settings import Settings
 from schemas.clock import Clock, UtcDatetime
 from schemas.pump import PumpFamily

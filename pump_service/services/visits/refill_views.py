@@ -2,20 +2,33 @@
 
 from collections.abc import Sequence
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from pump_service.billing import EventKind
 from pump_service.domain.return_check import CAUSE_TEXT, LikelyCause
+from pump_service.errors import NotFoundError
 from pump_service.persistence import repositories as repo
+from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.models import Pump, Refill, RefillComponent
-from pump_service.services.contracts import ComponentResult, DueConstraintResult, RefillResult
+from pump_service.persistence.schedule_models import Appointment
+from pump_service.services.charges.views import stored_event
+from pump_service.services.contracts import (
+    AppointmentBrief,
+    ChargeLine,
+    ComponentResult,
+    DueConstraintResult,
+    FindingResult,
+    OverrideResult,
+    RefillResult,
+)
 from schemas.drug import AmountBasis, Drug
 from schemas.drug_catalogue import get_drug
 from schemas.units import format_quantity
 
-__all__ = ["refill_result"]
+__all__ = ["daily_dose_text", "refill_result"]
 
 
-def _daily_dose_text(drug: Drug, daily_amount: float | None) -> str | None:
+def daily_dose_text(drug: Drug, daily_amount: float | None) -> str | None:
     if daily_amount is None:
         return None
     if drug.amount_basis is AmountBasis.ACTIVITY:
@@ -24,7 +37,7 @@ def _daily_dose_text(drug: Drug, daily_amount: float | None) -> str | None:
     return format_quantity(daily_amount, "mass_rate", unit, digits=3)
 
 
-def _component_results(rows: Sequence[RefillComponent], rate: float) -> tuple[ComponentResult, ...]:
+def _component_results(rows: Sequence[RefillComponent], dosing: float, planning: float) -> tuple[ComponentResult, ...]:
     results = []
     for row in rows:
         drug = get_drug(row.drug_id)
@@ -38,7 +51,8 @@ def _component_results(rows: Sequence[RefillComponent], rate: float) -> tuple[Co
                 amount_usp_u=row.amount_usp_u,
                 conc_mg_per_ml=row.conc_mg_per_ml,
                 conc_usp_u_per_ml=row.conc_usp_u_per_ml,
-                daily_dose=_daily_dose_text(drug, conc * rate if conc is not None else None),
+                daily_dose=daily_dose_text(drug, conc * dosing if conc is not None else None),
+                max_daily_dose=daily_dose_text(drug, conc * planning if conc is not None else None),
                 ndc=row.ndc,
                 lot=row.lot,
                 expires_on=row.expires_on,
@@ -47,12 +61,45 @@ def _component_results(rows: Sequence[RefillComponent], rate: float) -> tuple[Co
     return tuple(results)
 
 
+def _appointment(session: Session, appointment_id: int | None) -> AppointmentBrief | None:
+    row = session.get(Appointment, appointment_id) if appointment_id is not None else None
+    if row is None or row.id is None:
+        return None
+    return AppointmentBrief(appointment_id=row.id, starts_at=row.starts_at, ends_at=row.ends_at, on_time=row.on_time)
+
+
+def _charges(session: Session, visit_key: str) -> tuple[ChargeLine, ...]:
+    rows = session.exec(
+        select(ChargeEventRow)
+        .where(ChargeEventRow.visit_key == visit_key, ChargeEventRow.kind == EventKind.CHARGE.value)
+        .order_by(col(ChargeEventRow.id))
+    ).all()
+    lines = []
+    for row in rows:
+        event = stored_event(row)
+        lines.append(
+            ChargeLine(
+                event_id=event.event_id,
+                code=event.code,
+                modifiers=event.modifiers,
+                units=event.units,
+                status=event.status.value,
+            )
+        )
+    return tuple(lines)
+
+
 def refill_result(session: Session, refill: Refill, *, replayed: bool = False) -> RefillResult:
-    """The result view of a stored refill: the same figures whether just recorded, replayed or looked up."""
+    """The result view of a stored refill: the same figures whether just recorded, replayed or looked up.
+
+    Raises:
+        NotFoundError: the refill or its pump is not stored.
+    """
     pump = session.get(Pump, refill.pump_id)
-    assert pump is not None  # noqa: S101 - foreign key
-    assert refill.id is not None  # noqa: S101 - flushed
+    if pump is None or refill.id is None:
+        raise NotFoundError(f"refill {refill.id} is not stored")
     rows = repo.components_of(session, refill.id)
+    dosing = refill.dosing_rate_ml_per_day or refill.planning_rate_ml_per_day
     return RefillResult(
         refill_id=refill.id,
         pump_serial=pump.serial,
@@ -70,10 +117,18 @@ def refill_result(session: Session, refill: Refill, *, replayed: bool = False) -
         volume_delta_ml=refill.volume_delta_ml,
         flow_class=refill.flow_class,
         likely_causes=tuple(CAUSE_TEXT[LikelyCause(c)] for c in refill.likely_causes),
+        findings=tuple(FindingResult.model_validate(f) for f in refill.findings),
         warnings=tuple(refill.warnings),
-        components=_component_results(rows, refill.planning_rate_ml_per_day),
+        override=OverrideResult.model_validate(refill.override) if refill.override else None,
+        components=_component_results(rows, dosing, refill.planning_rate_ml_per_day),
         planning_rate_ml_per_day=refill.planning_rate_ml_per_day,
+        planning_rate_source=refill.planning_rate_source,
+        dosing_rate_ml_per_day=dosing,
+        alarm_at=refill.alarm_at,
+        empty_at=refill.empty_at,
         next_due_at=refill.next_due_at,
         next_due_reason=refill.next_due_reason,
         due_constraints=tuple(DueConstraintResult.model_validate(c) for c in refill.due_constraints),
+        appointment=_appointment(session, refill.booked_appointment_id),
+        charges=_charges(session, refill.idempotency_key),
     )
