@@ -31,7 +31,7 @@ class SchemaState(StrEnum):
 _ORIGIN_TEXT = {
     DatabaseOrigin.DATA_DIR: "default, in the data directory",
     DatabaseOrigin.GIVEN: "PUMP_DATABASE_URL / --database-url",
-    DatabaseOrigin.RESOLVED: "relative SQLite path, resolved against the working directory at start",
+    DatabaseOrigin.RESOLVED: "relative SQLite path, resolved against the working directory at start (~ expanded)",
 }
 
 
