@@ -1,21 +1,51 @@
-"""Service settings from the environment (``PUMP_<FIELD>``) or a ``.env`` file.
+"""Service settings from the environment (``PUMP_<FIELD>``) or the data directory's ``.env``.
 
 Built once in ``cli``/``api`` and passed down; there is no module-level instance, so tests hand
-their own ``Settings(database_url=...)`` to ``create_app`` and the services.
+their own ``Settings(database_url=...)`` to ``create_app`` and the services. ``load_settings``
+is what the command line uses: it also reads ``<data directory>/.env``. A ``.env`` in the
+working directory is not read: like the old relative database path, it made a command's
+behaviour depend on where it was started.
 """
 
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+from pump_service.locations import DATABASE_FILE, ENV_FILE, absolute_sqlite_url, default_data_dir, sqlite_url
+
+__all__ = ["DatabaseOrigin", "Settings", "data_dir_from_environment", "load_settings"]
+
+
+class DatabaseOrigin(StrEnum):
+    """Where the database URL came from, so ``pump-service info`` can say why this database."""
+
+    DATA_DIR = "data_dir"  # not given: pump.db in the data directory
+    GIVEN = "given"  # PUMP_DATABASE_URL or --database-url, used as given
+    RESOLVED = "resolved"  # given as a relative SQLite path, made absolute against the working directory
+
+
+def _absolute(path: Path) -> Path:
+    return path.expanduser().resolve()
+
+
+def data_dir_from_environment() -> Path:
+    """``PUMP_HOME`` from the process environment, else the platform's user data directory."""
+    home = os.environ.get("PUMP_HOME")
+    return _absolute(Path(home)) if home else default_data_dir()
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PUMP_", env_file=".env", env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PUMP_", env_file=None, env_ignore_empty=True, extra="ignore")
 
-    database_url: str = Field("sqlite:///var/pump.db", description="SQLAlchemy URL; SQLite file by default")
+    home: Path = Field(
+        default_factory=default_data_dir, description="data directory: the default database and .env live here"
+    )
+    database_url: str = Field("", description="SQLAlchemy URL; default sqlite:///<home>/pump.db")
     device_url: str = Field("sim://", description="programmer port URL (pyserial URL or sim://)")
     station_id: str = Field("station-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     clinic_tz: str = Field("UTC", description="IANA zone in which times are shown to people")
@@ -39,6 +69,35 @@ class Settings(BaseSettings):
     charge_export_format: str = Field("fhir", pattern=r"^(fhir|hl7|hl7v2|csv)$")
     tick_interval_s: float = Field(60.0, gt=0, description="how often the scheduler looks for due work")
 
+    _database_origin: DatabaseOrigin = PrivateAttr(DatabaseOrigin.GIVEN)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return _absolute(value)
+
+    @model_validator(mode="after")
+    def _absolute_database(self) -> "Settings":
+        """Fix the database to one absolute place now, whatever the working directory is later."""
+        if not self.database_url:
+            self.database_url = sqlite_url(self.home / DATABASE_FILE)
+            self._database_origin = DatabaseOrigin.DATA_DIR
+            return self
+        resolved = absolute_sqlite_url(self.database_url, Path.cwd())
+        if resolved != self.database_url:
+            self.database_url = resolved
+            self._database_origin = DatabaseOrigin.RESOLVED
+        return self
+
+    @property
+    def database_origin(self) -> DatabaseOrigin:
+        return self._database_origin
+
+    @property
+    def env_file(self) -> Path:
+        """The settings file read by :func:`load_settings` (if it exists)."""
+        return self.home / ENV_FILE
+
     @field_validator("clinic_tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -51,3 +110,15 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_tz)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, then ``<data directory>/.env``, then the defaults.
+
+    The data directory itself comes from the process environment only (a ``PUMP_HOME`` inside
+    that ``.env`` cannot move the file it is read from).
+    """
+    home = data_dir_from_environment()
+    env_file = home / ENV_FILE
+    values = {"home": home, **{k: v for k, v in overrides.items() if v is not None}}
+    return Settings(_env_file=env_file if env_file.is_file() else None, **values)

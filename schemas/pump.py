@@ -1,10 +1,12 @@
 """Pump models: what a kind of pump is (capacity, flow, alarms, physics), shared by every layer."""
 
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.flow_law import FlowConditions, PropellantFlowLaw
+from schemas.sourcing import SourcedFigure, check_figure_sources, figures_with_sources
 
 __all__ = ["DeliveryRoute", "PumpFamily", "PumpModel"]
 
@@ -54,6 +56,26 @@ class PumpModel(BaseModel):
     eri_to_eos_days: float | None = Field(None, gt=0, description="ERI to end of service, when delivery stops")
     routes: tuple[DeliveryRoute, ...]
     source: str = Field(description="where the figures come from, with confidence")
+    figure_sources: dict[str, str] = Field(
+        default_factory=dict, description="figure field -> citation, or 'placeholder' when unsourced"
+    )
+
+    FIGURES: ClassVar[tuple[str, ...]] = (
+        "capacity_ml",
+        "nominal_rate_ml_per_day",
+        "min_rate_ml_per_day",
+        "max_rate_ml_per_day",
+        "rate_tolerance_pct",
+        "low_reservoir_ml",
+        "near_empty_ml",
+        "pocket_fill_threshold_ml",
+        "protocol_interval_days",
+        "max_interval_days",
+        "unit_flow_spread_pct",
+        "flow_law",
+        "battery_life_days",
+        "eri_to_eos_days",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "PumpModel":
@@ -68,7 +90,12 @@ class PumpModel(BaseModel):
             raise ValueError("a programmable pump's flow is set by its motor, not by a propellant flow law")
         elif self.battery_life_days is None or self.eri_to_eos_days is None:
             raise ValueError("a programmable pump needs battery_life_days and eri_to_eos_days")
+        check_figure_sources(self, self.FIGURES, self.figure_sources)
         return self
+
+    def sourced_figures(self) -> dict[str, SourcedFigure]:
+        """Every figure this entry sets, with its source or ``"placeholder"``."""
+        return figures_with_sources(self, self.FIGURES, self.figure_sources)
 
     def flow_factor(self, conditions: FlowConditions) -> float:
         """Effective / nominal flow under ``conditions``; programmable pumps are not affected (1.0)."""

@@ -1,4 +1,4 @@
-"""Shared fixtures: a non-UTC local zone, a fixed clock, a migrated SQLite database per test."""
+"""Shared fixtures: a non-UTC local zone, a private data directory, a fixed clock, a migrated SQLite database."""
 
 import os
 import time
@@ -34,6 +34,20 @@ def _local_zone_is_not_utc() -> Iterator[None]:
     else:
         os.environ["TZ"] = previous
     time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never touch the real data directory: PUMP_HOME points at a fresh tmp dir, no PUMP_DATABASE_URL.
+
+    A test that needs its own sets them again with ``monkeypatch``; that wins, as it runs later.
+    """
+    home = tmp_path_factory.mktemp("pump-home")
+    monkeypatch.setenv("PUMP_HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg"))
+    monkeypatch.delenv("PUMP_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PUMP_LOG_LEVEL", raising=False)
+    return home
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
-"""The ``pump-service`` command: serve, migrate, pumps, patients, refill, due."""
+"""The ``pump-service`` command: serve, migrate, info, pumps, patients, refill, due."""
 
 import json
+import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +13,9 @@ import typer
 from pump_service.cli import charges_commands, schedule_commands, station_commands
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
+from pump_service.cli.info import gather_info, render_info
 from pump_service.cli.output import due_table, local, plan_report, pump_detail, pump_table, refill_report
+from pump_service.locations import masked_url
 from pump_service.persistence import repositories as repo
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.conditions import record_conditions
@@ -39,7 +43,11 @@ app.add_typer(refill_app, name="refill")
 
 DatabaseOpt = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="PUMP_DATABASE_URL", help="SQLAlchemy URL (default sqlite:///var/pump.db)"),
+    typer.Option(
+        "--database-url",
+        envvar="PUMP_DATABASE_URL",
+        help="SQLAlchemy URL (default: pump.db in the data directory, $PUMP_HOME; see `pump-service info`)",
+    ),
 ]
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="your user id (default $PUMP_ACTOR or the login name)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
@@ -55,10 +63,19 @@ def _emit(text: str, payload: Any, as_json: bool) -> None:
 @app.command()
 @handle_errors
 def migrate(database_url: DatabaseOpt = None) -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema (the only command besides serve that creates a database)."""
     ctx = CliContext.from_options(database_url, None)
-    ctx.engine().dispose()
-    print(f"database at schema head: {ctx.settings.database_url}")
+    ctx.engine(create=True).dispose()
+    print(f"database at schema head: {masked_url(ctx.settings.database_url)}")
+
+
+@app.command()
+@handle_errors
+def info(database_url: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """Where the data lives: database, data directory, schema revision, device, station, version."""
+    ctx = CliContext.from_options(database_url, None)
+    report = gather_info(ctx.settings)
+    _emit(render_info(report), report.model_dump(mode="json"), as_json)
 
 
 @app.command()
@@ -79,7 +96,8 @@ def serve(
     from pump_service.services.demo import seed_demo
 
     ctx = CliContext.from_options(database_url, None)
-    engine = ctx.engine()
+    engine = ctx.engine(create=True)
+    print(f"database {masked_url(ctx.settings.database_url)}", flush=True)
     if demo:
         with transaction(engine) as session:
             seeded = seed_demo(session, settings=ctx.settings, now=ctx.clock.now())
@@ -345,6 +363,14 @@ station_commands.register(app)
 charges_commands.register(app)
 
 
+def _configure_logging() -> None:
+    """``PUMP_LOG_LEVEL=info`` makes each command log (on stderr) which database it opens."""
+    wanted = os.environ.get("PUMP_LOG_LEVEL", "warning").upper()
+    level = logging.getLevelNamesMapping().get(wanted, logging.WARNING)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
 def main() -> None:
     """Console-script entry point."""
+    _configure_logging()
     app()

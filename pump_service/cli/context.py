@@ -1,10 +1,14 @@
 """What every CLI command needs: settings, a migrated engine, the clock and the acting user.
 
 Errors end the command with one line on stderr: exit code 2 for anything the user can fix
-(bad input, unknown pump, a conflict), 1 for anything else.
+(bad input, unknown pump, a conflict, a database that does not exist), 1 for anything else.
+
+Only ``migrate`` and ``serve`` may create the database. Every other command refuses a SQLite
+file that is not there, rather than starting an empty database wherever it happens to point.
 """
 
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -20,10 +24,11 @@ from sqlmodel import Session
 
 from pump_service.domain.findings import HardStopError
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError, ServiceError
+from pump_service.locations import masked_url, sqlite_file
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
 from pump_service.services.actor import Actor
-from pump_service.settings import Settings
+from pump_service.settings import DatabaseOrigin, Settings, load_settings
 from schemas.clock import Clock, SystemClock
 from schemas.units import UnitError
 
@@ -31,6 +36,23 @@ __all__ = ["CliContext", "fail", "handle_errors"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+
+def missing_database_message(settings: Settings) -> str:
+    """Why a command refused to run, with the absolute path and the ways out."""
+    path = sqlite_file(settings.database_url)
+    where = (
+        f"the data directory {settings.home}"
+        if settings.database_origin is DatabaseOrigin.DATA_DIR
+        else "PUMP_DATABASE_URL / --database-url"
+    )
+    return (
+        f"no database at {path} (from {where}). Create it with `pump-service migrate`, "
+        "or set PUMP_HOME (the data directory) or PUMP_DATABASE_URL to use an existing one; "
+        "`pump-service info` shows what is configured"
+    )
 
 
 @dataclass
@@ -41,11 +63,20 @@ class CliContext:
 
     @classmethod
     def from_options(cls, database_url: str | None, actor: str | None) -> "CliContext":
-        settings = Settings() if database_url is None else Settings(database_url=database_url)
-        return cls(settings=settings, clock=SystemClock(), actor_user=actor)
+        return cls(settings=load_settings(database_url=database_url), clock=SystemClock(), actor_user=actor)
 
-    def engine(self) -> Engine:
-        engine = make_engine(self.settings.database_url)
+    def engine(self, *, create: bool = False) -> Engine:
+        """An engine on the database, migrated to head.
+
+        Without ``create`` a SQLite file that does not exist ends the command (exit code 2)
+        before anything is written; only ``migrate`` and ``serve`` pass ``create=True``.
+        """
+        url = self.settings.database_url
+        path = sqlite_file(url)
+        if path is not None and not create and not path.is_file():
+            fail(missing_database_message(self.settings))
+        log.info("database %s (%s)", masked_url(url), self.settings.database_origin)
+        engine = make_engine(url)
         upgrade(engine)
         return engine
 

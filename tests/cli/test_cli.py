@@ -9,17 +9,20 @@ from pump_service.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path}/cli.db"
-    monkeypatch.setenv("PUMP_DATABASE_URL", url)
-    monkeypatch.setenv("PUMP_ACTOR", "nurse-7")
-    return url
-
-
 def invoke(*args: str) -> tuple[int, str, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated database: only `migrate` and `serve` create one."""
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("PUMP_DATABASE_URL", url)
+    monkeypatch.setenv("PUMP_ACTOR", "nurse-7")
+    code, out, err = invoke("migrate")
+    assert code == 0, out + err
+    return url
 
 
 def test_register_refill_and_list(db: str) -> None:

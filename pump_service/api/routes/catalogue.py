@@ -1,4 +1,9 @@
-"""The pump-model and drug catalogues, read-only."""
+"""The pump-model and drug catalogues, read-only, each figure shown with its source.
+
+Every entry is returned as before, plus ``figures``: each figure it sets as
+``{"value": ..., "source": ...}``, where the source is a citation or ``"placeholder"``, so a
+client never has to guess which numbers are sourced.
+"""
 
 from fastapi import APIRouter
 
@@ -6,15 +11,32 @@ from schemas.drug import Drug
 from schemas.drug_catalogue import DRUGS
 from schemas.pump import PumpModel
 from schemas.pump_catalogue import PUMP_MODELS
+from schemas.sourcing import SourcedFigure
 
 router = APIRouter(prefix="/catalogue", tags=["catalogue"])
 
 
+class PumpModelEntry(PumpModel):
+    figures: dict[str, SourcedFigure]
+
+    @classmethod
+    def of(cls, model: PumpModel) -> "PumpModelEntry":
+        return cls(**dict(model), figures=model.sourced_figures())
+
+
+class DrugEntry(Drug):
+    figures: dict[str, SourcedFigure]
+
+    @classmethod
+    def of(cls, drug: Drug) -> "DrugEntry":
+        return cls(**dict(drug), figures=drug.sourced_figures())
+
+
 @router.get("/pump-models")
-def read_pump_models() -> list[PumpModel]:
-    return list(PUMP_MODELS.values())
+def read_pump_models() -> list[PumpModelEntry]:
+    return [PumpModelEntry.of(m) for m in PUMP_MODELS.values()]
 
 
 @router.get("/drugs")
-def read_drugs() -> list[Drug]:
-    return list(DRUGS.values())
+def read_drugs() -> list[DrugEntry]:
+    return [DrugEntry.of(d) for d in DRUGS.values()]
