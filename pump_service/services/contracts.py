@@ -18,6 +18,7 @@ from pump_service.billing.facts import (
     PerformerRole,
     SuppliedBy,
 )
+from pump_service.persistence.models import PumpState
 from schemas.clock import UtcDatetime
 from schemas.drug import DoseBasis
 from schemas.drug_catalogue import get_drug
@@ -304,6 +305,11 @@ class PumpView(_Result):
     alarms: tuple[dict[str, str], ...]
     next_due_at: UtcDatetime | None
     next_due_reason: str | None
+    state: PumpState = PumpState.ACTIVE
+    explanted_at: UtcDatetime | None = None
+    explant_reason: str | None = None
+    replaces_serial: str | None = Field(None, description="the explanted pump this one replaced")
+    replaced_by_serial: str | None = Field(None, description="the pump that replaced this one")
     version: int
 
 

@@ -43,6 +43,7 @@ from pump_service.services.pumps.registry import (
     prescription_differs,
     write_prescription_row,
 )
+from pump_service.services.visits.continuity import check_continuity
 from pump_service.services.visits.crashpoints import crashpoint
 from pump_service.services.visits.device_writes import check_prescription, check_readback, settle_unfinished, write_pump
 from pump_service.services.visits.interrogation import log_cursor, store_log_entries, store_status
@@ -198,6 +199,7 @@ def complete_visit(
     with programmer_link(url, clock=clock) as client:
         client.link(serial)
         before = client.status()
+        continuity = check_continuity(engine, plan.pump_id, before, actor=actor, now=clock.now(), client=client)
         for other in _unfinished(engine, plan.pump_id, visit_key):
             settle_unfinished(client, other)  # raises unless it never reached the pump
             _abort(engine, other, actor, clock.now())
@@ -235,7 +237,7 @@ def complete_visit(
         now=now,
         status=after,
         read_at=read_at,
-        warnings=(*written.warnings, *_pocket_fill_warnings(entry, before)),
+        warnings=(*continuity, *written.warnings, *_pocket_fill_warnings(entry, before)),
     )
 
 
