@@ -10,22 +10,20 @@ from typing import Annotated, Any
 
 import typer
 
-from pump_service.cli import charges_commands, schedule_commands, station_commands
+from pump_service.cli import charges_commands, pump_commands, schedule_commands, station_commands
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.info import gather_info, render_info
 from pump_service.cli.output import due_table, local, plan_report, pump_detail, pump_table, refill_report
 from pump_service.locations import masked_url
-from pump_service.persistence import repositories as repo
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.conditions import record_conditions
 from pump_service.services.pumps.due_list import list_due
 from pump_service.services.pumps.registry import (
-    get_pump,
     list_pump_views,
-    pump_view,
     register_patient,
     register_pump,
+    show_pump,
 )
 from pump_service.services.visits.plan_views import plan_view
 from pump_service.services.visits.preview import start_visit
@@ -181,9 +179,7 @@ def pumps_show(serial: str, database_url: DatabaseOpt = None, as_json: JsonOpt =
     """One pump in detail."""
     ctx = CliContext.from_options(database_url, None)
     with ctx.session() as session:
-        pump = get_pump(session, serial)
-        refs = repo.patient_refs(session, {pump.patient_id} if pump.patient_id else set())
-        view = pump_view(pump, patient_ref=refs.get(pump.patient_id or -1), now=ctx.clock.now())
+        view = show_pump(session, serial, now=ctx.clock.now())
     _emit(pump_detail(view, ctx.settings.zone), view.model_dump(mode="json"), as_json)
 
 
@@ -358,6 +354,7 @@ def due(
     _emit(due_table(items, ctx.settings.zone), [i.model_dump(mode="json") for i in items], as_json)
 
 
+pump_commands.register(pumps_app)
 schedule_commands.register(app)
 station_commands.register(app)
 charges_commands.register(app)

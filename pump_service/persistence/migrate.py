@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-__all__ = ["current_revision", "head_revision", "make_config", "revise", "upgrade"]
+__all__ = ["current_revision", "downgrade", "head_revision", "make_config", "revise", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -32,6 +32,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database behind ``engine`` back to ``revision`` (a maintainer's undo, never automatic)."""
+    config = make_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

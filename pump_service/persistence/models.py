@@ -9,14 +9,31 @@ body mass that dosing needs: no names, no birth dates.
 """
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from pump_service.persistence.types import UTCDateTime
+from pump_service.persistence.types import StrEnumType, UTCDateTime
 
-__all__ = ["ConditionPeriodRow", "DeviceLogRecord", "Patient", "PrescriptionRow", "Pump", "Refill", "RefillComponent"]
+__all__ = [
+    "ConditionPeriodRow",
+    "DeviceLogRecord",
+    "Patient",
+    "PrescriptionRow",
+    "Pump",
+    "PumpState",
+    "Refill",
+    "RefillComponent",
+]
+
+
+class PumpState(StrEnum):
+    """Whether a pump is still implanted: an explanted pump keeps its history but takes no more visits."""
+
+    ACTIVE = "active"
+    EXPLANTED = "explanted"
 
 
 def _json_list() -> Any:
@@ -67,6 +84,14 @@ class Pump(SQLModel, table=True):
     alarm_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # forecast low alarm / residual floor
     empty_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # forecast empty reservoir
     clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
+    # Lifecycle: an explanted pump is kept (its history is the patient's), linked to its successor.
+    state: PumpState = Field(default=PumpState.ACTIVE, sa_type=StrEnumType(PumpState), index=True)
+    explanted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    explant_reason: str | None = Field(default=None, max_length=200)
+    replaces_id: int | None = Field(default=None, foreign_key="pump.id")
+    replaced_by_id: int | None = Field(default=None, foreign_key="pump.id")
+    # The pump log's epoch: a new one starts when the pump's log restarts (a reset, a new board).
+    log_epoch: int = Field(default=0)
     version: int = Field(default=1)
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=64)
@@ -178,16 +203,19 @@ class RefillComponent(SQLModel, table=True):
 class DeviceLogRecord(SQLModel, table=True):
     """A pump's event history: entries read from its own log (with ``log_index``) and the service's.
 
-    ``(pump_id, log_index)`` is unique, so downloading a pump log twice stores each entry once;
-    service-side entries have no index.
+    ``(pump_id, log_epoch, log_index)`` is unique, so downloading a pump log twice stores each entry
+    once; service-side entries have no index. A pump whose log restarts (a reset, a replacement
+    board, a restarted simulator) numbers its entries from 0 again: they go into a new epoch
+    (``services/visits/continuity.py``) instead of colliding with the old ones.
     """
 
     __tablename__ = "device_log"
-    __table_args__ = (UniqueConstraint("pump_id", "log_index"),)
+    __table_args__ = (UniqueConstraint("pump_id", "log_epoch", "log_index", name="uq_device_log_pump_epoch_index"),)
 
     id: int | None = Field(default=None, primary_key=True)
     pump_id: int = Field(foreign_key="pump.id", index=True)
     source: str = Field(max_length=8)  # "pump" | "service"
+    log_epoch: int = Field(default=0)
     log_index: int | None = None
     entry_type: str = Field(max_length=32)
     device_time_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -10,6 +10,7 @@ from pump_service.persistence.models import (
     Patient,
     PrescriptionRow,
     Pump,
+    PumpState,
     Refill,
     RefillComponent,
 )
@@ -78,5 +79,8 @@ def components_of(session: Session, refill_id: int) -> Sequence[RefillComponent]
 
 
 def pumps_due_before(session: Session, until: datetime) -> Sequence[Pump]:
-    query = select(Pump).where(col(Pump.next_due_at).is_not(None), col(Pump.next_due_at) <= until)
+    """Implanted pumps due by ``until``; an explanted pump is never due, whatever its last due date."""
+    query = select(Pump).where(
+        col(Pump.next_due_at).is_not(None), col(Pump.next_due_at) <= until, col(Pump.state) != PumpState.EXPLANTED
+    )
     return session.exec(query.order_by(col(Pump.next_due_at))).all()

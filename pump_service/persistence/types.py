@@ -1,17 +1,18 @@
-"""Column types: aware-UTC datetimes on every backend.
+"""Column types: aware-UTC datetimes on every backend, string enums stored as plain strings.
 
 SQLite returns naive datetimes and would silently store a naive local time; this type refuses
 naive values on write and attaches UTC on read, so the rest of the code only ever sees aware UTC.
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime"]
+__all__ = ["StrEnumType", "UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -32,3 +33,26 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumType(TypeDecorator[E]):
+    """A ``StrEnum`` in a ``VARCHAR(16)``: no database enum type to migrate, the member on read.
+
+    A value the enum does not know is refused on write and on read, so a typo never lands.
+    """
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)

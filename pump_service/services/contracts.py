@@ -21,6 +21,7 @@ from pump_service.billing.facts import (
 )
 from pump_service.domain import bounds
 from pump_service.domain.findings import FindingCode, OverrideRole
+from pump_service.persistence.models import PumpState
 from schemas.clock import UtcDatetime
 from schemas.drug import DoseBasis
 from schemas.drug_catalogue import get_drug
@@ -48,9 +49,11 @@ __all__ = [
     "ConditionEntry",
     "DoseEntry",
     "FillComponentEntry",
+    "ModelCorrection",
     "OverrideEntry",
     "PatientEntry",
     "PumpRegistration",
+    "PumpReplacement",
     "RefillEntry",
 ]
 
@@ -283,6 +286,37 @@ class ConditionEntry(_Request):
         return self
 
 
+class PumpReplacement(PumpRegistration):
+    """The pump that replaces an explanted one: its own serial, model and route, the same patient.
+
+    ``implanted_at`` is when the new pump went in (and the old one came out; default now).
+    """
+
+    reason: str = Field(min_length=1, max_length=200, description="why the pump was replaced, e.g. 'ERI'")
+
+    @model_validator(mode="after")
+    def _same_patient(self) -> "PumpReplacement":
+        if self.patient_ref is not None:
+            raise ValueError("the replacement belongs to the explanted pump's patient: give no patient_ref")
+        return self
+
+
+class ModelCorrection(_Request):
+    """A pump registered under the wrong model (same family): the right one, and why."""
+
+    model_id: str
+    reason: str = Field(min_length=1, max_length=200)
+    nominal_rate_ml_per_day: RateMlPerDay | None = Field(
+        None, gt=0, description="constant-flow: the unit's labelled rate, if the registered one was also wrong"
+    )
+
+    @field_validator("model_id")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        get_pump_model(value)
+        return value
+
+
 # ---- results -------------------------------------------------------------------------------
 
 
@@ -400,7 +434,18 @@ class PumpView(_Result):
     alarms: tuple[dict[str, str], ...]
     next_due_at: UtcDatetime | None
     next_due_reason: str | None
+    state: PumpState = PumpState.ACTIVE
+    explanted_at: UtcDatetime | None = None
+    explant_reason: str | None = None
+    replaces_serial: str | None = Field(None, description="the explanted pump this one replaced")
+    replaced_by_serial: str | None = Field(None, description="the pump that replaced this one")
     version: int
+
+
+class ReplacementResult(_Result):
+    explanted: PumpView
+    replacement: PumpView
+    closed_appointments: tuple[int, ...] = Field(description="the explanted pump's bookings, now cancelled")
 
 
 class DueItem(_Result):

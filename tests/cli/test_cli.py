@@ -181,3 +181,22 @@ def test_schedule_ical_cancel_holiday_tick_and_notifications(db: str, tmp_path: 
     assert invoke("notifications", "list")[0] == 0
     code, out, _ = invoke("due", "--overdue")
     assert (code, out.strip()) == (0, "no pump is due in that window")
+
+
+def test_a_pump_is_replaced_and_a_model_corrected_from_the_command_line(db: str) -> None:
+    assert invoke("patients", "add", "P-1", "--body-mass", "70 kg")[0] == 0
+    assert invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial", "--patient", "P-1")[0] == 0
+    code, out, err = invoke("pumps", "set-model", "HAI-1", "--model", "programmable-20", "--reason", "typo")
+    assert code == 2
+    assert "another family" in err
+    code, out, err = invoke("pumps", "set-model", "HAI-1", "--model", "cf-50", "--reason", "typo")
+    assert (code, out.strip()) == (0, "pump HAI-1 is now registered as cf-50"), err
+    replace = ["pumps", "replace", "HAI-1", "--serial", "HAI-2", "--model", "hai-30", "--route", "intra_arterial"]
+    code, out, err = invoke(*replace, "--reason", "ERI")
+    assert code == 0, err
+    assert "HAI-1 explanted, replaced by HAI-2" in out
+    code, out, _ = invoke("pumps", "show", "HAI-2", "--json")
+    assert json.loads(out)["replaces_serial"] == "HAI-1"
+    code, _, err = invoke(*replace[:4], "HAI-3", *replace[5:], "--reason", "again")
+    assert code == 2
+    assert "explanted" in err

@@ -3,15 +3,23 @@
 from fastapi import APIRouter, status
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
-from pump_service.persistence import repositories as repo
-from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, PumpView
+from pump_service.services.contracts import (
+    ConditionEntry,
+    ModelCorrection,
+    PatientEntry,
+    PumpRegistration,
+    PumpReplacement,
+    PumpView,
+    ReplacementResult,
+)
 from pump_service.services.pumps.conditions import record_conditions
+from pump_service.services.pumps.hardware import change_pump_model, replace_pump
 from pump_service.services.pumps.registry import (
-    get_pump,
     list_pump_views,
     pump_view,
     register_patient,
     register_pump,
+    show_pump,
 )
 
 router = APIRouter(tags=["pumps"])
@@ -34,9 +42,46 @@ def create_pump(entry: PumpRegistration, session: SessionDep, clock: ClockDep, a
 
 @router.get("/pumps/{serial}", responses={404: {"description": "no such pump"}})
 def read_pump(serial: str, session: SessionDep, clock: ClockDep) -> PumpView:
-    pump = get_pump(session, serial)
-    refs = repo.patient_refs(session, {pump.patient_id} if pump.patient_id else set())
-    return pump_view(pump, patient_ref=refs.get(pump.patient_id or -1), now=clock.now())
+    """One pump, explanted ones included (their history stays readable)."""
+    return show_pump(session, serial, now=clock.now())
+
+
+@router.post(
+    "/pumps/{serial}/replacement",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        404: {"description": "no such pump"},
+        409: {"description": "the pump was already explanted, or the new serial is registered"},
+        422: {"description": "the new pump's model, route or times do not fit"},
+    },
+)
+def create_replacement(
+    serial: str, entry: PumpReplacement, session: SessionDep, clock: ClockDep, actor: ActorDep
+) -> ReplacementResult:
+    """Explant pump ``serial`` and register its replacement for the same patient; bookings are cancelled."""
+    now = clock.now()
+    done = replace_pump(session, serial, entry, actor=actor, now=now)
+    return ReplacementResult(
+        explanted=show_pump(session, done.explanted.serial, now=now),
+        replacement=show_pump(session, done.replacement.serial, now=now),
+        closed_appointments=done.closed_appointments,
+    )
+
+
+@router.post(
+    "/pumps/{serial}/model",
+    responses={
+        404: {"description": "no such pump"},
+        409: {"description": "the pump was explanted"},
+        422: {"description": "a model of another family, or one the pump's route, fill or rate does not fit"},
+    },
+)
+def correct_model(
+    serial: str, entry: ModelCorrection, session: SessionDep, clock: ClockDep, actor: ActorDep
+) -> PumpView:
+    """Correct a pump registered under the wrong model (same family only); the change is logged."""
+    change_pump_model(session, serial, entry, actor=actor, now=clock.now())
+    return show_pump(session, serial, now=clock.now())
 
 
 @router.post("/patients", status_code=status.HTTP_201_CREATED)

@@ -81,7 +81,7 @@ def create_visit(
 @router.get("/pumps/{serial}/refills", responses={404: {"description": "no such pump"}})
 def read_refills(serial: str, session: SessionDep) -> list[RefillResult]:
     """A pump's refills, newest first."""
-    pump = get_pump(session, serial)
+    pump = get_pump(session, serial, include_explanted=True)  # an explanted pump's history stays readable
     assert pump.id is not None  # noqa: S101
     return [refill_result(session, r) for r in repo.refills_of(session, pump.id)]
 

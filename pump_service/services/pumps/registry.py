@@ -7,7 +7,14 @@ from sqlmodel import Session
 
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence import repositories as repo
-from pump_service.persistence.models import ConditionPeriodRow, DeviceLogRecord, Patient, PrescriptionRow, Pump
+from pump_service.persistence.models import (
+    ConditionPeriodRow,
+    DeviceLogRecord,
+    Patient,
+    PrescriptionRow,
+    Pump,
+    PumpState,
+)
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, PumpView
 from schemas.flow_law import FlowConditions, advance_volume, ambient_pressure_mmhg
@@ -17,6 +24,7 @@ from schemas.pump_catalogue import get_pump_model
 
 __all__ = [
     "add_condition_period",
+    "check_active",
     "check_prescription_fits",
     "get_pump",
     "list_pump_views",
@@ -24,6 +32,7 @@ __all__ = [
     "pump_view",
     "register_patient",
     "register_pump",
+    "show_pump",
     "write_prescription_row",
 ]
 
@@ -231,15 +240,43 @@ def add_condition_period(
     return row
 
 
-def get_pump(session: Session, serial: str, *, for_update: bool = False) -> Pump:
-    """Raises: NotFoundError: no pump with that serial."""
+def get_pump(session: Session, serial: str, *, for_update: bool = False, include_explanted: bool = False) -> Pump:
+    """The pump with ``serial``, refused once explanted unless ``include_explanted`` (reading history).
+
+    Every use case that changes a pump (a refill, an interrogation, conditions, a visit) looks it
+    up here, so an explanted pump is refused in one place.
+
+    Raises:
+        NotFoundError: no pump with that serial.
+        ConflictError: the pump was explanted (and ``include_explanted`` is false).
+    """
     pump = repo.find_pump(session, serial, for_update=for_update)
     if pump is None:
         raise NotFoundError(f"no pump {serial}")
+    if not include_explanted:
+        check_active(session, pump)
     return pump
 
 
-def pump_view(pump: Pump, *, patient_ref: str | None, now: datetime) -> PumpView:
+def check_active(session: Session, pump: Pump) -> None:
+    """Raises: ConflictError: the pump was explanted; the message names its replacement, if any."""
+    if pump.state != PumpState.EXPLANTED:
+        return
+    when = pump.explanted_at.isoformat() if pump.explanted_at is not None else "an unknown date"
+    successor = session.get(Pump, pump.replaced_by_id) if pump.replaced_by_id is not None else None
+    instead = f": use its replacement {successor.serial}" if successor is not None else ""
+    raise ConflictError(f"pump {pump.serial} was explanted on {when} and takes no more visits{instead}")
+
+
+def pump_view(
+    pump: Pump,
+    *,
+    patient_ref: str | None,
+    now: datetime,
+    replaces: str | None = None,
+    replaced_by: str | None = None,
+) -> PumpView:
+    """The pump as the API and CLI show it; ``replaces``/``replaced_by`` are the linked pumps' serials."""
     model = get_pump_model(pump.model_id)
     estimate = None
     if pump.reservoir_ml is not None and pump.reservoir_at is not None and pump.planning_rate_ml_per_day is not None:
@@ -269,11 +306,45 @@ def pump_view(pump: Pump, *, patient_ref: str | None, now: datetime) -> PumpView
         alarms=tuple(pump.alarms),
         next_due_at=pump.next_due_at,
         next_due_reason=pump.next_due_reason,
+        state=PumpState(pump.state),
+        explanted_at=pump.explanted_at,
+        explant_reason=pump.explant_reason,
+        replaces_serial=replaces,
+        replaced_by_serial=replaced_by,
         version=pump.version,
     )
+
+
+def show_pump(session: Session, serial: str, *, now: datetime) -> PumpView:
+    """One pump, explanted or not, with its patient and the serials of the pumps it is linked to.
+
+    Raises:
+        NotFoundError: no pump with that serial.
+    """
+    pump = get_pump(session, serial, include_explanted=True)
+    refs = repo.patient_refs(session, {pump.patient_id} if pump.patient_id else set())
+    return pump_view(pump, patient_ref=refs.get(pump.patient_id or -1), now=now, **_links(session, pump))
+
+
+def _links(session: Session, pump: Pump) -> dict[str, str | None]:
+    links: dict[str, str | None] = {"replaces": None, "replaced_by": None}
+    for key, pump_id in (("replaces", pump.replaces_id), ("replaced_by", pump.replaced_by_id)):
+        linked = session.get(Pump, pump_id) if pump_id is not None else None
+        links[key] = linked.serial if linked is not None else None
+    return links
 
 
 def list_pump_views(session: Session, *, now: datetime) -> list[PumpView]:
     pumps = repo.list_pumps(session)
     refs = repo.patient_refs(session, {p.patient_id for p in pumps if p.patient_id is not None})
-    return [pump_view(p, patient_ref=refs.get(p.patient_id or -1), now=now) for p in pumps]
+    serials = {p.id: p.serial for p in pumps}
+    return [
+        pump_view(
+            p,
+            patient_ref=refs.get(p.patient_id or -1),
+            now=now,
+            replaces=serials.get(p.replaces_id) if p.replaces_id is not None else None,
+            replaced_by=serials.get(p.replaced_by_id) if p.replaced_by_id is not None else None,
+        )
+        for p in pumps
+    ]

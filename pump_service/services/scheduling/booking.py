@@ -27,6 +27,7 @@ __all__ = [
     "active_appointment",
     "book_next_refill",
     "cancel_appointment",
+    "cancel_pump_appointments",
     "complete_appointment",
     "rebook_closed_day",
     "schedule_between",
@@ -192,6 +193,22 @@ def complete_appointment(session: Session, pump: Pump, refill_id: int, *, actor:
         _close(current, "completed", "refilled", actor, now)
         current.refill_id = refill_id
         session.add(current)
+
+
+def cancel_pump_appointments(session: Session, pump: Pump, reason: str, *, actor: Actor, now: datetime) -> list[int]:
+    """Cancel every booked appointment of a pump that takes no more visits (explanted); no rebooking.
+
+    Returns the ids of the appointments cancelled.
+    """
+    booked = session.exec(select(Appointment).where(Appointment.pump_id == pump.id, Appointment.status == "booked"))
+    closed = []
+    for appointment in booked.all():
+        _close(appointment, "cancelled", reason, actor, now)
+        session.add(appointment)
+        if appointment.id is not None:
+            closed.append(appointment.id)
+    session.flush()
+    return closed
 
 
 def _book_again(

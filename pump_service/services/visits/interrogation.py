@@ -1,8 +1,10 @@
 """Interrogate a programmable pump through the programmer and store what it says.
 
-Link, read ``STATUS`` (reservoir, prescription, battery, alarms, the pump's clock), download the
+Link, read ``STATUS`` (reservoir, prescription, battery, alarms, the pump's clock), check that the
+pump is the registered one and that its log continues the stored one (``continuity.py``: a pump
+whose log restarted is re-baselined into a new log epoch, never left failing), download the
 pump's event log from where the last download stopped, and store it all: each log entry once
-(``(pump, log index)`` is unique, so reading twice stores nothing twice), the pump's new state,
+(``(pump, log epoch, log index)`` is unique, so reading twice stores nothing twice), the pump's new state,
 its clock drift, and a due date recomputed from the reading. The device is read with no database
 transaction open; each page of the log is committed as it arrives, so a link that drops in the
 middle of 8192 entries loses nothing already read and the next download resumes after it.
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from pump_service.devices import programmer_link
@@ -21,9 +23,10 @@ from pump_service.persistence import repositories as repo
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Pump
 from pump_service.services.actor import Actor
-from pump_service.services.pumps.registry import write_prescription_row
+from pump_service.services.pumps.registry import check_active, write_prescription_row
 from pump_service.services.pumps.state import current_planning_rate
 from pump_service.services.scheduling.replanning import replan_from_reading
+from pump_service.services.visits.continuity import check_continuity, epoch_cursor
 from pump_service.settings import Settings
 from schemas.clock import Clock
 from schemas.device_log import DeviceLogEntry
@@ -44,25 +47,35 @@ class InterrogationResult:
     skipped_log_entries: int
     log_next_index: int
     next_due_at: datetime | None
+    warnings: tuple[str, ...] = ()  # for the nurse: a re-baselined log, a clock to set
+
+
+def _epoch_of(session: Session, pump_id: int) -> int:
+    pump = session.get(Pump, pump_id)
+    if pump is None:
+        raise NotFoundError(f"no pump with id {pump_id}")
+    return pump.log_epoch
 
 
 def log_cursor(session: Session, pump_id: int) -> int:
-    """The log index after the newest entry stored for the pump (0 if none)."""
-    newest = session.exec(select(func.max(DeviceLogRecord.log_index)).where(DeviceLogRecord.pump_id == pump_id)).one()
-    return 0 if newest is None else int(newest) + 1
+    """The log index after the newest entry stored for the pump in its current log epoch (0 if none)."""
+    return epoch_cursor(session, pump_id, _epoch_of(session, pump_id))
 
 
 def store_log_entries(
     session: Session, pump_id: int, entries: Sequence[DeviceLogEntry], *, actor: Actor, now: datetime
 ) -> int:
-    """Store the entries not stored yet; returns how many were new."""
+    """Store the entries not stored yet in the pump's current log epoch; returns how many were new."""
     if not entries:
         return 0
+    epoch = _epoch_of(session, pump_id)
     indices = [e.index for e in entries]
     known = set(
         session.exec(
             select(DeviceLogRecord.log_index).where(
-                DeviceLogRecord.pump_id == pump_id, col(DeviceLogRecord.log_index).in_(indices)
+                DeviceLogRecord.pump_id == pump_id,
+                DeviceLogRecord.log_epoch == epoch,
+                col(DeviceLogRecord.log_index).in_(indices),
             )
         ).all()
     )
@@ -72,6 +85,7 @@ def store_log_entries(
             DeviceLogRecord(
                 pump_id=pump_id,
                 source="pump",
+                log_epoch=epoch,
                 log_index=entry.index,
                 entry_type=entry.type.value,
                 device_time_at=entry.device_time_at,
@@ -91,6 +105,7 @@ def _registered_pump(session: Session, serial: str) -> Pump:
         raise NotFoundError(f"pump {serial} answered but is not registered: register it first (pumps add)")
     if pump.family != PumpFamily.PROGRAMMABLE.value:
         raise RuleViolationError(f"{serial} is registered as a constant-flow pump", field="serial")
+    check_active(session, pump)
     return pump
 
 
@@ -130,6 +145,7 @@ def store_status(
         DeviceLogRecord(
             pump_id=pump.id,
             source="service",
+            log_epoch=pump.log_epoch,
             entry_type="INTERROGATED",
             device_time_at=status.clock_at,
             recorded_at=read_at,
@@ -158,18 +174,26 @@ def interrogate(
 ) -> InterrogationResult:
     """Link to the pump on ``url`` (the one in range, or ``pump_serial``), read it and store it.
 
+    A pump whose log restarted (a reset, a new board) is re-baselined: its new log is stored in
+    a new epoch and the result carries a warning.
+
     Raises:
         DeviceError: the programmer or the link failed (what was read before is kept).
-        NotFoundError: the pump that answered is not registered.
+        NotFoundError: the pump that answered (or ``pump_serial``) is not registered.
+        ConflictError: a different pump answered than the one registered, or it was explanted.
     """
     with programmer_link(url, clock=clock) as client:
         client.link(pump_serial)
         status = client.status()
         read_at = clock.now()
         with transaction(engine) as session:
-            pump = _registered_pump(session, status.serial)
-            assert pump.id is not None  # noqa: S101
-            pump_id, cursor = pump.id, log_cursor(session, pump.id)
+            pump = _registered_pump(session, pump_serial or status.serial)
+            if pump.id is None:
+                raise NotFoundError(f"pump {pump.serial} is not stored")
+            pump_id = pump.id
+        warnings = check_continuity(engine, pump_id, status, actor=actor, now=read_at, client=client)
+        with transaction(engine) as session:
+            cursor = log_cursor(session, pump_id)
         new = skipped = 0
         next_index = cursor
         for page in client.read_log_pages(cursor):
@@ -178,13 +202,14 @@ def interrogate(
             skipped += page.skipped_entries
             next_index = page.next_index
         with transaction(engine) as session:
-            pump = _registered_pump(session, status.serial)
+            pump = _registered_pump(session, pump_serial or status.serial)
             due_at = store_status(session, pump, status, read_at=read_at, settings=settings, actor=actor)
             if skipped:
                 session.add(
                     DeviceLogRecord(
                         pump_id=pump_id,
                         source="service",
+                        log_epoch=pump.log_epoch,
                         entry_type="LOG_GAP",
                         recorded_at=read_at,
                         data={"skipped_entries": skipped, "resumed_at_index": next_index - new},
@@ -202,4 +227,5 @@ def interrogate(
         skipped_log_entries=skipped,
         log_next_index=next_index,
         next_due_at=due_at,
+        warnings=warnings,
     )

@@ -59,11 +59,12 @@ def start_visit(
     with transaction(engine) as session:
         family = PumpFamily(get_pump(session, serial).family)
     interrogated, new_entries = False, 0
+    device_warnings: tuple[str, ...] = ()
     if family is PumpFamily.PROGRAMMABLE and interrogate_pump:
         result = interrogate(
             engine, device_url or settings.device_url, settings=settings, clock=clock, actor=actor, pump_serial=serial
         )
-        interrogated, new_entries = True, result.new_log_entries
+        interrogated, new_entries, device_warnings = True, result.new_log_entries, result.warnings
     now = clock.now()
     with transaction(engine) as session:
         pump = get_pump(session, serial)
@@ -84,7 +85,7 @@ def start_visit(
         interrogated=interrogated,
         new_log_entries=new_entries,
         appointment=appointment,
-        attention=_attention(view, now),
+        attention=(*device_warnings, *_attention(view, now)),
     )
 
 

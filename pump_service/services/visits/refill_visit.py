@@ -46,6 +46,7 @@ from pump_service.services.pumps.registry import (
     write_prescription_row,
 )
 from pump_service.services.pumps.state import pump_id_of
+from pump_service.services.visits.continuity import check_continuity
 from pump_service.services.visits.crashpoints import crashpoint
 from pump_service.services.visits.device_writes import (
     check_prescription,
@@ -175,6 +176,7 @@ def complete_visit(
     with programmer_link(device_url or settings.device_url, clock=clock) as client:
         client.link(serial)
         before = client.status()
+        continuity = check_continuity(engine, pump_id, before, actor=actor, now=clock.now(), client=client)
         for other in _unfinished(engine, pump_id, visit_key):
             settle_unfinished(client, other)  # raises unless it never reached the pump
             _abort(engine, other, actor, clock.now())
@@ -204,8 +206,9 @@ def complete_visit(
         log = client.read_log(min(stored_to, visit.log_cursor or 0))
     with transaction(engine) as session:
         store_log_entries(session, pump_id, log.entries, actor=actor, now=read_at)
-    device_findings = tuple(
-        Finding(FindingCode.PROGRAMMER_REGISTER, Tier.WARNING, warning) for warning in written.warnings
+    device_findings = (
+        *(Finding(FindingCode.DEVICE, Tier.WARNING, warning) for warning in continuity),
+        *(Finding(FindingCode.PROGRAMMER_REGISTER, Tier.WARNING, warning) for warning in written.warnings),
     )
     return _commit(
         engine, req, plan, rx_changed=rx_changed, status=after, read_at=read_at, extra_findings=device_findings
