@@ -743,7 +743,7 @@ def _judge_doses(
                     field_name,
                 )
             )
-        elif (warn := getattr(guard, "warn_above", None)) is not None and most > warn * (1 + 1e-9):
+        elif (warn := guard.warn_above) is not None and most > warn * (1 + 1e-9):
             findings.append(
                 Finding(
                     FindingCode.DOSE_ABOVE_USUAL,
@@ -768,11 +768,11 @@ def _judge_doses(
 
 def _stability_days(drug: Drug, pump: PumpSnapshot, components: Sequence[PlannedComponent]) -> float | None:
     """The drug's in-pump stability for this fill: a naive pump's first fill, diluted or undiluted."""
-    first_fill = getattr(drug, "stability_days_first_fill", None)
+    first_fill = drug.stability_days_first_fill
     if first_fill is not None and drug.drug_id not in pump.drugs_in_pump:
-        return float(first_fill)
-    undiluted = getattr(drug, "stability_days_undiluted", None)
+        return first_fill
+    undiluted = drug.stability_days_undiluted
     diluted = any(c.drug.amount_basis is AmountBasis.VEHICLE and c.volume_ml > VOLUME_TOLERANCE_ML for c in components)
     if undiluted is not None and not diluted:
-        return float(undiluted)
+        return undiluted
     return drug.stability_days

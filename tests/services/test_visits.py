@@ -39,7 +39,9 @@ _URLS = itertools.count()
 class Station:
     """A registered programmable pump, the same pump simulated behind a programmer, one clock."""
 
-    def __init__(self, engine: Engine, settings: Settings, actor: Actor, **pump: Any) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, actor: Actor, rx: dict[str, Any] | None = None, **pump: Any
+    ) -> None:
         self.engine, self.settings, self.actor = engine, settings, actor
         self.clock = ManualClock(T0)
         self.pump = SimulatedProgrammablePump(
@@ -60,7 +62,7 @@ class Station:
             "model_id": "programmable-20",
             "route": "intrathecal",
             "patient_ref": "P-9",
-            "prescription": {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"},
+            "prescription": rx or {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"},
         }
         with transaction(engine) as session:
             register_patient(session, PatientEntry(patient_ref="P-9", body_mass_kg=60.0), actor=actor, now=T0)
