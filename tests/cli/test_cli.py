@@ -200,3 +200,61 @@ def test_a_pump_is_replaced_and_a_model_corrected_from_the_command_line(db: str)
     code, _, err = invoke(*replace[:4], "HAI-3", *replace[5:], "--reason", "again")
     assert code == 2
     assert "explanted" in err
+
+
+def _hai_refill(at: str, returned: str, *extra: str) -> tuple[int, str, str]:
+    return invoke(
+        "refill",
+        "record",
+        "HAI-1",
+        "--returned",
+        returned,
+        "--fill",
+        "30 mL",
+        "-c",
+        "floxuridine:dose=0.12 mg/kg/d,lot=A1,expires=2027-12-31",
+        "-c",
+        "saline",
+        "--at",
+        at,
+        *extra,
+    )
+
+
+def test_a_hard_stop_exits_3_lists_the_findings_and_an_override_records_it(db: str) -> None:
+    """Seen: a refill 2.5 h after the fill was recorded with exit code 0 at 278 mL/day."""
+    assert invoke("patients", "add", "P-1", "--body-mass", "70 kg")[0] == 0
+    assert invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial", "--patient", "P-1")[0] == 0
+    assert _hai_refill("2026-11-02T09:00:00+00:00", "0 mL")[0] == 0
+    code, out, err = _hai_refill("2026-11-02T11:30:00+00:00", "1 mL", "--dry-run")
+    assert code == 0
+    assert "HARD STOP" in out
+    code, out, err = _hai_refill("2026-11-02T11:30:00+00:00", "1 mL")
+    assert code == 3
+    assert "implausible_flow" in err
+    assert "refill_interval_short" in err
+    assert "2338" not in out + err
+    code, out, err = _hai_refill(
+        "2026-11-02T11:30:00+00:00",
+        "1 mL",
+        "--override",
+        "implausible_flow",
+        "--override",
+        "refill_interval_short",
+        "--override-by",
+        "dr-3",
+        "--override-reason",
+        "pump emptied for an angiogram and refilled",
+    )
+    assert code == 0, err
+    assert "8.4 mg/d" in out
+    assert "(overridden)" in out
+    assert "override          by dr-3 (physician)" in out
+
+
+def test_a_body_mass_in_milligrams_exits_2_naming_the_field(db: str) -> None:
+    assert invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial")[0] == 0
+    code, _, err = _hai_refill("2026-11-02T09:00:00+00:00", "0 mL", "--body-mass", "70 mg")
+    assert code == 2
+    assert "body_mass_kg" in err
+    assert "2 to 350 kg" in err
