@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from pump_service.domain.planning_rate import planning_rate
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import (
@@ -133,7 +134,11 @@ def write_prescription_row(
         ],
         bolus_volume_ml=bolus_volume,
         bolus_max_per_day=bolus_max,
-        daily_volume_ml=prescription.mean_rate_ml_per_day() + (bolus_volume or 0.0) * (bolus_max or 0),
+        daily_volume_ml=planning_rate(
+            get_pump_model(pump.model_id),
+            basal_ml_per_day=prescription.mean_rate_ml_per_day(),
+            bolus_allowance_ml_per_day=(bolus_volume or 0.0) * (bolus_max or 0),
+        ).rate_ml_per_day,
         rx_id=prescription.rx_id,
         effective_at=now,
         created_at=now,
