@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from pump_service.billing import (
     BillingWarning,
     ChargeEvent,
+    ChargeSet,
     ChargeStatus,
     EventKind,
     ExportFormat,
@@ -82,6 +83,42 @@ class ChargeExport:
     suffix: str
 
 
+_NO_PATIENT = BillingWarning(rule=None, code="no_patient", message="the pump has no patient: nothing is billed")
+
+
+def _charge_set(
+    session: Session,
+    *,
+    visit_key: str,
+    refill: Refill,
+    pump: Pump,
+    entry: RefillEntry,
+    settings: Settings,
+    actor: Actor,
+    prescription_changed: bool,
+    analysis_done: bool,
+    components: Sequence[RefillComponent] | None = None,
+) -> ChargeSet | None:
+    """The visit's charge set computed from its facts; None for a pump without a patient (not billed)."""
+    patient_ref = patient_ref_of(session, pump)
+    if patient_ref is None:
+        return None
+    facts = visit_facts(
+        session,
+        visit_key=visit_key,
+        patient_ref=patient_ref,
+        refill=refill,
+        pump=pump,
+        entry=entry,
+        settings=settings,
+        actor=actor,
+        prescription_changed=prescription_changed,
+        analysis_done=analysis_done,
+        components=components,
+    )
+    return compute_charges(facts, reference_for(facts.service_date))
+
+
 def precheck_visit_charges(
     session: Session,
     *,
@@ -102,13 +139,9 @@ def precheck_visit_charges(
     Raises:
         RuleViolationError, BillingDataError: as :func:`record_visit_charges`.
     """
-    patient_ref = patient_ref_of(session, pump)
-    if patient_ref is None:
-        return (BillingWarning(rule=None, code="no_patient", message="the pump has no patient: nothing is billed"),)
-    facts = visit_facts(
+    charges = _charge_set(
         session,
         visit_key=visit_key,
-        patient_ref=patient_ref,
         refill=refill,
         pump=pump,
         entry=entry,
@@ -118,7 +151,7 @@ def precheck_visit_charges(
         analysis_done=analysis_done,
         components=components,
     )
-    return compute_charges(facts, reference_for(facts.service_date)).warnings
+    return (_NO_PATIENT,) if charges is None else charges.warnings
 
 
 def record_visit_charges(
@@ -146,14 +179,9 @@ def record_visit_charges(
             reference data, or the data cannot be loaded for the service date.
         ConflictError: the visit already has stored charges that differ from this computation.
     """
-    patient_ref = patient_ref_of(session, pump)
-    if patient_ref is None:
-        warning = BillingWarning(rule=None, code="no_patient", message="the pump has no patient: nothing was billed")
-        return VisitCharges(rows=[], added=0, warnings=(warning,))
-    facts = visit_facts(
+    charges = _charge_set(
         session,
         visit_key=visit_key,
-        patient_ref=patient_ref,
         refill=refill,
         pump=pump,
         entry=entry,
@@ -162,7 +190,8 @@ def record_visit_charges(
         prescription_changed=prescription_changed,
         analysis_done=analysis_done,
     )
-    charges = compute_charges(facts, reference_for(facts.service_date))
+    if charges is None:
+        return VisitCharges(rows=[], added=0, warnings=(_NO_PATIENT,))
     stored = {
         row.event_id: row
         for row in session.exec(
