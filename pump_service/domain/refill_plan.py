@@ -506,7 +506,7 @@ def _judge_constant_flow(
                 "returned_volume_ml",
             )
         )
-        return stored_ratio
+        return None  # the unit's speed is in doubt: back to the model rate, not an older ratio
     _flow_class_finding(assessment, findings)
     return ratio
 
