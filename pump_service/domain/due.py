@@ -14,7 +14,7 @@ from pump_service.domain.reservoir import ReservoirForecast
 from pump_service.domain.timespan import require_aware
 from pump_service.errors import RuleViolationError
 
-__all__ = ["DueConstraint", "DueDate", "DueReason", "next_refill_due"]
+__all__ = ["FILL_CONSTRAINTS", "DueConstraint", "DueDate", "DueReason", "next_refill_due"]
 
 
 class DueReason(StrEnum):
@@ -23,6 +23,10 @@ class DueReason(StrEnum):
     DRUG_STABILITY = "drug_stability"
     PROTOCOL_INTERVAL = "protocol_interval"
     MAX_INTERVAL = "max_interval"
+
+
+# Set by the fill and its drugs; a reservoir reading changes only the alarm and empty dates.
+FILL_CONSTRAINTS = frozenset({DueReason.DRUG_STABILITY, DueReason.PROTOCOL_INTERVAL, DueReason.MAX_INTERVAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +52,13 @@ def next_refill_due(
     stability_days: Iterable[float | None] = (),
     protocol_interval_days: float | None = None,
     max_interval_days: float | None = None,
+    fixed: Iterable[DueConstraint] = (),
 ) -> DueDate:
     """Earliest constraint on the next refill after a fill at ``filled_at``.
 
-    ``stability_days`` takes one value per drug in the fill; the shortest wins.
+    ``stability_days`` takes one value per drug in the fill; the shortest wins. ``fixed`` are
+    constraints already decided at the fill (a replan from a reading keeps the fill's stability,
+    protocol and longest-interval dates instead of deriving them again).
 
     Raises:
         RuleViolationError: a negative margin, a naive ``filled_at``, or no constraint at all
@@ -75,6 +82,7 @@ def next_refill_due(
         constraints.append(DueConstraint(DueReason.DRUG_STABILITY, filled_at + timedelta(days=min(stabilities))))
     if max_interval_days is not None:
         constraints.append(DueConstraint(DueReason.MAX_INTERVAL, filled_at + timedelta(days=max_interval_days)))
+    constraints.extend(fixed)
     if not constraints:
         raise RuleViolationError("no constraint bounds the next refill", field="max_interval_days")
     # Stable sort: on a tie the earlier-listed (more urgent) reason is reported.

@@ -161,8 +161,6 @@ class RefillPlan:
         The register replaces the expected-residual band (it counts the boluses the patient took),
         so the band's findings give way to the register's; nothing else is recomputed.
         """
-        if self.assessment is not None and self.assessment.nothing_aspirated:
-            return replace(self, register=register)
         kept = [f for f in self.findings if f.code not in _BAND_CODES]
         kept.extend(_register_findings(self.pump, self.request, register))
         return replace(self, register=register, findings=_ordered(kept))
@@ -208,7 +206,7 @@ def plan_refill(
     flow_ratio = pump.flow_ratio
     if assessment is not None:
         if model.family is PumpFamily.CONSTANT_FLOW:
-            flow_ratio = _judge_constant_flow(assessment, pump, flow_ratio, findings)
+            flow_ratio = _judge_constant_flow(assessment, request, flow_ratio, findings)
         else:
             _judge_programmable(assessment, pump, request, register, findings)
     else:
@@ -451,13 +449,28 @@ def _return_figures(assessment: ReturnAssessment) -> dict[str, float | str | Non
     }
 
 
-def _nothing_aspirated(assessment: ReturnAssessment, findings: list[Finding]) -> None:
+def _nothing_aspirated(assessment: ReturnAssessment, request: FillRequest, findings: list[Finding]) -> None:
+    """Nothing came back: a pump expected to hold a residual puts the needle's placement in doubt."""
+    expected = assessment.expected_residual_ml
+    # Within the graduation plus a millilitre of empty, a dry pump is what was expected.
+    if expected <= DEFAULT_DISCREPANCY_ML + (request.syringe_resolution_ml or 0.0):
+        findings.append(
+            Finding(
+                FindingCode.NOTHING_ASPIRATED,
+                Tier.WARNING,
+                f"nothing was aspirated and {expected:.2f} mL was expected: the pump ran (nearly) dry; with no "
+                "residual to confirm the needle's placement, confirm it (e.g. a second needle) before filling",
+                _return_figures(assessment),
+                "returned_volume_ml",
+            )
+        )
+        return
     findings.append(
         Finding(
             FindingCode.NEEDLE_PLACEMENT_UNCONFIRMED,
             Tier.HARD_STOP,
-            f"nothing was aspirated where {assessment.expected_residual_ml:.2f} mL was expected: the pump may have "
-            "run dry or flipped, or the needle is not in the reservoir; confirm placement before filling",
+            f"nothing was aspirated where {expected:.2f} mL was expected: the pump may have run dry or flipped, "
+            "or the needle is not in the reservoir; confirm placement before filling",
             _return_figures(assessment),
             "returned_volume_ml",
         )
@@ -483,11 +496,11 @@ def _flow_class_finding(assessment: ReturnAssessment, findings: list[Finding]) -
 
 
 def _judge_constant_flow(
-    assessment: ReturnAssessment, pump: PumpSnapshot, stored_ratio: float | None, findings: list[Finding]
+    assessment: ReturnAssessment, request: FillRequest, stored_ratio: float | None, findings: list[Finding]
 ) -> float | None:
     """Findings for the return; the flow ratio the pump is planned with from now on."""
     if assessment.nothing_aspirated:
-        _nothing_aspirated(assessment, findings)
+        _nothing_aspirated(assessment, request, findings)
         return stored_ratio
     measured, expected = assessment.measured_rate_ml_per_day, assessment.expected_rate_ml_per_day
     if measured is None or expected <= 0:
@@ -522,12 +535,12 @@ def _judge_programmable(
     register: RegisterReading | None,
     findings: list[Finding],
 ) -> None:
-    if assessment.nothing_aspirated:
-        _nothing_aspirated(assessment, findings)
-        return
-    _flow_class_finding(assessment, findings)
-    if register is not None:
+    if register is not None:  # the register counts the patient's boluses: it is the measure
         findings.extend(_register_findings(pump, request, register))
+    if assessment.nothing_aspirated:
+        _nothing_aspirated(assessment, request, findings)
+        return
+    if register is not None:
         return
     # Without the register: the residual lies between every bolus taken and none.
     spinal, threshold, returned = (

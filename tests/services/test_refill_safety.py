@@ -240,3 +240,52 @@ def test_twenty_concurrent_identical_refills_are_one_created_and_nineteen_replay
     assert replayed.count(False) == 1
     assert replayed.count(True) == 19
     assert _count(engine, Refill) == 1
+
+
+# ---- found in review ------------------------------------------------------------------------------
+
+
+def test_the_read_back_keeps_the_plans_due_date_a_naive_pumps_first_ziconotide_fill(
+    engine: Engine, settings: Settings, actor: Actor
+) -> None:
+    """The read-back once replanned with the drug's generic 40-day stability over the label's 14 days."""
+    station = Station(engine, settings, actor)
+    body = refill_body(
+        components=[
+            {"drug_id": "ziconotide", "conc_mg_per_ml": "10 ug/mL", "lot": "Z1", "expires_on": "2027-12-31"},
+            {"drug_id": "saline"},
+        ]
+    )
+    result = station.visit(body)
+    assert result.next_due_reason == "drug_stability"
+    assert result.next_due_at == T0 + timedelta(days=14)
+    pump = _pump(engine, "SM-1")
+    assert (pump.next_due_at, pump.next_due_reason) == (result.next_due_at, "drug_stability")
+    station.clock.advance(timedelta(days=2).total_seconds())
+    later = station.start()  # an interrogation keeps the fill's stability date
+    assert later.pump.next_due_at == result.next_due_at
+
+
+def test_nothing_aspirated_from_a_pump_expected_empty_is_a_warning_not_a_hard_stop(
+    hai_pump: str, record: Record
+) -> None:
+    record(hai_pump, fudr_refill(T0))
+    day_45 = T0 + timedelta(days=45)  # 30 mL at 1 mL/day: empty since day 30
+    result = record(hai_pump, fudr_refill(day_45, returned="0 mL"))
+    codes = {f.code: f.tier for f in result.findings}
+    assert codes[FindingCode.NOTHING_ASPIRATED] == "warning"
+    assert FindingCode.NEEDLE_PLACEMENT_UNCONFIRMED not in codes
+    assert codes[FindingCode.REFILL_INTERVAL_LONG] == "warning"
+
+
+def test_a_patient_who_takes_boluses_gets_no_flow_alarm_when_the_register_agrees(
+    engine: Engine, settings: Settings, actor: Actor
+) -> None:
+    rx = {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d", "bolus": {"volume_ml": "0.1 mL", "max_per_day": 4}}
+    station = Station(engine, settings, actor, rx=rx)
+    station.visit(refill_body())
+    station.clock.advance(timedelta(days=20).total_seconds())
+    station.pump.sync()
+    station.pump.register_ml -= 8.0  # 4 boluses of 0.1 mL a day for 20 days, counted by the pump
+    result = station.visit(refill_body(days=20, returned=round(station.pump.register_ml, 2)))
+    assert [f.code for f in result.findings if f.tier != "info"] == [FindingCode.BILLING]  # documentation only

@@ -3,7 +3,7 @@
 import math
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from pump_service.domain.planning_rate import planning_rate
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
@@ -52,8 +52,13 @@ def register_patient(session: Session, entry: PatientEntry, *, actor: Actor, now
             station_id=actor.station_id,
         )
         session.add(patient)
-    elif entry.body_mass_kg is not None:
+    elif entry.body_mass_kg is not None and entry.body_mass_kg != patient.body_mass_kg:
         patient.body_mass_kg = entry.body_mass_kg
+        # The body mass doses every weight-based fill: plans of the patient's pumps made before are stale.
+        for pump in session.exec(select(Pump).where(Pump.patient_id == patient.id)).all():
+            pump.version += 1
+            pump.updated_at, pump.updated_by = now, actor.user
+            session.add(pump)
     session.flush()
     return patient
 
@@ -241,6 +246,10 @@ def add_condition_period(
         station_id=actor.station_id,
     )
     session.add(row)
+    # The conditions are an input of the pump's refill plan: a plan made before them is stale.
+    pump.version += 1
+    pump.updated_at, pump.updated_by = now, actor.user
+    session.add(pump)
     session.flush()
     return row
 

@@ -9,26 +9,29 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from pump_service.domain.due import DueDate, next_refill_due
+from pump_service.domain.due import FILL_CONSTRAINTS, DueConstraint, DueDate, DueReason, next_refill_due
 from pump_service.domain.reservoir import forecast_reservoir
-from pump_service.persistence.models import Pump, Refill, RefillComponent
+from pump_service.persistence.models import Pump, Refill
 from pump_service.services.actor import Actor
 from pump_service.services.scheduling.booking import book_next_refill
 from pump_service.settings import Settings
-from schemas.drug_catalogue import get_drug
 from schemas.pump_catalogue import get_pump_model
 
 __all__ = ["replan_from_reading"]
 
 
-def _stabilities(session: Session, pump_id: int) -> list[float | None]:
+def _fill_constraints(session: Session, pump_id: int) -> list[DueConstraint]:
+    """The stability, protocol and longest-interval dates the last refill's plan decided."""
     last = session.exec(
-        select(Refill).where(Refill.pump_id == pump_id).order_by(col(Refill.performed_at).desc())
+        select(Refill).where(Refill.pump_id == pump_id).order_by(col(Refill.performed_at).desc()).limit(1)
     ).first()
-    if last is None or last.id is None:
+    if last is None:
         return []
-    components = session.exec(select(RefillComponent).where(RefillComponent.refill_id == last.id)).all()
-    return [get_drug(c.drug_id).stability_days for c in components]
+    return [
+        DueConstraint(DueReason(c["reason"]), datetime.fromisoformat(c["due_at"]))
+        for c in last.due_constraints
+        if DueReason(c["reason"]) in FILL_CONSTRAINTS
+    ]
 
 
 def replan_from_reading(
@@ -53,13 +56,15 @@ def replan_from_reading(
         low_reservoir_ml=model.low_reservoir_ml if low_reservoir_ml is None else low_reservoir_ml,
         near_empty_ml=model.near_empty_ml,
     )
+    fixed = _fill_constraints(session, pump.id)
     due = next_refill_due(
         filled_at=pump.last_fill_at or reading_at,
         forecast=forecast,
         safety_margin_days=settings.safety_margin_days,
-        stability_days=_stabilities(session, pump.id),
-        protocol_interval_days=model.protocol_interval_days,
-        max_interval_days=model.max_interval_days,
+        # Never filled through the service: the model's intervals from the fill (or this reading).
+        protocol_interval_days=None if fixed else model.protocol_interval_days,
+        max_interval_days=None if fixed else model.max_interval_days,
+        fixed=fixed,
     )
     book_next_refill(session, pump, due=due, forecast=forecast, settings=settings, actor=actor, now=now)
     return due

@@ -110,9 +110,20 @@ def _registered_pump(session: Session, serial: str) -> Pump:
 
 
 def store_status(
-    session: Session, pump: Pump, status: PumpStatus, *, read_at: datetime, settings: Settings, actor: Actor
+    session: Session,
+    pump: Pump,
+    status: PumpStatus,
+    *,
+    read_at: datetime,
+    settings: Settings,
+    actor: Actor,
+    replan: bool = True,
 ) -> datetime | None:
-    """The pump's state from ``status`` read at ``read_at``; replans its due date. Returns it."""
+    """The pump's state from ``status`` read at ``read_at``; replans its due date. Returns it.
+
+    ``replan=False`` is the read-back right after a refill: the refill's plan has just set the
+    due date and the booking, and the reading changes nothing it was planned from.
+    """
     assert pump.id is not None  # noqa: S101
     pump.reservoir_ml = status.reservoir_ml
     pump.reservoir_at = read_at
@@ -127,17 +138,19 @@ def store_status(
     # The same planning rate as the refill: the pump's basal plus the registered bolus allowance.
     daily = current_planning_rate(session, pump, at=read_at).rate_ml_per_day
     pump.planning_rate_ml_per_day = daily
-    due = replan_from_reading(
-        session,
-        pump,
-        reservoir_ml=status.reservoir_ml,
-        reading_at=read_at,
-        daily_volume_ml=daily,
-        low_reservoir_ml=status.low_reservoir_alarm_ml,
-        settings=settings,
-        actor=actor,
-        now=read_at,
-    )
+    due_at = pump.next_due_at
+    if replan:
+        due_at = replan_from_reading(
+            session,
+            pump,
+            reservoir_ml=status.reservoir_ml,
+            reading_at=read_at,
+            daily_volume_ml=daily,
+            low_reservoir_ml=status.low_reservoir_alarm_ml,
+            settings=settings,
+            actor=actor,
+            now=read_at,
+        ).due_at
     pump.version += 1
     pump.updated_at, pump.updated_by = read_at, actor.user
     session.add(pump)
@@ -160,7 +173,7 @@ def store_status(
         )
     )
     session.flush()
-    return due.due_at
+    return due_at
 
 
 def interrogate(

@@ -163,10 +163,10 @@ def complete_visit(
     visit_key, digest = refill_key(serial, entry)
     req = _Request(serial, entry, visit_key, digest, settings, actor, now)
     with transaction(engine) as session:
+        pump = get_pump(session, serial, for_update=True)  # a twin commits before or after this plan
         replayed = replayed_result(session, serial, entry)
         if replayed is not None:
             return replayed
-        pump = get_pump(session, serial)
         pump_id, family = pump_id_of(pump), PumpFamily(pump.family)
         plan, rx_changed = _plan(session, req)
     if family is PumpFamily.CONSTANT_FLOW:
@@ -313,10 +313,12 @@ def _commit(
     """Store the plan, the read-back, the charges and the visit's end in one transaction."""
     entry, actor, now = req.entry, req.actor, req.now
     with transaction(engine) as session:
-        replayed = replayed_result(session, req.serial, entry)  # a concurrent twin committed first
+        # Lock first, then look for a twin: a concurrent identical request that committed while
+        # this one waited for the lock is a replay, not a conflict (PostgreSQL READ COMMITTED).
+        pump = get_pump(session, req.serial, for_update=True)
+        replayed = replayed_result(session, req.serial, entry)
         if replayed is not None:
             return replayed
-        pump = get_pump(session, req.serial, for_update=True)
         if pump.version != plan.pump_version:
             raise ConflictError(
                 f"pump {req.serial} changed while this refill was being planned (version {plan.pump_version} -> "
@@ -351,7 +353,9 @@ def _commit(
             refill.warnings = [*refill.warnings, *(f"billing:{w.code}: {w.message}" for w in charges.warnings)]
             session.add(refill)
         if status is not None:
-            store_status(session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor)
+            store_status(
+                session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor, replan=False
+            )
         _mark_committed(session, pump, req, refill.id)
         session.flush()
         crashpoint("mid_commit")
