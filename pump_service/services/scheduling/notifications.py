@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from pump_service.errors import ConflictError, NotFoundError
 from pump_service.persistence.models import Pump
+from pump_service.persistence.rows import pump_id_of
 from pump_service.persistence.schedule_models import Appointment, Clinic, Notification
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
@@ -52,13 +53,13 @@ def notify(
     """Record a decision unless one with ``key`` exists; returns whether it was new."""
     if session.exec(select(Notification.id).where(Notification.key == key)).first() is not None:
         return False
-    assert pump.id is not None  # noqa: S101
+    pump_id = pump_id_of(pump)
     session.add(
         Notification(
             key=key,
             kind=kind,
             level=level,
-            pump_id=pump.id,
+            pump_id=pump_id,
             appointment_id=appointment.id if appointment else None,
             trigger_at=trigger_at,
             created_at=now,

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from pump_service.domain.due import DueDate, next_refill_due
 from pump_service.domain.reservoir import forecast_reservoir
 from pump_service.persistence.models import Pump, Refill, RefillComponent
+from pump_service.persistence.rows import pump_id_of
 from pump_service.services.actor import Actor
 from pump_service.services.scheduling.booking import book_next_refill
 from pump_service.settings import Settings
@@ -44,7 +45,7 @@ def replan_from_reading(
     now: datetime,
 ) -> DueDate:
     """Forecast from ``reservoir_ml`` at ``reading_at``, recompute the due date, book to it."""
-    assert pump.id is not None  # noqa: S101
+    pump_id = pump_id_of(pump)
     model = get_pump_model(pump.model_id)
     forecast = forecast_reservoir(
         volume_ml=reservoir_ml,
@@ -57,7 +58,7 @@ def replan_from_reading(
         filled_at=pump.last_fill_at or reading_at,
         forecast=forecast,
         safety_margin_days=settings.safety_margin_days,
-        stability_days=_stabilities(session, pump.id),
+        stability_days=_stabilities(session, pump_id),
         protocol_interval_days=model.protocol_interval_days,
         max_interval_days=model.max_interval_days,
     )

@@ -113,7 +113,8 @@ def store_status(
     session: Session, pump: Pump, status: PumpStatus, *, read_at: datetime, settings: Settings, actor: Actor
 ) -> datetime | None:
     """The pump's state from ``status`` read at ``read_at``; replans its due date. Returns it."""
-    assert pump.id is not None  # noqa: S101
+    if pump.id is None:
+        raise NotFoundError(f"pump {pump.serial} is not stored")
     pump.reservoir_ml = status.reservoir_ml
     pump.reservoir_at = read_at
     pump.battery_state = status.battery.state.value
