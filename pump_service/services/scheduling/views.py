@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from pump_service.persistence.models import Pump
 from pump_service.persistence.rows import get_stored, stored_id
-from pump_service.persistence.schedule_models import Appointment, Clinic, Notification
+from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, Notification
 from pump_service.services.scheduling.booking import schedule_between
 from pump_service.services.scheduling.clinics import calendar_of
 from schemas.clock import UtcDatetime
@@ -114,7 +114,7 @@ def schedule_ical(session: Session, clinic: Clinic, *, now: datetime, days: int 
     feed.add("version", "2.0")
     feed.add("x-wr-calname", f"{clinic.name} refills")
     for view in appointment_views(session, clinic, first_day, days + 1):
-        if view.status != "booked":
+        if view.status != AppointmentStatus.BOOKED:
             continue
         event = Event()
         event.add("uid", f"appointment-{view.appointment_id}@pump-service")
