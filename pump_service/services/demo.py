@@ -19,6 +19,7 @@ from pump_service.services.pumps.registry import register_patient, register_pump
 from pump_service.services.visits.refill_record import record_refill, refill_key
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription, StepsPrescription
+from schemas.pump import PumpFamily
 
 __all__ = ["seed_demo"]
 
@@ -63,7 +64,7 @@ def _record(session: Session, serial: str, entry: RefillEntry, *, actor: Actor, 
         actor=actor,
         now=recorded_at,
         prescription_changed=False,
-        analysis_done=pump.family == "programmable",
+        analysis_done=pump.family == PumpFamily.PROGRAMMABLE,
     )
 
 

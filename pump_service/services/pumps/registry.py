@@ -78,7 +78,7 @@ def register_pump(session: Session, entry: PumpRegistration, *, actor: Actor, no
     pump = Pump(
         serial=entry.serial,
         model_id=model.model_id,
-        family=model.family.value,
+        family=model.family,
         route=entry.route.value,
         patient_id=patient_id,
         nominal_rate_ml_per_day=rate,
@@ -153,7 +153,7 @@ def check_prescription_fits(pump: Pump, prescription: AnyPrescription) -> None:
     Raises:
         RuleViolationError: naming ``prescription``.
     """
-    if pump.family != PumpFamily.PROGRAMMABLE.value:
+    if pump.family != PumpFamily.PROGRAMMABLE:
         raise RuleViolationError("only programmable pumps have a prescription", field="prescription")
     model = get_pump_model(pump.model_id)
     for rate in _rates_of(prescription):
@@ -208,7 +208,7 @@ def add_condition_period(
         ConflictError: a period already starts at that instant.
     """
     pump = get_pump(session, serial)
-    if pump.family != PumpFamily.CONSTANT_FLOW.value:
+    if pump.family != PumpFamily.CONSTANT_FLOW:
         raise RuleViolationError("conditions only change the flow of constant-flow pumps", field="serial")
     if entry.start_at > now:
         raise RuleViolationError("a condition period cannot start in the future", field="start_at")

@@ -39,6 +39,7 @@ from pump_service.services.visits.refill_views import refill_result
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis
 from schemas.drug_catalogue import get_drug
+from schemas.pump import PumpFamily
 
 __all__ = [
     "fill_request_of",
@@ -229,7 +230,7 @@ def store_refill(
     if refill_id is None:  # pragma: no cover - flushed above
         raise ConflictError("the refill was not stored")
     session.add_all(planned_component_rows(plan, entry, refill_id))
-    if pump.family == "constant_flow":
+    if pump.family == PumpFamily.CONSTANT_FLOW:
         _record_viscosity_change(session, pump_id, plan, actor, now)
     session.add(
         DeviceLogRecord(
