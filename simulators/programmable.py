@@ -78,8 +78,8 @@ class SimulatedProgrammablePump:
     ) -> None:
         if model.family is not PumpFamily.PROGRAMMABLE:
             raise ValueError(f"{model.model_id} is not a programmable pump")
-        assert model.battery_life_days is not None  # noqa: S101 - validated by PumpModel
-        assert model.eri_to_eos_days is not None  # noqa: S101
+        if model.battery_life_days is None or model.eri_to_eos_days is None:  # PumpModel requires both
+            raise ValueError(f"{model.model_id} has no battery life or ERI-to-EOS figure")
         if not 0.0 <= volume_ml <= model.capacity_ml:
             raise ValueError(f"volume must be within 0..{model.capacity_ml} mL")
         self.model = model
@@ -141,7 +141,8 @@ class SimulatedProgrammablePump:
         return sorted(points)
 
     def _step_changes(self, start: datetime, end: datetime) -> Iterator[datetime]:
-        assert isinstance(self.prescription, StepsPrescription)  # noqa: S101
+        if not isinstance(self.prescription, StepsPrescription):  # only a steps prescription changes rate by time
+            return
         offset = self.pump_time(start) - start  # drift within one span is seconds a year: held fixed
         day = datetime.combine(self.pump_time(start).date(), time(), tzinfo=UTC)
         while day - offset < end:
@@ -320,14 +321,14 @@ class SimulatedProgrammablePump:
         if any(not low <= r <= high for r in rates):
             raise PumpCommandError("OUT_OF_RANGE", f"rates must be within {low:g}..{high:g} mL/d")
         previous = self.prescription.rx_id
-        self.prescription = prescription.model_copy(update={"rx_id": self._new_rx_id()})
-        data: dict[str, Any] = {"rx_id": self.prescription.rx_id, "previous_rx_id": previous}
+        rx_id = self._new_rx_id()
+        self.prescription = prescription.model_copy(update={"rx_id": rx_id})
+        data: dict[str, Any] = {"rx_id": rx_id, "previous_rx_id": previous}
         data["prescription"] = {**prescription_to_wire(self.prescription), "rx_id": self.prescription.rx_id}
         if request_id is not None:
             data["request_id"] = request_id
         self._log(self.at, LogEntryType.RX_CHANGED, data)
-        assert self.prescription.rx_id is not None  # noqa: S101
-        return self.prescription.rx_id
+        return rx_id
 
     def bolus(self, *, kind: str, volume_ml: float, duration_s: float, request_id: str | None = None) -> datetime:
         """``BOLUS``: deliver ``volume_ml`` over ``duration_s`` on top of the basal rate; returns the start.

@@ -129,7 +129,8 @@ def serve_tcp(programmer: SimulatedProgrammer, host: str = "127.0.0.1", port: in
 
     def read() -> bytes:
         conn = state["conn"]
-        assert conn is not None  # noqa: S101 - only called when readable
+        if conn is None:  # only called once wait_readable found a connected host readable
+            raise ConnectionError("no host is connected")
         data = conn.recv(4096)
         if not data:  # the host hung up: wait for the next one
             conn.close()

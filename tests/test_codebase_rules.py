@@ -1,5 +1,6 @@
-"""Rules of the code base that no linter checks: one unit registry, one wall-clock reader, no print."""
+"""Rules of the code base that no linter checks: one unit registry, one wall-clock reader, no print, no assert."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -41,3 +42,14 @@ def test_only_the_system_clock_reads_the_wall_clock(pattern: str) -> None:
 
 def test_schemas_import_no_other_layer() -> None:
     assert _offenders(r"^\s*(from|import) (drivers|simulators|pump_service)\b", set(), ("schemas",)) == []
+
+
+def test_product_code_has_no_assert_statement() -> None:
+    # ``python -O`` strips asserts: product code raises its own errors instead (see pump_service/errors.py).
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}:{node.lineno}"
+        for path in _sources(*PACKAGES)
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.Assert)
+    ]
+    assert found == []

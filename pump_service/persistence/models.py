@@ -16,6 +16,7 @@ from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from pump_service.persistence.types import StrEnumType, UTCDateTime
+from schemas.pump import PumpFamily
 
 __all__ = [
     "ConditionPeriodRow",
@@ -63,7 +64,7 @@ class Pump(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     serial: str = Field(index=True, unique=True, max_length=64)
     model_id: str = Field(max_length=32)
-    family: str = Field(max_length=16)
+    family: PumpFamily = Field(sa_type=StrEnumType(PumpFamily))
     route: str = Field(max_length=16)
     patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
     nominal_rate_ml_per_day: float | None = None

@@ -7,14 +7,42 @@ late, the tick runs.
 """
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from pump_service.persistence.types import UTCDateTime
+from pump_service.persistence.types import StrEnumType, UTCDateTime
 
-__all__ = ["Appointment", "Clinic", "ClinicHoliday", "Notification"]
+__all__ = [
+    "Appointment",
+    "AppointmentStatus",
+    "Clinic",
+    "ClinicHoliday",
+    "Notification",
+    "NotificationLevel",
+    "NotificationStatus",
+]
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"
+    COMPLETED = "completed"  # the pump was refilled
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    SUPERSEDED = "superseded"  # the due date moved: a new appointment replaces it
+
+
+class NotificationStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    EXPIRED = "expired"  # a reminder recorded after the appointment it announced
+
+
+class NotificationLevel(StrEnum):
+    INFO = "info"
+    ESCALATION = "escalation"
 
 
 class Clinic(SQLModel, table=True):
@@ -67,7 +95,7 @@ class Appointment(SQLModel, table=True):
     latest_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     due_reason: str = Field(max_length=32)
     on_time: bool
-    status: str = Field(max_length=16, index=True)  # booked | completed | cancelled | no_show | superseded
+    status: AppointmentStatus = Field(sa_type=StrEnumType(AppointmentStatus), index=True)
     closed_reason: str | None = Field(default=None, max_length=200)
     refill_id: int | None = Field(default=None, foreign_key="refill.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -85,12 +113,12 @@ class Notification(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(index=True, unique=True, max_length=120)
     kind: str = Field(max_length=32, index=True)
-    level: str = Field(max_length=16)  # info | escalation
+    level: NotificationLevel = Field(sa_type=StrEnumType(NotificationLevel))
     pump_id: int = Field(foreign_key="pump.id", index=True)
     appointment_id: int | None = Field(default=None, foreign_key="appointment.id")
     trigger_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
-    status: str = Field(max_length=16)  # open | acknowledged | expired
+    status: NotificationStatus = Field(sa_type=StrEnumType(NotificationStatus))
     message: str = Field(max_length=300)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

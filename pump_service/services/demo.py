@@ -8,8 +8,10 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
+from pump_service.errors import NotFoundError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import Refill
+from pump_service.persistence.rows import get_stored
 from pump_service.services.actor import Actor
 from pump_service.services.charges.recording import record_visit_charges
 from pump_service.services.contracts import FillComponentEntry, PatientEntry, PumpRegistration, RefillEntry
@@ -17,6 +19,7 @@ from pump_service.services.pumps.registry import register_patient, register_pump
 from pump_service.services.visits.refill_record import record_refill, refill_key
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription, StepsPrescription
+from schemas.pump import PumpFamily
 
 __all__ = ["seed_demo"]
 
@@ -46,10 +49,10 @@ def _record(session: Session, serial: str, entry: RefillEntry, *, actor: Actor, 
     """A demo refill recorded as if at the time it happened, with its charges."""
     recorded_at = entry.performed_at + timedelta(minutes=5)
     result = record_refill(session, serial, entry, actor=actor, settings=settings, now=recorded_at)
-    refill = session.get(Refill, result.refill_id)
+    refill = get_stored(session, Refill, result.refill_id, referenced_by=f"the demo refill of pump {serial}")
     pump = repo.find_pump(session, serial)
-    assert refill is not None  # noqa: S101 - just recorded
-    assert pump is not None  # noqa: S101
+    if pump is None:
+        raise NotFoundError(f"demo pump {serial} is not registered")
     key, _ = refill_key(serial, entry)
     record_visit_charges(
         session,
@@ -61,7 +64,7 @@ def _record(session: Session, serial: str, entry: RefillEntry, *, actor: Actor, 
         actor=actor,
         now=recorded_at,
         prescription_changed=False,
-        analysis_done=pump.family == "programmable",
+        analysis_done=pump.family == PumpFamily.PROGRAMMABLE,
     )
 
 

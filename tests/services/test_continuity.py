@@ -26,6 +26,7 @@ from pump_service.services.visits.interrogation import interrogate, log_cursor
 from pump_service.settings import Settings
 from schemas.device_log import DeviceLogEntry, LogEntryType
 from schemas.prescription import ContinuousPrescription
+from schemas.pump import PumpFamily
 from schemas.pump_catalogue import get_pump_model
 from schemas.status import DrugInPump, PumpStatus
 from simulators.clock import ManualClock
@@ -223,7 +224,7 @@ def test_a_different_serial_answering_is_refused_naming_both() -> None:
     pump = Pump(
         serial="SM-1",
         model_id="programmable-20",
-        family="programmable",
+        family=PumpFamily.PROGRAMMABLE,
         route="intrathecal",
         created_at=T0,
         created_by="a",

@@ -5,13 +5,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import select
 
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.models import Pump
-from pump_service.persistence.schedule_models import Appointment, Notification
+from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Notification
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.conditions import record_conditions
@@ -240,3 +240,13 @@ def test_a_fever_moves_a_constant_flow_pump_due_date_and_its_booking_earlier(tmp
     # 39 mL left at day 2, flowing 3 x 1.2646 mL/d: the 2 mL floor on day 11.76, due 3 days before
     assert (after.target_at - T0).total_seconds() / 86400 == pytest.approx(2 + 37 / (3 * 1.26461) - 3, abs=0.01)
     assert after.local_day <= after.target_at.astimezone(settings.zone).date()
+
+
+def test_appointment_status_reads_back_as_the_enum_and_is_stored_as_the_same_string(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    engine = _engine(settings)
+    _register(engine, "HAI-1")
+    _refill(engine, settings, "HAI-1", fudr_refill(T0, "0 mL"), now=T0)
+    assert _appointment(engine, "HAI-1").status is AppointmentStatus.BOOKED
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT DISTINCT status FROM appointment")).scalars().all() == ["booked"]

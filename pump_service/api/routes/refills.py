@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep
 from pump_service.persistence import repositories as repo
+from pump_service.persistence.rows import pump_id_of
 from pump_service.services.contracts import DueItem, RefillEntry, RefillPlanView, RefillResult
 from pump_service.services.pumps.due_list import list_due
 from pump_service.services.pumps.registry import get_pump
@@ -82,8 +83,8 @@ def create_visit(
 def read_refills(serial: str, session: SessionDep) -> list[RefillResult]:
     """A pump's refills, newest first."""
     pump = get_pump(session, serial, include_explanted=True)  # an explanted pump's history stays readable
-    assert pump.id is not None  # noqa: S101
-    return [refill_result(session, r) for r in repo.refills_of(session, pump.id)]
+    pump_id = pump_id_of(pump)
+    return [refill_result(session, r) for r in repo.refills_of(session, pump_id)]
 
 
 @router.get("/due")

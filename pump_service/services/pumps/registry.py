@@ -16,6 +16,7 @@ from pump_service.persistence.models import (
     Pump,
     PumpState,
 )
+from pump_service.persistence.rows import pump_id_of
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, PumpView
 from schemas.flow_law import FlowConditions, advance_volume, ambient_pressure_mmhg
@@ -83,7 +84,7 @@ def register_pump(session: Session, entry: PumpRegistration, *, actor: Actor, no
     pump = Pump(
         serial=entry.serial,
         model_id=model.model_id,
-        family=model.family.value,
+        family=model.family,
         route=entry.route.value,
         patient_id=patient_id,
         nominal_rate_ml_per_day=rate,
@@ -97,12 +98,12 @@ def register_pump(session: Session, entry: PumpRegistration, *, actor: Actor, no
     )
     session.add(pump)
     session.flush()
-    assert pump.id is not None  # noqa: S101 - flushed
+    pump_id = pump_id_of(pump)
     if entry.prescription is not None:
         write_prescription_row(session, pump, entry.prescription, actor=actor, now=now)
     session.add(
         DeviceLogRecord(
-            pump_id=pump.id,
+            pump_id=pump_id,
             source="service",
             entry_type="PUMP_REGISTERED",
             recorded_at=now,
@@ -119,9 +120,9 @@ def write_prescription_row(
     session: Session, pump: Pump, prescription: AnyPrescription, *, actor: Actor, now: datetime
 ) -> PrescriptionRow:
     """Make ``prescription`` the pump's current one; the previous one is superseded, not deleted."""
-    assert pump.id is not None  # noqa: S101
+    pump_id = pump_id_of(pump)
     check_prescription_fits(pump, prescription)
-    previous = repo.current_prescription(session, pump.id)
+    previous = repo.current_prescription(session, pump_id)
     if previous is not None:
         previous.superseded_at = now
     bolus = getattr(prescription, "bolus", None)
@@ -130,7 +131,7 @@ def write_prescription_row(
     bolus_volume = bolus.volume_ml if bolus else (previous.bolus_volume_ml if previous else None)
     bolus_max = bolus.max_per_day if bolus else (previous.bolus_max_per_day if previous else None)
     row = PrescriptionRow(
-        pump_id=pump.id,
+        pump_id=pump_id,
         mode=prescription.mode,
         rate_ml_per_day=getattr(prescription, "rate_ml_per_day", None),
         steps=[
@@ -162,7 +163,7 @@ def check_prescription_fits(pump: Pump, prescription: AnyPrescription) -> None:
     Raises:
         RuleViolationError: naming ``prescription``.
     """
-    if pump.family != PumpFamily.PROGRAMMABLE.value:
+    if pump.family != PumpFamily.PROGRAMMABLE:
         raise RuleViolationError("only programmable pumps have a prescription", field="prescription")
     model = get_pump_model(pump.model_id)
     for rate in _rates_of(prescription):
@@ -175,8 +176,8 @@ def check_prescription_fits(pump: Pump, prescription: AnyPrescription) -> None:
 
 def prescription_differs(session: Session, pump: Pump, prescription: AnyPrescription) -> bool:
     """Whether ``prescription`` changes the dose or rate of the one in force (billing: reprogramming)."""
-    assert pump.id is not None  # noqa: S101
-    current = repo.current_prescription(session, pump.id)
+    pump_id = pump_id_of(pump)
+    current = repo.current_prescription(session, pump_id)
     if current is None or current.mode != prescription.mode:
         return True
     bolus = getattr(prescription, "bolus", None)
@@ -217,12 +218,12 @@ def add_condition_period(
         ConflictError: a period already starts at that instant.
     """
     pump = get_pump(session, serial)
-    if pump.family != PumpFamily.CONSTANT_FLOW.value:
+    if pump.family != PumpFamily.CONSTANT_FLOW:
         raise RuleViolationError("conditions only change the flow of constant-flow pumps", field="serial")
     if entry.start_at > now:
         raise RuleViolationError("a condition period cannot start in the future", field="start_at")
-    assert pump.id is not None  # noqa: S101
-    periods = repo.condition_periods(session, pump.id)
+    pump_id = pump_id_of(pump)
+    periods = repo.condition_periods(session, pump_id)
     if any(p.start_at == entry.start_at for p in periods):
         raise ConflictError(f"a condition period already starts at {entry.start_at.isoformat()}")
     earlier = [p for p in periods if p.start_at < entry.start_at]
@@ -235,7 +236,7 @@ def add_condition_period(
         body_temperature_c=entry.body_temperature_c, ambient_pressure_mmhg=pressure, relative_viscosity=viscosity
     )
     row = ConditionPeriodRow(
-        pump_id=pump.id,
+        pump_id=pump_id,
         start_at=entry.start_at,
         body_temperature_c=entry.body_temperature_c,
         ambient_pressure_mmhg=pressure,

@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 from pump_service.domain.planning_rate import PlanningRate, planning_rate
 from pump_service.domain.refill_plan import PumpSnapshot
 from pump_service.domain.residual import ConditionPeriod, expected_residual_ml
-from pump_service.errors import NotFoundError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import ConditionPeriodRow, Patient, PrescriptionRow, Pump, Refill, RefillComponent
+from pump_service.persistence.rows import pump_id_of
 from schemas.flow_law import FlowConditions
 from schemas.prescription import StepsPrescription
 from schemas.pump import DeliveryRoute, PumpFamily, PumpModel
@@ -29,13 +29,6 @@ __all__ = [
     "pump_id_of",
     "snapshot_of",
 ]
-
-
-def pump_id_of(pump: Pump) -> int:
-    """Raises: NotFoundError: the pump row was never stored."""
-    if pump.id is None:
-        raise NotFoundError(f"pump {pump.serial} is not stored")
-    return pump.id
 
 
 def _period(row: ConditionPeriodRow) -> ConditionPeriod:

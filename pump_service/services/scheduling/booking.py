@@ -17,7 +17,8 @@ from pump_service.domain.due import DueDate
 from pump_service.domain.reservoir import ReservoirForecast
 from pump_service.errors import ConflictError, NotFoundError
 from pump_service.persistence.models import Pump
-from pump_service.persistence.schedule_models import Appointment, Clinic
+from pump_service.persistence.rows import clinic_id_of, get_stored, pump_id_of
+from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, NotificationLevel
 from pump_service.services.actor import Actor
 from pump_service.services.scheduling.clinics import calendar_of, default_clinic
 from pump_service.services.scheduling.notifications import notify
@@ -35,14 +36,16 @@ __all__ = [
 
 
 def active_appointment(session: Session, pump_id: int) -> Appointment | None:
-    query = select(Appointment).where(Appointment.pump_id == pump_id, Appointment.status == "booked")
+    query = select(Appointment).where(Appointment.pump_id == pump_id, Appointment.status == AppointmentStatus.BOOKED)
     return session.exec(query.order_by(col(Appointment.starts_at))).first()
 
 
 def _used_slots(session: Session, clinic_id: int, from_day: date) -> dict[date, set[int]]:
     rows = session.exec(
         select(col(Appointment.local_day), col(Appointment.slot_index)).where(
-            Appointment.clinic_id == clinic_id, Appointment.status == "booked", col(Appointment.local_day) >= from_day
+            Appointment.clinic_id == clinic_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            col(Appointment.local_day) >= from_day,
         )
     ).all()
     used: dict[date, set[int]] = defaultdict(set)
@@ -87,7 +90,7 @@ def book_next_refill(
     now: datetime,
 ) -> Appointment:
     """Record the pump's due date and make sure an appointment that honours it is booked."""
-    assert pump.id is not None  # noqa: S101
+    pump_id = pump_id_of(pump)
     latest_at = forecast.low_reservoir_at or forecast.empty_at
     pump.next_due_at = due.due_at
     pump.next_due_reason = due.reason.value
@@ -95,7 +98,7 @@ def book_next_refill(
     pump.empty_at = forecast.empty_at
     clinic = _clinic_of(session, pump, settings, actor, now)
     calendar = calendar_of(session, clinic)
-    current = active_appointment(session, pump.id)
+    current = active_appointment(session, pump_id)
     grace = timedelta(hours=settings.overdue_grace_hours)
     if current is not None and _still_fits(current, calendar, due.due_at, latest_at, now, grace):
         current.target_at, current.latest_at, current.due_reason = due.due_at, latest_at, due.reason.value
@@ -103,7 +106,7 @@ def book_next_refill(
         session.add(current)
         return current
     if current is not None:
-        _close(current, "superseded", "the due date moved", actor, now)
+        _close(current, AppointmentStatus.SUPERSEDED, "the due date moved", actor, now)
         session.add(current)
         session.flush()
     return _book(
@@ -132,19 +135,19 @@ def _book(
     now: datetime,
     avoid: tuple[date, int] | None = None,
 ) -> Appointment:
-    assert clinic.id is not None  # noqa: S101
-    assert pump.id is not None  # noqa: S101
+    clinic_id = clinic_id_of(clinic)
+    pump_id = pump_id_of(pump)
     # Two stations booking at once must not take the same slot: the clinic row is the lock
     # (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises every writer). FOR NO KEY UPDATE,
     # because pump rows referencing the clinic hold KEY SHARE on it: FOR UPDATE would deadlock.
-    session.exec(select(Clinic).where(Clinic.id == clinic.id).with_for_update(key_share=True)).one()
-    used = _used_slots(session, clinic.id, calendar.local_day(now))
+    session.exec(select(Clinic).where(Clinic.id == clinic_id).with_for_update(key_share=True)).one()
+    used = _used_slots(session, clinic_id, calendar.local_day(now))
     if avoid is not None:  # the slot just given up is not offered back
         used[avoid[0]].add(avoid[1])
     choice: BookingChoice = choose_slot(calendar, target_at=target_at, latest_at=latest_at, now=now, used_slots=used)
     appointment = Appointment(
-        pump_id=pump.id,
-        clinic_id=clinic.id,
+        pump_id=pump_id,
+        clinic_id=clinic_id,
         local_day=choice.day,
         slot_index=choice.slot_index,
         starts_at=choice.starts_at,
@@ -153,7 +156,7 @@ def _book(
         latest_at=latest_at,
         due_reason=reason,
         on_time=choice.on_time,
-        status="booked",
+        status=AppointmentStatus.BOOKED,
         created_at=now,
         created_by=actor.user,
         station_id=actor.station_id,
@@ -167,7 +170,7 @@ def _book(
             session,
             key=f"no-slot:{appointment.id}",
             kind="no_slot",
-            level="escalation",
+            level=NotificationLevel.ESCALATION,
             pump=pump,
             appointment=appointment,
             trigger_at=now,
@@ -178,7 +181,7 @@ def _book(
     return appointment
 
 
-def _close(appointment: Appointment, status: str, reason: str, actor: Actor, now: datetime) -> None:
+def _close(appointment: Appointment, status: AppointmentStatus, reason: str, actor: Actor, now: datetime) -> None:
     appointment.status = status
     appointment.closed_reason = reason
     appointment.updated_at = now
@@ -187,10 +190,10 @@ def _close(appointment: Appointment, status: str, reason: str, actor: Actor, now
 
 def complete_appointment(session: Session, pump: Pump, refill_id: int, *, actor: Actor, now: datetime) -> None:
     """The pump was refilled: its booked appointment (if any) is done."""
-    assert pump.id is not None  # noqa: S101
-    current = active_appointment(session, pump.id)
+    pump_id = pump_id_of(pump)
+    current = active_appointment(session, pump_id)
     if current is not None:
-        _close(current, "completed", "refilled", actor, now)
+        _close(current, AppointmentStatus.COMPLETED, "refilled", actor, now)
         current.refill_id = refill_id
         session.add(current)
 
@@ -200,10 +203,12 @@ def cancel_pump_appointments(session: Session, pump: Pump, reason: str, *, actor
 
     Returns the ids of the appointments cancelled.
     """
-    booked = session.exec(select(Appointment).where(Appointment.pump_id == pump.id, Appointment.status == "booked"))
+    booked = session.exec(
+        select(Appointment).where(Appointment.pump_id == pump.id, Appointment.status == AppointmentStatus.BOOKED)
+    )
     closed = []
     for appointment in booked.all():
-        _close(appointment, "cancelled", reason, actor, now)
+        _close(appointment, AppointmentStatus.CANCELLED, reason, actor, now)
         session.add(appointment)
         if appointment.id is not None:
             closed.append(appointment.id)
@@ -212,16 +217,14 @@ def cancel_pump_appointments(session: Session, pump: Pump, reason: str, *, actor
 
 
 def _book_again(
-    session: Session, appointment: Appointment, status: str, reason: str, *, actor: Actor, now: datetime
+    session: Session, appointment: Appointment, status: AppointmentStatus, reason: str, *, actor: Actor, now: datetime
 ) -> Appointment:
     """Close ``appointment`` with ``status`` and book its pump again, aiming at the same due date."""
     _close(appointment, status, reason, actor, now)
     session.add(appointment)
     session.flush()
-    pump = session.get(Pump, appointment.pump_id)
-    clinic = session.get(Clinic, appointment.clinic_id)
-    assert pump is not None  # noqa: S101 - foreign keys
-    assert clinic is not None  # noqa: S101
+    pump = get_stored(session, Pump, appointment.pump_id, referenced_by=f"appointment {appointment.id}")
+    clinic = get_stored(session, Clinic, appointment.clinic_id, referenced_by=f"appointment {appointment.id}")
     return _book(
         session,
         pump,
@@ -254,17 +257,23 @@ def cancel_appointment(
     appointment = session.get(Appointment, appointment_id)
     if appointment is None:
         raise NotFoundError(f"no appointment {appointment_id}")
-    if appointment.status != "booked":
+    if appointment.status != AppointmentStatus.BOOKED:
         raise ConflictError(f"appointment {appointment_id} is {appointment.status}, not booked")
-    new = _book_again(session, appointment, "no_show" if no_show else "cancelled", reason, actor=actor, now=now)
+    new = _book_again(
+        session,
+        appointment,
+        AppointmentStatus.NO_SHOW if no_show else AppointmentStatus.CANCELLED,
+        reason,
+        actor=actor,
+        now=now,
+    )
     if no_show:
-        pump = session.get(Pump, appointment.pump_id)
-        assert pump is not None  # noqa: S101
+        pump = get_stored(session, Pump, appointment.pump_id, referenced_by=f"appointment {appointment_id}")
         notify(
             session,
             key=f"no-show:{appointment.id}",
             kind="no_show",
-            level="escalation",
+            level=NotificationLevel.ESCALATION,
             pump=pump,
             appointment=new,
             trigger_at=now,
@@ -276,23 +285,28 @@ def cancel_appointment(
 
 def rebook_closed_day(session: Session, clinic: Clinic, day: date, *, actor: Actor, now: datetime) -> list[Appointment]:
     """Move every booking on a day the clinic now closes; each lands earlier if it can."""
-    assert clinic.id is not None  # noqa: S101
+    clinic_id = clinic_id_of(clinic)
     booked = session.exec(
         select(Appointment).where(
-            Appointment.clinic_id == clinic.id, Appointment.status == "booked", Appointment.local_day == day
+            Appointment.clinic_id == clinic_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.local_day == day,
         )
     ).all()
-    return [_book_again(session, a, "cancelled", "clinic closed that day", actor=actor, now=now) for a in booked]
+    return [
+        _book_again(session, a, AppointmentStatus.CANCELLED, "clinic closed that day", actor=actor, now=now)
+        for a in booked
+    ]
 
 
 def schedule_between(session: Session, clinic: Clinic, first_day: date, days: int) -> list[Appointment]:
     """Booked and past appointments of the clinic from ``first_day`` for ``days`` days, in time order."""
-    assert clinic.id is not None  # noqa: S101
+    clinic_id = clinic_id_of(clinic)
     last = first_day + timedelta(days=days)
     query = select(Appointment).where(
-        Appointment.clinic_id == clinic.id,
+        Appointment.clinic_id == clinic_id,
         col(Appointment.local_day) >= first_day,
         col(Appointment.local_day) < last,
-        col(Appointment.status).in_(("booked", "completed", "no_show")),
+        col(Appointment.status).in_((AppointmentStatus.BOOKED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW)),
     )
     return list(session.exec(query.order_by(col(Appointment.starts_at))).all())

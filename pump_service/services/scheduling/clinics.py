@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from pump_service.domain.calendar import ClinicCalendar
 from pump_service.errors import ConflictError, NotFoundError
+from pump_service.persistence.rows import clinic_id_of
 from pump_service.persistence.schedule_models import Clinic, ClinicHoliday
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
@@ -77,11 +78,11 @@ def add_holiday(session: Session, clinic: Clinic, day: date, name: str, *, actor
     Raises:
         ConflictError: the day is already a holiday.
     """
-    assert clinic.id is not None  # noqa: S101
+    clinic_id = clinic_id_of(clinic)
     exists = session.exec(
-        select(ClinicHoliday).where(ClinicHoliday.clinic_id == clinic.id, col(ClinicHoliday.day) == day)
+        select(ClinicHoliday).where(ClinicHoliday.clinic_id == clinic_id, col(ClinicHoliday.day) == day)
     ).first()
     if exists is not None:
         raise ConflictError(f"{day.isoformat()} is already a holiday ({exists.name})")
-    session.add(ClinicHoliday(clinic_id=clinic.id, day=day, name=name, created_at=now, created_by=actor.user))
+    session.add(ClinicHoliday(clinic_id=clinic_id, day=day, name=name, created_at=now, created_by=actor.user))
     session.flush()

@@ -17,7 +17,15 @@ from sqlmodel import Session, col, select
 
 from pump_service.errors import ConflictError, NotFoundError
 from pump_service.persistence.models import Pump
-from pump_service.persistence.schedule_models import Appointment, Clinic, Notification
+from pump_service.persistence.rows import pump_id_of
+from pump_service.persistence.schedule_models import (
+    Appointment,
+    AppointmentStatus,
+    Clinic,
+    Notification,
+    NotificationLevel,
+    NotificationStatus,
+)
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
 
@@ -40,25 +48,25 @@ def notify(
     *,
     key: str,
     kind: str,
-    level: str,
+    level: NotificationLevel,
     pump: Pump,
     appointment: Appointment | None,
     trigger_at: datetime,
     now: datetime,
     message: str,
     data: dict[str, Any] | None = None,
-    status: str = "open",
+    status: NotificationStatus = NotificationStatus.OPEN,
 ) -> bool:
     """Record a decision unless one with ``key`` exists; returns whether it was new."""
     if session.exec(select(Notification.id).where(Notification.key == key)).first() is not None:
         return False
-    assert pump.id is not None  # noqa: S101
+    pump_id = pump_id_of(pump)
     session.add(
         Notification(
             key=key,
             kind=kind,
             level=level,
-            pump_id=pump.id,
+            pump_id=pump_id,
             appointment_id=appointment.id if appointment else None,
             trigger_at=trigger_at,
             created_at=now,
@@ -79,7 +87,7 @@ def _existing(session: Session, prefix: str) -> set[str]:
 def process_due(session: Session, *, settings: Settings, now: datetime) -> TickReport:
     """Take every decision that is due at ``now`` and not yet taken."""
     report = TickReport()
-    booked = session.exec(select(Appointment).where(Appointment.status == "booked")).all()
+    booked = session.exec(select(Appointment).where(Appointment.status == AppointmentStatus.BOOKED)).all()
     pumps = {p.id: p for p in session.exec(select(Pump)).all()}
     clinics = {c.id: c for c in session.exec(select(Clinic)).all()}
     taken = _existing(session, "reminder:") | _existing(session, "overdue:") | _existing(session, "alarm-before:")
@@ -93,29 +101,31 @@ def process_due(session: Session, *, settings: Settings, now: datetime) -> TickR
             if trigger <= now and key not in taken:
                 # A reminder whose moment passed while the service was down still counts once,
                 # but one for a visit already under way is recorded as expired, not sent.
-                status = "open" if now < appointment.starts_at else "expired"
+                status = NotificationStatus.OPEN if now < appointment.starts_at else NotificationStatus.EXPIRED
                 when = appointment.starts_at.astimezone(clinic_zone(clinic)).strftime("%Y-%m-%d %H:%M")
                 message = f"pump {pump.serial}: refill appointment {when} (reminder {days} d before)"
-                if notify(session, key=key, kind="reminder", level="info", pump=pump, appointment=appointment,
-                          trigger_at=trigger, now=now, message=message, status=status):  # fmt: skip
+                if notify(session, key=key, kind="reminder", level=NotificationLevel.INFO, pump=pump,
+                          appointment=appointment, trigger_at=trigger, now=now, message=message,
+                          status=status):  # fmt: skip
                     report.created["reminder"] += 1
         overdue_key = f"overdue:{appointment.id}"
         if appointment.ends_at + grace <= now and overdue_key not in taken:
             message = f"pump {pump.serial}: refill appointment passed without a recorded refill"
-            if notify(session, key=overdue_key, kind="overdue", level="escalation", pump=pump, appointment=appointment,
-                      trigger_at=appointment.ends_at + grace, now=now, message=message):  # fmt: skip
+            if notify(session, key=overdue_key, kind="overdue", level=NotificationLevel.ESCALATION, pump=pump,
+                      appointment=appointment, trigger_at=appointment.ends_at + grace, now=now,
+                      message=message):  # fmt: skip
                 report.created["overdue"] += 1
         alarm_key = f"alarm-before:{appointment.id}"
         if pump.alarm_at is not None and appointment.starts_at > pump.alarm_at and alarm_key not in taken:
             message = f"pump {pump.serial}: forecast low reservoir {pump.alarm_at.isoformat()} before the appointment"
-            if notify(session, key=alarm_key, kind="alarm_before_visit", level="escalation", pump=pump,
+            if notify(session, key=alarm_key, kind="alarm_before_visit", level=NotificationLevel.ESCALATION, pump=pump,
                       appointment=appointment, trigger_at=now, now=now, message=message):  # fmt: skip
                 report.created["alarm_before_visit"] += 1
     for pump in pumps.values():
         if pump.battery_state in {"ERI", "EOS"}:
             key = f"battery:{pump.id}:{pump.battery_state}"
             message = f"pump {pump.serial}: battery {pump.battery_state}; plan the replacement"
-            if notify(session, key=key, kind="battery", level="escalation", pump=pump, appointment=None,
+            if notify(session, key=key, kind="battery", level=NotificationLevel.ESCALATION, pump=pump, appointment=None,
                       trigger_at=now, now=now, message=message):  # fmt: skip
                 report.created["battery"] += 1
     return report
@@ -128,7 +138,7 @@ def clinic_zone(clinic: Clinic) -> ZoneInfo:
 def list_notifications(session: Session, *, open_only: bool = True, limit: int = 200) -> list[Notification]:
     query = select(Notification)
     if open_only:
-        query = query.where(Notification.status == "open")
+        query = query.where(Notification.status == NotificationStatus.OPEN)
     return list(session.exec(query.order_by(col(Notification.created_at).desc()).limit(limit)).all())
 
 
@@ -142,9 +152,9 @@ def acknowledge(session: Session, notification_id: int, *, actor: Actor, now: da
     row = session.get(Notification, notification_id)
     if row is None:
         raise NotFoundError(f"no notification {notification_id}")
-    if row.status != "open":
+    if row.status != NotificationStatus.OPEN:
         raise ConflictError(f"notification {notification_id} is {row.status}")
-    row.status = "acknowledged"
+    row.status = NotificationStatus.ACKNOWLEDGED
     row.acknowledged_at = now
     row.acknowledged_by = actor.user
     session.add(row)

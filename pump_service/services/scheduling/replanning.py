@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from pump_service.domain.due import FILL_CONSTRAINTS, DueConstraint, DueDate, DueReason, next_refill_due
 from pump_service.domain.reservoir import forecast_reservoir
 from pump_service.persistence.models import Pump, Refill
+from pump_service.persistence.rows import pump_id_of
 from pump_service.services.actor import Actor
 from pump_service.services.scheduling.booking import book_next_refill
 from pump_service.settings import Settings
@@ -47,7 +48,7 @@ def replan_from_reading(
     now: datetime,
 ) -> DueDate:
     """Forecast from ``reservoir_ml`` at ``reading_at``, recompute the due date, book to it."""
-    assert pump.id is not None  # noqa: S101
+    pump_id = pump_id_of(pump)
     model = get_pump_model(pump.model_id)
     forecast = forecast_reservoir(
         volume_ml=reservoir_ml,
@@ -56,7 +57,7 @@ def replan_from_reading(
         low_reservoir_ml=model.low_reservoir_ml if low_reservoir_ml is None else low_reservoir_ml,
         near_empty_ml=model.near_empty_ml,
     )
-    fixed = _fill_constraints(session, pump.id)
+    fixed = _fill_constraints(session, pump_id)
     due = next_refill_due(
         filled_at=pump.last_fill_at or reading_at,
         forecast=forecast,

@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from pump_service.persistence.models import Pump
-from pump_service.persistence.schedule_models import Appointment, Clinic, Notification
+from pump_service.persistence.rows import get_stored, stored_id
+from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, Notification
 from pump_service.services.scheduling.booking import schedule_between
 from pump_service.services.scheduling.clinics import calendar_of
 from schemas.clock import UtcDatetime
@@ -68,9 +69,8 @@ def appointment_views(session: Session, clinic: Clinic, first_day: date, days: i
 
 
 def _view(row: Appointment, serial: str, clinic: Clinic) -> AppointmentView:
-    assert row.id is not None  # noqa: S101
     return AppointmentView(
-        appointment_id=row.id,
+        appointment_id=stored_id(row, "appointment"),
         pump_serial=serial,
         clinic_id=clinic.clinic_id,
         local_day=row.local_day,
@@ -86,15 +86,13 @@ def _view(row: Appointment, serial: str, clinic: Clinic) -> AppointmentView:
 
 def appointment_view(session: Session, row: Appointment) -> AppointmentView:
     """One appointment as staff see it."""
-    clinic = session.get(Clinic, row.clinic_id)
-    assert clinic is not None  # noqa: S101 - foreign key
+    clinic = get_stored(session, Clinic, row.clinic_id, referenced_by=f"appointment {row.id}")
     return _view(row, _serials(session, {row.pump_id})[row.pump_id], clinic)
 
 
 def notification_view(session: Session, row: Notification) -> NotificationView:
-    assert row.id is not None  # noqa: S101
     return NotificationView(
-        notification_id=row.id,
+        notification_id=stored_id(row, f"notification {row.key}"),
         key=row.key,
         kind=row.kind,
         level=row.level,
@@ -116,7 +114,7 @@ def schedule_ical(session: Session, clinic: Clinic, *, now: datetime, days: int 
     feed.add("version", "2.0")
     feed.add("x-wr-calname", f"{clinic.name} refills")
     for view in appointment_views(session, clinic, first_day, days + 1):
-        if view.status != "booked":
+        if view.status != AppointmentStatus.BOOKED:
             continue
         event = Event()
         event.add("uid", f"appointment-{view.appointment_id}@pump-service")

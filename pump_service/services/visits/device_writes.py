@@ -59,8 +59,8 @@ def write_pump(
             does not show the refill afterwards.
         DeviceOutcomeUnknownError: through the driver, a write without a verified answer.
     """
-    assert visit.refill_request_id is not None  # noqa: S101 - set when the visit was created
-    assert visit.rx_request_id is not None  # noqa: S101
+    if visit.refill_request_id is None or visit.rx_request_id is None:
+        raise ConflictError(f"visit {visit.visit_key} has no request ids: it was never prepared for a pump write")
     cursor = visit.log_cursor or 0
     warnings: list[str] = []
     entries = client.read_log(cursor).entries
@@ -141,7 +141,8 @@ def settle_unfinished(client: ProgrammerClient, other: Visit) -> bool:
     Raises:
         ConflictError: it did: that visit must be retried (same request) before a new one.
     """
-    assert other.refill_request_id is not None  # noqa: S101
+    if other.refill_request_id is None:
+        raise ConflictError(f"unfinished visit {other.visit_key} has no refill request id to look up in the pump log")
     entries = client.read_log(other.log_cursor or 0).entries
     if find_entry(entries, other.refill_request_id, LogEntryType.REFILLED) is not None:
         raise ConflictError(

@@ -103,7 +103,7 @@ def _registered_pump(session: Session, serial: str) -> Pump:
     pump = repo.find_pump(session, serial)
     if pump is None:
         raise NotFoundError(f"pump {serial} answered but is not registered: register it first (pumps add)")
-    if pump.family != PumpFamily.PROGRAMMABLE.value:
+    if pump.family is not PumpFamily.PROGRAMMABLE:
         raise RuleViolationError(f"{serial} is registered as a constant-flow pump", field="serial")
     check_active(session, pump)
     return pump
@@ -124,7 +124,8 @@ def store_status(
     ``replan=False`` is the read-back right after a refill: the refill's plan has just set the
     due date and the booking, and the reading changes nothing it was planned from.
     """
-    assert pump.id is not None  # noqa: S101
+    if pump.id is None:
+        raise NotFoundError(f"pump {pump.serial} is not stored")
     pump.reservoir_ml = status.reservoir_ml
     pump.reservoir_at = read_at
     pump.battery_state = status.battery.state.value

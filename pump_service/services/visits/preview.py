@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
 
+from pump_service.errors import NotFoundError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.db import transaction
 from pump_service.services.actor import Actor
@@ -68,7 +69,8 @@ def start_visit(
     now = clock.now()
     with transaction(engine) as session:
         pump = get_pump(session, serial)
-        assert pump.id is not None  # noqa: S101
+        if pump.id is None:
+            raise NotFoundError(f"pump {pump.serial} is not stored")
         model = get_pump_model(pump.model_id)
         expected = expected_residual_at(pump, model, condition_periods_of(session, pump.id), now)
         if family is PumpFamily.PROGRAMMABLE and interrogated:

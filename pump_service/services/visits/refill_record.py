@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from pump_service.domain.findings import Finding, Override
+from pump_service.domain.findings import Finding, Override, Tier
 from pump_service.domain.refill_plan import (
     ComponentRequest,
     FillRequest,
@@ -39,6 +39,7 @@ from pump_service.services.visits.refill_views import refill_result
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis
 from schemas.drug_catalogue import get_drug
+from schemas.pump import PumpFamily
 
 __all__ = [
     "fill_request_of",
@@ -179,7 +180,7 @@ def refill_row(
         volume_delta_ml=assessment.volume_delta_ml if assessment else None,
         flow_class=assessment.flow_class.value if assessment else None,
         likely_causes=[c.value for c in assessment.likely_causes] if assessment else [],
-        warnings=[f"{f.code.value}: {f.message}" for f in findings if f.tier.value != "info"],
+        warnings=[f"{f.code.value}: {f.message}" for f in findings if f.tier is not Tier.INFO],
         findings=[f.as_dict() for f in findings],
         override=override.as_dict() if override is not None else None,
         register_ml=plan.register.reservoir_ml if plan.register is not None else None,
@@ -229,7 +230,7 @@ def store_refill(
     if refill_id is None:  # pragma: no cover - flushed above
         raise ConflictError("the refill was not stored")
     session.add_all(planned_component_rows(plan, entry, refill_id))
-    if pump.family == "constant_flow":
+    if pump.family == PumpFamily.CONSTANT_FLOW:
         _record_viscosity_change(session, pump_id, plan, actor, now)
     session.add(
         DeviceLogRecord(

@@ -94,7 +94,7 @@ def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
     """Whether the request writes a new prescription; refuses one the pump or the protocol cannot take."""
     if entry.prescription is None:
         return False
-    if pump.family != PumpFamily.PROGRAMMABLE.value:
+    if pump.family is not PumpFamily.PROGRAMMABLE:
         raise RuleViolationError("a constant-flow pump takes no prescription", field="prescription")
     check_prescription_writable(entry.prescription)
     check_prescription_fits(pump, entry.prescription)
@@ -116,7 +116,7 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool]:
         settings=req.settings,
         actor=req.actor,
         prescription_changed=rx_changed,
-        analysis_done=pump.family == PumpFamily.PROGRAMMABLE.value,  # the visit interrogates it
+        analysis_done=pump.family is PumpFamily.PROGRAMMABLE,  # the visit interrogates it
     )
     return plan, rx_changed
 
