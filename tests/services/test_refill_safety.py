@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from pump_service.api.app import create_app
 from pump_service.domain.findings import FindingCode, HardStopError
+from pump_service.errors import DeviceOutcomeUnknownError
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Pump, Refill, RefillComponent
 from pump_service.persistence.schedule_models import Appointment, Notification
@@ -26,6 +27,8 @@ from pump_service.services.contracts import RefillEntry
 from pump_service.services.pumps.due_list import list_due
 from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
+from schemas.prescription import ContinuousPrescription
+from simulators.link_faults import LinkFaultPlan
 from tests.services.conftest import Record
 from tests.services.test_visits import Station, refill_body
 from tests.support import T0, FixedClock, fudr_refill
@@ -289,3 +292,25 @@ def test_a_patient_who_takes_boluses_gets_no_flow_alarm_when_the_register_agrees
     station.pump.register_ml -= 8.0  # 4 boluses of 0.1 mL a day for 20 days, counted by the pump
     result = station.visit(refill_body(days=20, returned=round(station.pump.register_ml, 2)))
     assert [f.code for f in result.findings if f.tier != "info"] == [FindingCode.BILLING]  # documentation only
+
+
+def test_a_retried_dose_change_stays_a_reprogramming_after_an_interrogation_in_between(
+    engine: Engine, settings: Settings, actor: Actor
+) -> None:
+    """The retry once saw the new prescription in force (stored by the interrogation) and billed a plain refill."""
+    station = Station(engine, settings, actor)
+    station.visit(refill_body())
+    station.clock.advance(timedelta(days=30).total_seconds())
+    station.pump.sync()
+    new_rx = {"mode": "continuous", "rate_ml_per_day": "0.4 mL/d"}
+    body = refill_body(days=30, returned=round(station.pump.register_ml, 1), prescription=new_rx)
+    station.programmer.faults = LinkFaultPlan(seed=1, restart_rate=1.0)
+    with pytest.raises(DeviceOutcomeUnknownError):
+        station.visit(body)
+    station.programmer.faults = LinkFaultPlan()
+    # As if RX_WRITE had landed before the link dropped, and the nurse then interrogated the pump.
+    expect = station.pump.prescription.rx_id if station.pump.prescription is not None else ""
+    station.pump.write_prescription(ContinuousPrescription(rate_ml_per_day=0.4), expect=expect or "")
+    station.start()
+    result = station.visit(body)
+    assert "62369" in {c.code for c in result.charges}  # refill with reprogramming

@@ -98,6 +98,11 @@ def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
         raise RuleViolationError("a constant-flow pump takes no prescription", field="prescription")
     check_prescription_writable(entry.prescription)
     check_prescription_fits(pump, entry.prescription)
+    # A retry of a visit that already wrote its prescription (an interrogation since may have
+    # stored it as the one in force) is still the reprogramming it started as.
+    visit = session.exec(select(Visit).where(Visit.visit_key == refill_key(pump.serial, entry)[0])).first()
+    if visit is not None and isinstance(visit.facts.get("rx_changed"), bool):
+        return bool(visit.facts["rx_changed"])
     return prescription_differs(session, pump, entry.prescription)
 
 
@@ -183,7 +188,7 @@ def complete_visit(
         register = _register_before(engine, visit_key, before, clock.now())
         plan = plan.with_register(register)
         plan.require_committable()
-        visit = _writing_visit(engine, pump_id, req, before, register)
+        visit = _writing_visit(engine, pump_id, req, before, register, rx_changed=rx_changed)
         crashpoint("before_device_write")
         written = write_pump(
             client,
@@ -270,7 +275,9 @@ def _drug_in_pump(plan: RefillPlan) -> DrugInPump:
     return DrugInPump(name=plan.components[0].drug.drug_id)
 
 
-def _writing_visit(engine: Engine, pump_id: int, req: _Request, before: PumpStatus, register: RegisterReading) -> Visit:
+def _writing_visit(
+    engine: Engine, pump_id: int, req: _Request, before: PumpStatus, register: RegisterReading, *, rx_changed: bool
+) -> Visit:
     refill_id, rx_id = _write_ids(req.visit_key)
     with transaction(engine) as session:
         visit = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first()
@@ -285,6 +292,7 @@ def _writing_visit(engine: Engine, pump_id: int, req: _Request, before: PumpStat
                 log_cursor=before.log.next,
                 register_ml=register.reservoir_ml,
                 register_read_at=register.read_at,
+                facts={"rx_changed": rx_changed},
                 started_at=req.now,
                 started_by=req.actor.user,
                 station_id=req.actor.station_id,
