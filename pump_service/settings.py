@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pump_service.locations import DATABASE_FILE, ENV_FILE, absolute_sqlite_url, default_data_dir, sqlite_url
@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     charge_drop_folder: str | None = Field(None, description="or a folder the billing system picks files up from")
     charge_export_format: str = Field("fhir", pattern=r"^(fhir|hl7|hl7v2|csv)$")
     tick_interval_s: float = Field(60.0, gt=0, description="how often the scheduler looks for due work")
+    # Notification channels (services/scheduling/delivery.py); a channel without its settings is off.
+    smtp_host: str | None = Field(None, description="SMTP server that sends notification e-mail")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str | None = Field(None, description="sender address of notification e-mail")
+    smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_username: str | None = Field(None, description="SMTP login (with smtp_password)")
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(10.0, gt=0)
+    notify_email_to: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='recipients by notification kind, level or "*", e.g. {"escalation": ["oncall@x"], "*": ["desk@x"]}',
+    )
+    notify_webhook_url: str | None = Field(None, description="http(s) endpoint that receives notifications as JSON")
+    notify_webhook_timeout_s: float = Field(10.0, gt=0)
+    notify_max_age_hours: float = Field(72.0, gt=0, description="older open notifications are not sent")
 
     _database_origin: DatabaseOrigin = PrivateAttr(DatabaseOrigin.GIVEN)
 
@@ -110,6 +125,21 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_tz)
+
+    @field_validator("notify_email_to", mode="before")
+    @classmethod
+    def _recipient_map(cls, value: Any) -> Any:
+        """A plain list of addresses means every notification goes to them."""
+        return {"*": value} if isinstance(value, list | tuple) else value
+
+    @field_validator("notify_email_to")
+    @classmethod
+    def _addresses(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for route, addresses in value.items():
+            for address in addresses:
+                if address.count("@") != 1 or any(c.isspace() or c in "<>,;" for c in address):
+                    raise ValueError(f"not an e-mail address for {route!r}: {address!r}")
+        return value
 
 
 def load_settings(**overrides: Any) -> Settings:

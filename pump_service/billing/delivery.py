@@ -12,7 +12,8 @@ the events whose ``retry_at`` has come. Time is the caller's ``now``, never the 
   so a reader never sees a partial file. The name derives from the event ids, so a redelivery
   overwrites the same file instead of adding a duplicate.
 * Retries back off exponentially up to a cap, with jitter derived from the event id (stable across
-  restarts, different across visits); after ``max_attempts`` the outcome is rejected.
+  restarts, different across visits); after ``max_attempts`` the outcome is rejected. The policy and
+  the HTTP POST are shared with notification delivery (``pump_service.outbound``).
 * HL7 v2 has no not-billable charge: such events get ``skipped`` and are not sent.
 """
 
@@ -20,18 +21,16 @@ import hashlib
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
 
 from pump_service.billing.charges import ChargeEvent
 from pump_service.billing.exports import export_csv, export_dft_p03, export_fhir_bundle
 from pump_service.billing.exports.dft_p03 import posts_in_dft
+from pump_service.outbound import HttpSender, RetryPolicy, urllib_post
 from schemas.clock import as_utc
 
 __all__ = [
@@ -84,34 +83,6 @@ class FolderDestination:
     format: ExportFormat
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff: ``base_delay_s * factor**(attempt-1)``, capped, minus up to ``jitter_ratio``."""
-
-    base_delay_s: float = 60.0
-    factor: float = 2.0
-    max_delay_s: float = 6 * 3600.0
-    jitter_ratio: float = 0.2
-    max_attempts: int = 20
-
-    def __post_init__(self) -> None:
-        if self.base_delay_s <= 0 or self.factor < 1 or self.max_delay_s < self.base_delay_s:
-            raise ValueError("need base_delay_s > 0, factor >= 1 and max_delay_s >= base_delay_s")
-        if not 0 <= self.jitter_ratio < 1 or self.max_attempts < 1:
-            raise ValueError("need 0 <= jitter_ratio < 1 and max_attempts >= 1")
-
-    def delay_s(self, event_id: str, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        exponent = min(max(attempt, 1) - 1, 64)  # beyond 2**64 the cap has long applied
-        delay = min(self.max_delay_s, self.base_delay_s * self.factor**exponent)
-        digest = hashlib.sha256(f"{event_id}|{attempt}".encode()).digest()
-        fraction = int.from_bytes(digest[:8], "big") / 2**64
-        return delay * (1.0 - self.jitter_ratio * fraction)
-
-    def retry_at(self, event_id: str, attempt: int, now: datetime) -> datetime:
-        return as_utc(now, field="now") + timedelta(seconds=self.delay_s(event_id, attempt))
-
-
 class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     RETRY = "retry"
@@ -128,26 +99,6 @@ class DeliveryOutcome:
     attempt: int
     retry_at: datetime | None = None
     reason: str | None = None
-
-
-class HttpSender(Protocol):
-    def __call__(self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> int:
-        """POST ``body`` and return the HTTP status; raise OSError on network failure."""
-        ...
-
-
-def urllib_post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> int:
-    """POST with the standard library; HTTP error statuses are returned, network errors raised.
-
-    Raises:
-        OSError: connection refused, DNS failure, timeout (``urllib.error.URLError`` is an OSError).
-    """
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - scheme checked
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
 
 
 def deliver(

@@ -90,7 +90,7 @@ def serve(
 
     from pump_service.api.app import create_app
     from pump_service.persistence.db import transaction
-    from pump_service.scheduler import RefillScheduler, charge_dispatch_work
+    from pump_service.scheduler import RefillScheduler, charge_dispatch_work, notification_dispatch_work
     from pump_service.services.demo import seed_demo
 
     ctx = CliContext.from_options(database_url, None)
@@ -101,8 +101,11 @@ def serve(
             seeded = seed_demo(session, settings=ctx.settings, now=ctx.clock.now())
         print("seeded demo patients and pumps" if seeded else "database already has pumps: demo seed skipped")
     api = create_app(ctx.settings, clock=ctx.clock, engine=engine)
-    dispatch = charge_dispatch_work(engine, ctx.settings, ctx.clock)
-    ticker = RefillScheduler(engine, ctx.settings, ctx.clock, extra_work=(dispatch,)) if scheduler else None
+    work = (
+        charge_dispatch_work(engine, ctx.settings, ctx.clock),
+        notification_dispatch_work(engine, ctx.settings, ctx.clock),
+    )
+    ticker = RefillScheduler(engine, ctx.settings, ctx.clock, extra_work=work) if scheduler else None
     if ticker is not None and not ticker.start():
         print("another process runs the scheduler for this database: serving without it")
         ticker = None
