@@ -11,6 +11,7 @@ from pump_service.cli.context import CliContext, handle_errors
 from pump_service.cli.output import local
 from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
 from pump_service.services.scheduling.clinics import add_holiday, calendar_of, default_clinic, get_clinic
+from pump_service.services.scheduling.delivery import NotificationDeliveryState, list_deliveries
 from pump_service.services.scheduling.notifications import acknowledge, list_notifications, process_due
 from pump_service.services.scheduling.views import (
     AppointmentView,
@@ -144,6 +145,31 @@ def notifications_ack(notification_id: int, database_url: DatabaseOpt = None, ac
     with ctx.session() as session:
         acknowledge(session, notification_id, actor=ctx.actor, now=ctx.clock.now())
     print(f"notification {notification_id} acknowledged")
+
+
+@notifications_app.command("deliveries")
+@handle_errors
+def notifications_deliveries(
+    notification_id: Annotated[int | None, typer.Argument(help="one notification (default: all)")] = None,
+    state: Annotated[
+        NotificationDeliveryState | None, typer.Option("--state", help="only deliveries in this state")
+    ] = None,
+    database_url: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The delivery log: each notification once per channel (e-mail, webhook), attempts and errors."""
+    ctx = CliContext.from_options(database_url, None)
+    with ctx.session() as session:
+        views = list_deliveries(session, notification_id=notification_id, state=state)
+    if as_json:
+        print(json.dumps([v.model_dump(mode="json") for v in views], indent=2))
+        return
+    for v in views:
+        when = local(v.delivered_at or v.next_attempt_at or v.created_at, ctx.settings.zone)
+        error = f"  ({v.last_error})" if v.last_error else ""
+        print(f"{v.notification_id:>6} {v.channel:<8} {v.state:<10} attempts {v.attempts:<3} {when}{error}")
+    if not views:
+        print("no deliveries")
 
 
 def tick(database_url: DatabaseOpt = None) -> None:

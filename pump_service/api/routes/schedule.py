@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
 from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
 from pump_service.services.scheduling.clinics import add_holiday, calendar_of, default_clinic, get_clinic
+from pump_service.services.scheduling.delivery import DeliveryView, list_deliveries
 from pump_service.services.scheduling.notifications import acknowledge, list_notifications
 from pump_service.services.scheduling.views import (
     AppointmentView,
@@ -103,3 +104,9 @@ def read_notifications(session: SessionDep, open_only: bool = True) -> list[Noti
 def ack_notification(notification_id: int, session: SessionDep, clock: ClockDep, actor: ActorDep) -> NotificationView:
     """Mark a reminder or escalation as handled."""
     return notification_view(session, acknowledge(session, notification_id, actor=actor, now=clock.now()))
+
+
+@router.get("/notifications/{notification_id}/deliveries", responses=_NOT_FOUND)
+def read_notification_deliveries(notification_id: int, session: SessionDep) -> list[DeliveryView]:
+    """The delivery log of one notification: one line per channel, with attempts and the last error."""
+    return list_deliveries(session, notification_id=notification_id)

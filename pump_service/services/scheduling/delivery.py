@@ -53,9 +53,11 @@ from schemas.clock import UtcDatetime
 
 __all__ = [
     "DEFAULT_RETRY",
+    "DeliveryChannel",
     "DeliveryReport",
     "DeliveryView",
     "DueDelivery",
+    "NotificationDeliveryState",
     "dispatch_notifications",
     "due_deliveries",
     "list_deliveries",
