@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str | None = Field(None, description="sender address of notification e-mail")
     smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_ca_file: Path | None = Field(
+        None, description="CA certificates to verify the SMTP server by (default: the system's)"
+    )
     smtp_username: str | None = Field(None, description="SMTP login (with smtp_password)")
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(10.0, gt=0)

@@ -34,7 +34,7 @@ from pump_service.services.scheduling.notifications import acknowledge, process_
 from pump_service.services.visits.refill_record import record_refill
 from pump_service.settings import Settings
 from tests.charge_support import Receiver
-from tests.notify_support import Logins, MailHandler, SmtpServer
+from tests.notify_support import Logins, MailHandler, SmtpServer, self_signed_certificate, server_tls
 from tests.support import T0, FixedClock, fudr_refill
 
 APPOINTMENT = T0 + timedelta(days=14, hours=4)  # Mon 16 Nov 2026 08:00 America/New_York
@@ -233,6 +233,30 @@ def test_smtp_login(tmp_path: Path, engine: Engine, actor: Actor) -> None:
     assert report.counts == {"created": 1, "delivered": 1}
     assert logins.seen == ["station"]
     assert len(server.handler.received) == 1
+
+
+def test_starttls_verifies_the_server_certificate(tmp_path: Path, engine: Engine, actor: Actor) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    server = SmtpServer(MailHandler(), tls_context=server_tls(cert, key), require_starttls=True)
+    server.start()
+    try:
+        untrusted = _mail_settings(tmp_path, server, reminder_days=[1], smtp_starttls=True)
+        _booked(engine, untrusted, actor)
+        clock = FixedClock(DAY_BEFORE)
+        with transaction(engine) as session:
+            process_due(session, settings=untrusted, now=clock.now())
+        assert notification_dispatch_work(engine, untrusted, clock)().counts == {"created": 1, "pending": 1}
+        [row] = _deliveries(engine)
+        assert row.last_error is not None
+        assert "SSLCertVerificationError" in row.last_error  # a server we cannot verify gets nothing
+        assert row.next_attempt_at is not None
+        clock.set(row.next_attempt_at)
+        trusted = _mail_settings(tmp_path, server, reminder_days=[1], smtp_starttls=True, smtp_ca_file=cert)
+        assert notification_dispatch_work(engine, trusted, clock)().counts == {"delivered": 1}
+    finally:
+        server.stop()
+    [received] = server.handler.received
+    assert received.rcpt_tos == [DESK]
 
 
 def test_the_webhook_gets_json_once_after_a_failure_and_retry(

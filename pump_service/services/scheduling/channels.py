@@ -4,7 +4,8 @@ Database-free: a channel takes one rendered :class:`OutgoingMessage` and returns
 :class:`SendResult` (delivered, retry later, or failed for good); the delivery step
 (``services/scheduling/delivery.py``) decides when to call and records what happened.
 
-* E-mail: ``smtplib`` with optional STARTTLS and login; recipients are chosen per notification
+* E-mail: ``smtplib`` with optional STARTTLS (the server's certificate verified against the system's
+  or the given CA certificates) and login; recipients are chosen per notification
   kind, then level, then ``"*"`` (``notify_email_to``); a notification nobody is configured for
   is not sent by e-mail. The ``Message-ID`` derives from the delivery key, so a resend after a
   crash is recognisable as the same message. A 5xx answer is a refusal (failed), except for a
@@ -87,6 +88,7 @@ class EmailChannel:
     routes: Mapping[str, Sequence[str]]
     port: int = 25
     starttls: bool = False
+    ca_file: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout_s: float = 10.0
@@ -116,7 +118,7 @@ class EmailChannel:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
                 if self.username:
                     smtp.login(self.username, self.password or "")
                 refused = smtp.send_message(mail, from_addr=self.sender, to_addrs=list(recipients))
@@ -187,6 +189,7 @@ def channels_from_settings(settings: Settings) -> tuple[Channel, ...]:
                 routes=settings.notify_email_to,
                 port=settings.smtp_port,
                 starttls=settings.smtp_starttls,
+                ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
                 username=settings.smtp_username,
                 password=password,
                 timeout_s=settings.smtp_timeout_s,
