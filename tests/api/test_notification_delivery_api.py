@@ -46,6 +46,8 @@ def test_a_notifications_deliveries_are_listed_and_an_unknown_one_is_404(
     response = client.get(f"/notifications/{escalation['notification_id']}/deliveries")
     assert response.status_code == 200
     [delivery] = response.json()
+    assert delivery["delivery_id"] > 0
+    assert delivery["key"] == f"{escalation['notification_id']}:webhook"
     assert delivery["channel"] == "webhook"
     assert delivery["state"] == "delivered"
     assert delivery["attempts"] == 1

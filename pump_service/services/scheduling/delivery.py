@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, or_, select
 
 from pump_service.errors import NotFoundError
@@ -122,7 +122,7 @@ class DeliveryView(BaseModel):
 
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
-    id: int
+    delivery_id: int = Field(validation_alias="id")
     key: str
     notification_id: int
     channel: DeliveryChannel
