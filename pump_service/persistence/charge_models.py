@@ -69,6 +69,9 @@ class ChargeEventRow(SQLModel, table=True):
     # The clinic of the pump when the line was recorded (clinic.id; no FK: SQLite adds the column
     # with a plain ALTER TABLE, and a charge outlives any clinic re-organisation).
     clinic_id: int | None = Field(default=None, index=True)
+    # The reference data the line was priced with: the packaged release, plus the clinic set-up
+    # version when one applied ("2026.1+main.v2").
+    reference_version: str | None = Field(default=None, max_length=64)
 
 
 class ClinicBilling(SQLModel, table=True):

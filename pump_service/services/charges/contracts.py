@@ -121,6 +121,7 @@ class ChargeView(BaseModel):
     billing_status: ChargeStatus = Field(description="the status the engine gave the event (never changes)")
     status_reason: str | None
     payer_profile: str
+    reference_version: str | None = Field(description="reference data release (+ clinic set-up version) used")
     expected_allowable_usd: float | None
     delivery_status: DeliveryState
     attempts: int

@@ -231,7 +231,9 @@ def record_visit_charges(
             "stored charges are never replaced; void them and bill the visit again under a new revision"
         )
     added = [
-        _row(line, refill_id=refill.id, clinic_id=pump.clinic_id, actor=actor, now=now)
+        _row(
+            line, refill_id=refill.id, clinic_id=pump.clinic_id, actor=actor, now=now, version=charges.reference_version
+        )
         for line in charges.lines
         if line.event_id not in stored
     ]
@@ -351,7 +353,9 @@ def void_charge(session: Session, event_id: str, *, reason: str, actor: Actor, n
         event = credit_event(original, reason, now) if billed else void_event(original, reason, now)
     except ValueError as exc:
         raise RuleViolationError(str(exc), field="reason") from exc
-    correction = _row(event, refill_id=row.refill_id, clinic_id=row.clinic_id, actor=actor, now=now)
+    correction = _row(
+        event, refill_id=row.refill_id, clinic_id=row.clinic_id, actor=actor, now=now, version=row.reference_version
+    )
     # The original's billing content stays as stored; only its link to the correction is set.
     if event.kind is EventKind.VOID:
         row.voided_by_event_id = event.event_id
@@ -400,9 +404,16 @@ def export_charges(
 
 
 def _row(
-    event: ChargeEvent, *, refill_id: int | None, clinic_id: int | None, actor: Actor, now: datetime
+    event: ChargeEvent,
+    *,
+    refill_id: int | None,
+    clinic_id: int | None,
+    actor: Actor,
+    now: datetime,
+    version: str | None,
 ) -> ChargeEventRow:
     return ChargeEventRow(
+        reference_version=version,
         payer_profile=event.payer_profile,
         clinic_id=clinic_id,
         event_id=event.event_id,

@@ -44,6 +44,7 @@ def charge_view(row: ChargeEventRow, clinic: str | None = None) -> ChargeView:
         billing_status=event.status,
         status_reason=event.status_reason,
         payer_profile=event.payer_profile,
+        reference_version=row.reference_version,
         expected_allowable_usd=event.expected_allowable_usd,
         delivery_status=DeliveryState(row.delivery_status),
         attempts=row.attempts,

@@ -32,6 +32,9 @@ def upgrade() -> None:
     for name, kind in _COLUMNS:
         op.add_column('charge_event', sa.Column(name, kind, nullable=True))
         op.create_index(op.f(f'ix_charge_event_{name}'), 'charge_event', [name], unique=False)
+    op.add_column(
+        'charge_event', sa.Column('reference_version', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
+    )
     _backfill()
     op.create_table(
         'clinic_billing',
@@ -93,6 +96,7 @@ def _backfill() -> None:
 def downgrade() -> None:
     op.drop_index(op.f('ix_clinic_billing_clinic_id'), table_name='clinic_billing')
     op.drop_table('clinic_billing')
+    op.drop_column('charge_event', 'reference_version')
     for name, _ in reversed(_COLUMNS):
         op.drop_index(op.f(f'ix_charge_event_{name}'), table_name='charge_event')
         op.drop_column('charge_event', name)
