@@ -97,6 +97,7 @@ def test_versions_are_kept_and_the_one_in_effect_on_the_service_date_applies(
     ("changes", "field"),
     [
         pytest.param({"jurisdiction": "JX"}, "jurisdiction", id="unknown-jurisdiction"),
+        pytest.param({"effective_from": "2020-01-01"}, "effective_from", id="before-the-packaged-tables"),
         pytest.param({"payer_profile": "no_such_payer"}, "payer_profile", id="unknown-default-profile"),
         pytest.param(
             {"jurisdiction": "J5"}, "profiles.medicare_palmetto.regional_dx", id="regional-list-outside-j-and-m"

@@ -62,7 +62,11 @@ def set_clinic_billing(
     )
     config = _config(clinic, row)
     try:
-        with_clinic_profiles(reference_for(entry.effective_from), config, on=entry.effective_from)
+        reference = reference_for(entry.effective_from)
+    except BillingDataError as exc:
+        raise RuleViolationError(str(exc), field="effective_from") from exc
+    try:
+        with_clinic_profiles(reference, config, on=entry.effective_from)
     except BillingDataError as exc:
         raise RuleViolationError(str(exc), field=_field(exc.entry)) from exc
     session.add(row)
