@@ -256,6 +256,17 @@ def test_void_after_delivery_is_a_credit(
     assert (credit.kind.value, credit.status.value, credit.code) == ("credit", "billable", "J9200")
     assert credit.delivery_status.value == "pending"
     assert kit_void.kind.value == "void"  # a not-billable line was never billed: nothing to credit
+    with transaction(engine) as session:
+        shown = {r.event_id: charge_view(r) for r in list_charges(session)}
+        assert [r.event_id for r in list_charges(session, status="credited")] == [rows[1].event_id]
+    assert (shown[rows[1].event_id].status.value, shown[rows[1].event_id].credited_by_event_id) == (
+        "credited",
+        credit.event_id,
+    )
+    assert (shown[rows[3].event_id].status.value, shown[rows[3].event_id].billing_status.value) == (
+        "voided",
+        "not-billable",
+    )
 
 
 def test_list_filters_and_refuses_unknown_values(engine: Engine, settings: Settings, actor: Actor, hai: str) -> None:
