@@ -1,12 +1,15 @@
 """Helpers for the charge tests: a billed HAI refill, as the refill transaction records it, and an HTTP receiver."""
 
+import json
 import threading
+import tomllib
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from sqlalchemy import Engine
 
+from pump_service.billing import DATA_DIR
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Refill
 from pump_service.services.actor import Actor
@@ -96,3 +99,29 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+
+
+GIST_BILLING: dict[str, Any] = {
+    "diagnoses": ["Z45.1", "C49.A2"],  # GIST of the stomach: only on Palmetto's regional list
+    "documentation": ["liver_limited_unresectable"],
+}
+
+
+def packaged_profile(profile_id: str = "medicare", **changes: Any) -> dict[str, Any]:
+    """A packaged profile's keys (as a clinic would copy them from profiles.toml), with ``changes``."""
+    document = tomllib.loads((DATA_DIR / "profiles.toml").read_text(encoding="utf-8"))
+    profile: dict[str, Any] = json.loads(json.dumps(document["profiles"][profile_id], default=str))
+    return {**profile, **changes}
+
+
+def palmetto_setup(**changes: Any) -> dict[str, Any]:
+    """A clinic billing set-up for jurisdiction JJ whose default profile accepts Palmetto's regional list."""
+    name = "Medicare Part B, Palmetto GBA (JJ)"
+    return {
+        "effective_from": "2026-01-01",
+        "jurisdiction": "JJ",
+        "place_of_service": "11",
+        "payer_profile": "medicare_palmetto",
+        "profiles": {"medicare_palmetto": packaged_profile(name=name, regional_dx=True)},
+        **changes,
+    }

@@ -6,6 +6,7 @@ rule table, the data files and the exports are described in docs/billing.md.
 """
 
 from pump_service.billing.charges import BillingWarning, ChargeEvent, ChargeSet, ChargeStatus, EventKind
+from pump_service.billing.clinic_config import JURISDICTIONS, ClinicBillingConfig, with_clinic_profiles
 from pump_service.billing.corrections import credit_event, line_event_id, void_event
 from pump_service.billing.delivery import (
     DeliveryOutcome,
@@ -38,11 +39,13 @@ from pump_service.billing.reference import ReferenceData
 
 __all__ = [
     "DATA_DIR",
+    "JURISDICTIONS",
     "BillingDataError",
     "BillingWarning",
     "ChargeEvent",
     "ChargeSet",
     "ChargeStatus",
+    "ClinicBillingConfig",
     "ContainerKind",
     "DeliveryOutcome",
     "DeliveryStatus",
@@ -73,4 +76,5 @@ __all__ = [
     "line_event_id",
     "load_reference",
     "void_event",
+    "with_clinic_profiles",
 ]

@@ -46,6 +46,8 @@ class BillingWarning(BaseModel):
     rule: str | None
     code: str
     message: str
+    profile: str | None = None  # the payer profile a coverage warning was judged under
+    profile_source: str | None = None  # where that profile came from (profiles.toml, clinic main v2)
 
 
 class ChargeEvent(BaseModel):

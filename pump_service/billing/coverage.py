@@ -24,7 +24,15 @@ def coverage_warnings(facts: VisitFacts, reference: ReferenceData, profile: Paye
     warnings: list[BillingWarning] = []
 
     def warn(code: str, message: str) -> None:
-        warnings.append(BillingWarning(rule="R17", code=code, message=message))
+        warnings.append(
+            BillingWarning(
+                rule="R17",
+                code=code,
+                message=f"R17 ({profile.profile_id}, {profile.source}): {message}",
+                profile=profile.profile_id,
+                profile_source=profile.source,
+            )
+        )
 
     drug_ids = list(dict.fromkeys(d.drug_id for d in facts.drugs if d.purpose is DrugPurpose.THERAPEUTIC))
     route = facts.route.value

@@ -35,7 +35,7 @@ from schemas.drug_catalogue import DRUGS
 from schemas.pump import DeliveryRoute
 from schemas.units import UnitError, parse_quantity, to_canonical
 
-__all__ = ["DATA_DIR", "load_reference"]
+__all__ = ["DATA_DIR", "check_profile", "load_reference", "profile_rows"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _TABLES = ("codes", "profiles", "coverage", "fee_schedule", "mue", "ptp")
@@ -85,7 +85,7 @@ def load_reference(
     profile_rows = _profile_rows(root / files["profiles"])
     profiles = select_in_effect(profile_rows, on, file=files["profiles"])
     for profile in profiles.values():
-        _check_profile(profile, codes, coverage, files["profiles"])
+        check_profile(profile, codes, coverage, files["profiles"])
     fee_rows = read_fee_rows(root / files["fee_schedule"])
     mue_rows = read_mue_rows(root / files["mue"])
     ptp_rows = read_ptp_rows(root / files["ptp"])
@@ -249,13 +249,25 @@ def _drug_billing(drug: Drug, codes: Mapping[str, CodeInfo], file: str) -> DrugB
 
 
 def _profile_rows(path: Path) -> list[Dated[PayerProfile]]:
-    document = read_toml(path)
-    default_from = _meta(document, path.name)
-    top = Entry(document, file=path.name, entry="(top level)")
+    return profile_rows(read_toml(path), file=path.name, source=path.name)
+
+
+def profile_rows(document: Mapping[str, Any], *, file: str, source: str) -> list[Dated[PayerProfile]]:
+    """Parse a document in the schema of ``profiles.toml`` (``[meta]`` and ``[profiles.<id>]``).
+
+    ``source`` is recorded on each profile (``profiles.toml``, ``clinic main v2``) so that a
+    warning can say where the profile came from.
+
+    Raises:
+        BillingDataError: a missing, misspelt or malformed key, named with ``file`` and the profile.
+    """
+    default_from = _meta(dict(document), file)
+    path_name = file
+    top = Entry(document, file=path_name, entry="(top level)")
     top.table("meta")
     rows = []
     for profile_id, raw in top.table("profiles").items():
-        entry = Entry(raw, file=path.name, entry=profile_id)
+        entry = Entry(raw, file=path_name, entry=profile_id)
         if not re.fullmatch(r"[a-z][a-z0-9_]{1,40}", profile_id):
             raise entry.error("profile ids are lower_snake_case")
         start, end = _window(entry, default_from)
@@ -293,6 +305,7 @@ def _profile_rows(path: Path) -> list[Dated[PayerProfile]]:
             label_pairs=frozenset(pairs),
             excluded_uses=entry.texts("excluded_uses"),
             regional_dx=entry.flag("regional_dx"),
+            source=source,
         )
         entry.done()
         if any(not re.fullmatch(r"[0-9]{2}", pos) for pos in profile.facility_pos):
@@ -302,7 +315,13 @@ def _profile_rows(path: Path) -> list[Dated[PayerProfile]]:
     return rows
 
 
-def _check_profile(profile: PayerProfile, codes: Mapping[str, CodeInfo], coverage: Coverage, file: str) -> None:
+def check_profile(profile: PayerProfile, codes: Mapping[str, CodeInfo], coverage: Coverage, file: str) -> None:
+    """Check a profile's references (codes, coverage uses, drugs) against the loaded tables.
+
+    Raises:
+        BillingDataError: an unknown code, use or drug, naming ``file`` and the profile.
+    """
+
     def fail(message: str) -> BillingDataError:
         return BillingDataError(message, file=file, entry=profile.profile_id)
 

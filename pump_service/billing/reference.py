@@ -122,6 +122,7 @@ class PayerProfile:
     label_pairs: frozenset[tuple[DeliveryRoute, str]]
     excluded_uses: tuple[str, ...]
     regional_dx: bool
+    source: str = "profiles.toml"  # where the profile was defined: the packaged file or a clinic's set-up
 
     def is_facility(self, place_of_service: str) -> bool:
         return place_of_service in self.facility_pos

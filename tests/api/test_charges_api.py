@@ -33,17 +33,19 @@ def billed(engine: Engine, settings: Settings, actor: Actor) -> list[str]:
 
 
 def test_charges_are_listed_and_filtered(client: TestClient, billed: list[str]) -> None:
-    views = client.get("/charges").json()
+    page = client.get("/charges").json()
+    assert page["next_cursor"] is None
+    views = page["items"]
     assert [v["event_id"] for v in views] == billed
     assert views[1]["modifiers"] == ["JZ", "KD"]
     assert views[0]["expected_allowable_usd"] == 125.25
-    billable = client.get("/charges", params={"status": "billable", "delivery": "pending"}).json()
+    billable = client.get("/charges", params={"status": "billable", "delivery": "pending"}).json()["items"]
     assert [v["code"] for v in billable] == ["96522", "J9200"]
-    assert client.get("/charges", params={"visit": "other"}).json() == []
+    assert client.get("/charges", params={"visit": "other"}).json()["items"] == []
     later = (T0 + timedelta(days=1)).isoformat()
-    assert client.get("/charges", params={"since": later}).json() == []
+    assert client.get("/charges", params={"recorded_since": later}).json()["items"] == []
     assert client.get("/charges", params={"status": "paid"}).status_code == 422
-    assert client.get("/charges", params={"since": "2026-11-02T09:00:00"}).status_code == 422  # naive
+    assert client.get("/charges", params={"recorded_since": "2026-11-02T09:00:00"}).status_code == 422  # naive
 
 
 def test_exports_parse(client: TestClient, billed: list[str]) -> None:
@@ -75,4 +77,4 @@ def test_void_once_then_conflict(client: TestClient, billed: list[str], clock: F
     assert client.post("/charges/nope/void", json={"reason": "x"}, headers=NURSE).status_code == 404
     assert client.post(f"/charges/{billed[1]}/void", json={"reason": ""}, headers=NURSE).status_code == 422
     assert client.post(f"/charges/{billed[1]}/void", json={"reason": "x"}).status_code == 422  # no X-Actor
-    assert len(client.get("/charges").json()) == 5
+    assert len(client.get("/charges").json()["items"]) == 5

@@ -45,7 +45,9 @@ def test_list_as_text_and_json(billed: list[str]) -> None:
     assert "JZ+KD" in out
     code, out, _ = invoke("charges", "list", "--status", "billable", "--json")
     assert code == 0
-    assert [(v["code"], v["delivery_status"]) for v in json.loads(out)] == [("96522", "pending"), ("J9200", "pending")]
+    page = json.loads(out)
+    assert page["next_cursor"] is None
+    assert [(v["code"], v["delivery_status"]) for v in page["items"]] == [("96522", "pending"), ("J9200", "pending")]
     assert invoke("charges", "list", "--visit", "nope")[1].strip() == "no charge events"
 
 
@@ -84,7 +86,7 @@ def test_dispatch_to_a_folder_once(billed: list[str], tmp_path: Path) -> None:
     code, out, _ = invoke("charges", "dispatch", "--to-folder", str(drop))
     assert (code, out.strip()) == (0, "nothing was due; 0 pending")
     assert len(list(drop.iterdir())) == 1
-    assert json.loads(invoke("charges", "list", "--json")[1])[0]["delivery_status"] == "delivered"
+    assert json.loads(invoke("charges", "list", "--json")[1])["items"][0]["delivery_status"] == "delivered"
 
 
 @pytest.mark.parametrize(

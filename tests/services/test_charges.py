@@ -15,7 +15,7 @@ from hl7apy.parser import parse_message
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
-from pump_service.billing import BillingDataError, ExportFormat, FolderDestination
+from pump_service.billing import ExportFormat, FolderDestination
 from pump_service.billing.exports import CSV_COLUMNS
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow
@@ -125,7 +125,9 @@ def test_a_visit_billed_again_with_other_facts_is_a_conflict(
 @pytest.mark.parametrize(
     ("body", "error", "field"),
     [
-        pytest.param(billed_body(payer_profile="no_such_payer"), BillingDataError, None, id="unknown-payer"),
+        pytest.param(
+            billed_body(payer_profile="no_such_payer"), RuleViolationError, "billing.payer_profile", id="unknown-payer"
+        ),
         pytest.param(billed_body(diagnoses=["C78.7", "C78.7"]), RuleViolationError, "billing.diagnoses", id="dx"),
         pytest.param(
             {
@@ -225,8 +227,10 @@ def test_void_before_delivery_is_a_new_void_event(engine: Engine, settings: Sett
     )
     assert (void.delivery_status.value, void.created_at, void.status_reason) == ("pending", LATER, "entered twice")
     with transaction(engine) as session:
-        [stored] = list_charges(session, visit_key=original.visit_key, status="billable")[:1]
-        assert stored.event == original.event  # the original is never changed
+        [stored] = list_charges(session, visit_key=original.visit_key, status="voided")
+        assert stored.event == original.event  # the original's event is never changed, only linked
+        assert stored.voided_by_event_id == void.event_id
+        assert original.event_id not in {r.event_id for r in list_charges(session, status="billable")}
         with pytest.raises(ConflictError, match="already corrected"):
             void_charge(session, original.event_id, reason="again", actor=actor, now=LATER)
         with pytest.raises(RuleViolationError, match="correct the original"):
@@ -234,7 +238,7 @@ def test_void_before_delivery_is_a_new_void_event(engine: Engine, settings: Sett
         with pytest.raises(NotFoundError):
             void_charge(session, "no-such-event", reason="x", actor=actor, now=LATER)
         with pytest.raises(RuleViolationError, match="needs a reason"):
-            void_charge(session, billed_rows(session)[1].event_id, reason="  ", actor=actor, now=LATER)
+            void_charge(session, billed_rows(session)[0].event_id, reason="  ", actor=actor, now=LATER)
 
 
 def billed_rows(session: Any) -> list[ChargeEventRow]:
@@ -252,6 +256,17 @@ def test_void_after_delivery_is_a_credit(
     assert (credit.kind.value, credit.status.value, credit.code) == ("credit", "billable", "J9200")
     assert credit.delivery_status.value == "pending"
     assert kit_void.kind.value == "void"  # a not-billable line was never billed: nothing to credit
+    with transaction(engine) as session:
+        shown = {r.event_id: charge_view(r) for r in list_charges(session)}
+        assert [r.event_id for r in list_charges(session, status="credited")] == [rows[1].event_id]
+    assert (shown[rows[1].event_id].status.value, shown[rows[1].event_id].credited_by_event_id) == (
+        "credited",
+        credit.event_id,
+    )
+    assert (shown[rows[3].event_id].status.value, shown[rows[3].event_id].billing_status.value) == (
+        "voided",
+        "not-billable",
+    )
 
 
 def test_list_filters_and_refuses_unknown_values(engine: Engine, settings: Settings, actor: Actor, hai: str) -> None:
@@ -259,8 +274,8 @@ def test_list_filters_and_refuses_unknown_values(engine: Engine, settings: Setti
     with transaction(engine) as session:
         assert len(list_charges(session)) == 4
         assert [r.code for r in list_charges(session, status="not-billable")] == ["A4216", "A4220"]
-        assert len(list_charges(session, delivery="pending", since=T0)) == 4
-        assert list_charges(session, since=LATER) == []
+        assert len(list_charges(session, delivery="pending", recorded_since=T0)) == 4
+        assert list_charges(session, recorded_since=LATER) == []
         assert list_charges(session, visit_key="other") == []
         with pytest.raises(RuleViolationError, match="unknown status"):
             list_charges(session, status="paid")

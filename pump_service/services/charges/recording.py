@@ -16,9 +16,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any
 
+from sqlalchemy import and_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from pump_service.billing import (
     BillingWarning,
@@ -38,18 +40,33 @@ from pump_service.billing.exports.dft_p03 import posts_in_dft
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow, DeliveryState
 from pump_service.persistence.models import Pump, Refill, RefillComponent
+from pump_service.persistence.rows import clinic_id_of
+from pump_service.persistence.schedule_models import Clinic
 from pump_service.services.actor import Actor
+from pump_service.services.charges.clinic_billing import billing_reference
+from pump_service.services.charges.contracts import (
+    ChargePage,
+    ChargeQuery,
+    ChargeView,
+    ShownStatus,
+    decode_cursor,
+    encode_cursor,
+    parse_model,
+)
 from pump_service.services.charges.dispatch import dispatch_pending, parse_export_format
-from pump_service.services.charges.views import stored_event
-from pump_service.services.charges.visit_facts import patient_ref_of, reference_for, visit_facts
+from pump_service.services.charges.views import charge_view, stored_event
+from pump_service.services.charges.visit_facts import patient_ref_of, service_date_of, visit_facts
 from pump_service.services.contracts import RefillEntry
+from pump_service.services.scheduling.clinics import get_clinic
 from pump_service.settings import Settings
 
 __all__ = [
     "ChargeExport",
     "VisitCharges",
+    "charge_views",
     "dispatch_pending",
     "export_charges",
+    "list_charge_page",
     "list_charges",
     "precheck_visit_charges",
     "record_visit_charges",
@@ -103,6 +120,7 @@ def _charge_set(
     patient_ref = patient_ref_of(session, pump)
     if patient_ref is None:
         return None
+    reference, clinic_billing = billing_reference(session, pump, settings, service_date_of(refill, settings))
     facts = visit_facts(
         session,
         visit_key=visit_key,
@@ -115,8 +133,15 @@ def _charge_set(
         prescription_changed=prescription_changed,
         analysis_done=analysis_done,
         components=components,
+        clinic_billing=clinic_billing,
     )
-    return compute_charges(facts, reference_for(facts.service_date))
+    if facts.payer_profile not in reference.profiles:
+        known = ", ".join(sorted(reference.profiles))
+        raise RuleViolationError(
+            f"unknown payer profile {facts.payer_profile!r} on {facts.service_date} (known: {known})",
+            field="billing.payer_profile",
+        )
+    return compute_charges(facts, reference)
 
 
 def precheck_visit_charges(
@@ -206,7 +231,11 @@ def record_visit_charges(
             "stored charges are never replaced; void them and bill the visit again under a new revision"
         )
     added = [
-        _row(line, refill_id=refill.id, actor=actor, now=now) for line in charges.lines if line.event_id not in stored
+        _row(
+            line, refill_id=refill.id, clinic_id=pump.clinic_id, actor=actor, now=now, version=charges.reference_version
+        )
+        for line in charges.lines
+        if line.event_id not in stored
     ]
     session.add_all(added)
     session.flush()
@@ -216,36 +245,86 @@ def record_visit_charges(
     return VisitCharges(rows=rows, added=len(added), warnings=charges.warnings)
 
 
-def list_charges(
-    session: Session,
-    *,
-    status: ChargeStatus | str | None = None,
-    delivery: DeliveryState | str | None = None,
-    since: datetime | None = None,
-    visit_key: str | None = None,
-) -> list[ChargeEventRow]:
-    """Stored events, oldest first; ``since`` filters on when they were recorded.
+def list_charges(session: Session, query: ChargeQuery | None = None, **filters: Any) -> list[ChargeEventRow]:
+    """Every stored event matching ``query`` and ``filters``, oldest first, without paging.
+
+    ``filters`` are fields of :class:`ChargeQuery`; exports and delivery use every page at once.
 
     Raises:
-        RuleViolationError: an unknown ``status`` or ``delivery`` value.
+        NotFoundError: ``clinic`` names no clinic.
+        RuleViolationError: a filter value is refused (``field`` names it).
     """
-    query = select(ChargeEventRow).order_by(col(ChargeEventRow.id))
-    if status is not None:
-        query = query.where(ChargeEventRow.status == _choice(ChargeStatus, status, "status").value)
-    if delivery is not None:
-        query = query.where(ChargeEventRow.delivery_status == _choice(DeliveryState, delivery, "delivery").value)
-    if since is not None:
-        query = query.where(col(ChargeEventRow.created_at) >= since)
-    if visit_key is not None:
-        query = query.where(ChargeEventRow.visit_key == visit_key)
-    return list(session.exec(query).all())
+    return list(session.exec(_filtered(session, _merged(query, filters))).all())
+
+
+def _merged(query: ChargeQuery | None, filters: dict[str, Any]) -> ChargeQuery:
+    if not filters:
+        return query or ChargeQuery()
+    base = query.model_dump(exclude_unset=True) if query is not None else {}
+    return parse_model(ChargeQuery, {**base, **filters})
+
+
+def list_charge_page(session: Session, query: ChargeQuery) -> ChargePage:
+    """One page of the events matching ``query``, in recording order, and the cursor of the next page.
+
+    Raises:
+        NotFoundError: ``query.clinic`` names no clinic.
+        RuleViolationError: ``query.cursor`` is not a cursor of this list.
+    """
+    statement = _filtered(session, query)
+    if query.cursor is not None:
+        statement = statement.where(col(ChargeEventRow.id) > decode_cursor(query.cursor))
+    rows = list(session.exec(statement.limit(query.limit + 1)).all())
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    last = rows[-1].id if more and rows else None
+    return ChargePage(items=charge_views(session, rows), next_cursor=None if last is None else encode_cursor(last))
+
+
+def charge_views(session: Session, rows: Sequence[ChargeEventRow]) -> list[ChargeView]:
+    """The views of ``rows``, with each row's clinic id looked up once."""
+    keys = {row.clinic_id for row in rows if row.clinic_id is not None}
+    names = (
+        dict(session.exec(select(Clinic.id, Clinic.clinic_id).where(col(Clinic.id).in_(keys))).all()) if keys else {}
+    )
+    return [charge_view(row, names.get(row.clinic_id) if row.clinic_id is not None else None) for row in rows]
+
+
+def _filtered(session: Session, query: ChargeQuery) -> SelectOfScalar[ChargeEventRow]:
+    statement = select(ChargeEventRow).order_by(col(ChargeEventRow.id))
+    uncorrected = and_(
+        col(ChargeEventRow.voided_by_event_id).is_(None), col(ChargeEventRow.credited_by_event_id).is_(None)
+    )
+    if query.status in {ShownStatus.BILLABLE, ShownStatus.NOT_BILLABLE, ShownStatus.ENTERED_IN_ERROR}:
+        statement = statement.where(ChargeEventRow.status == query.status.value, uncorrected)
+    elif query.status is ShownStatus.VOIDED:
+        statement = statement.where(col(ChargeEventRow.voided_by_event_id).is_not(None))
+    elif query.status is ShownStatus.CREDITED:
+        statement = statement.where(col(ChargeEventRow.credited_by_event_id).is_not(None))
+    if query.delivery is not None:
+        statement = statement.where(ChargeEventRow.delivery_status == query.delivery.value)
+    if query.service_from is not None:
+        statement = statement.where(col(ChargeEventRow.service_date) >= query.service_from)
+    if query.service_to is not None:
+        statement = statement.where(col(ChargeEventRow.service_date) <= query.service_to)
+    if query.recorded_since is not None:
+        statement = statement.where(col(ChargeEventRow.created_at) >= query.recorded_since)
+    if query.visit_key is not None:
+        statement = statement.where(ChargeEventRow.visit_key == query.visit_key)
+    if query.payer_profile is not None:
+        statement = statement.where(ChargeEventRow.payer_profile == query.payer_profile)
+    if query.clinic is not None:
+        statement = statement.where(ChargeEventRow.clinic_id == clinic_id_of(get_clinic(session, query.clinic)))
+    return statement
 
 
 def void_charge(session: Session, event_id: str, *, reason: str, actor: Actor, now: datetime) -> ChargeEventRow:
     """Correct the stored charge ``event_id`` with a new event and return its row.
 
     A void (FHIR ``entered-in-error``) while the billing system has not received the charge; a
-    credit (a reversal) once a billable charge was delivered. The original row is not changed.
+    credit (a reversal) once a billable charge was delivered. The original's stored event is not
+    changed; its ``voided_by_event_id`` / ``credited_by_event_id`` link is set, so it is shown
+    ``voided`` / ``credited`` and no longer listed as billable.
 
     Raises:
         NotFoundError: no event with that id.
@@ -258,7 +337,15 @@ def void_charge(session: Session, event_id: str, *, reason: str, actor: Actor, n
     if row.kind != EventKind.CHARGE.value:
         raise RuleViolationError(f"event {event_id} is a {row.kind}: correct the original charge", field="event_id")
     earlier = session.exec(select(ChargeEventRow).where(ChargeEventRow.original_event_id == event_id)).first()
-    if earlier is not None:
+    if earlier is not None or row.voided_by_event_id or row.credited_by_event_id:
+        earlier = (
+            earlier
+            or session.exec(
+                select(ChargeEventRow).where(
+                    ChargeEventRow.event_id == (row.voided_by_event_id or row.credited_by_event_id)
+                )
+            ).one()
+        )
         raise ConflictError(f"charge {event_id} was already corrected by {earlier.kind} {earlier.event_id}")
     original = stored_event(row)
     billed = row.delivery_status == DeliveryState.DELIVERED.value and original.status is ChargeStatus.BILLABLE
@@ -266,35 +353,41 @@ def void_charge(session: Session, event_id: str, *, reason: str, actor: Actor, n
         event = credit_event(original, reason, now) if billed else void_event(original, reason, now)
     except ValueError as exc:
         raise RuleViolationError(str(exc), field="reason") from exc
-    correction = _row(event, refill_id=row.refill_id, actor=actor, now=now)
-    session.add(correction)
+    correction = _row(
+        event, refill_id=row.refill_id, clinic_id=row.clinic_id, actor=actor, now=now, version=row.reference_version
+    )
+    # The original's billing content stays as stored; only its link to the correction is set.
+    if event.kind is EventKind.VOID:
+        row.voided_by_event_id = event.event_id
+    else:
+        row.credited_by_event_id = event.event_id
+    session.add_all([correction, row])
     session.flush()
     return correction
 
 
 def export_charges(
-    session: Session,
-    fmt: ExportFormat | str,
-    *,
-    now: datetime,
-    visit_key: str | None = None,
-    status: ChargeStatus | str | None = None,
-    delivery: DeliveryState | str | None = None,
-    since: datetime | None = None,
+    session: Session, fmt: ExportFormat | str, *, now: datetime, query: ChargeQuery | None = None, **filters: Any
 ) -> ChargeExport:
-    """The stored events (filtered as in :func:`list_charges`) as FHIR, HL7 v2 or CSV text.
+    """The stored events matching ``query`` and ``filters`` (every page) as FHIR, HL7 v2 or CSV text.
 
     FHIR is one collection Bundle; HL7 v2 is one DFT^P03 message per visit with something to post
     (message time ``now``), concatenated; CSV has the fixed header and one row per event.
 
     Raises:
-        RuleViolationError: an unknown format or filter value.
+        RuleViolationError: an unknown format.
+        NotFoundError: ``query.visit_key`` names a visit with no stored charges, or an unknown clinic.
     """
     export = parse_export_format(fmt)
-    events = [
-        stored_event(r)
-        for r in list_charges(session, status=status, delivery=delivery, since=since, visit_key=visit_key)
-    ]
+    query = _merged(query, filters)
+    if (
+        query.visit_key is not None
+        and not session.exec(
+            select(ChargeEventRow.id).where(ChargeEventRow.visit_key == query.visit_key).limit(1)
+        ).first()
+    ):
+        raise NotFoundError(f"no charges stored for visit {query.visit_key}")
+    events = [stored_event(r) for r in list_charges(session, query)]
     media, suffix = _MEDIA[export]
     if export is ExportFormat.FHIR:
         body = json.dumps(export_fhir_bundle(events), ensure_ascii=False, indent=2)
@@ -310,8 +403,19 @@ def export_charges(
     return ChargeExport(body=body, media_type=media, suffix=suffix)
 
 
-def _row(event: ChargeEvent, *, refill_id: int | None, actor: Actor, now: datetime) -> ChargeEventRow:
+def _row(
+    event: ChargeEvent,
+    *,
+    refill_id: int | None,
+    clinic_id: int | None,
+    actor: Actor,
+    now: datetime,
+    version: str | None,
+) -> ChargeEventRow:
     return ChargeEventRow(
+        reference_version=version,
+        payer_profile=event.payer_profile,
+        clinic_id=clinic_id,
         event_id=event.event_id,
         kind=event.kind.value,
         original_event_id=event.original_event_id,
@@ -326,14 +430,3 @@ def _row(event: ChargeEvent, *, refill_id: int | None, actor: Actor, now: dateti
         created_by=actor.user,
         station_id=actor.station_id,
     )
-
-
-_Choice = TypeVar("_Choice", ChargeStatus, DeliveryState)
-
-
-def _choice(kind: type[_Choice], value: _Choice | str, name: str) -> _Choice:
-    try:
-        return kind(value)
-    except ValueError as exc:
-        choices = ", ".join(member.value for member in kind)
-        raise RuleViolationError(f"unknown {name} {value!r}: one of {choices}", field=name) from exc

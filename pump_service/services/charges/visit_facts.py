@@ -11,7 +11,9 @@ a plain refill is:
   patent, every other drug is therapeutic; an explicit ``purpose`` in the request wins;
 * supplies: a refill always uses a refill kit, so A4220 is listed once, with
   ``billing.refill_kit_lot`` when given (whether it is billable is the payer profile's decision);
-* performer: the acting user; place of service and payer profile: the station's settings;
+* performer: the acting user; place of service and payer profile: the request's, else the pump
+  clinic's billing set-up in effect on the service date (:mod:`.clinic_billing`), else the
+  station's settings;
 * same-day codes: the billable, uncorrected charges already stored for the patient that date.
 
 The reference tables are loaded once per validity window and kept for the life of the process.
@@ -27,6 +29,7 @@ from sqlmodel import Session, col, select
 from pump_service.billing import (
     BillingDataError,
     ChargeStatus,
+    ClinicBillingConfig,
     ContainerKind,
     DrugGiven,
     DrugPurpose,
@@ -45,7 +48,7 @@ from pump_service.settings import Settings
 from schemas.drug import AmountBasis
 from schemas.drug_catalogue import get_drug
 
-__all__ = ["REFILL_KIT_CODE", "patient_ref_of", "reference_for", "visit_facts"]
+__all__ = ["REFILL_KIT_CODE", "patient_ref_of", "reference_for", "service_date_of", "visit_facts"]
 
 REFILL_KIT_CODE = "A4220"
 _MULTI_DOSE_DRUGS = frozenset({"heparin"})
@@ -79,6 +82,11 @@ def reference_for(day: date) -> ReferenceData:
         return reference
 
 
+def service_date_of(refill: Refill, settings: Settings) -> date:
+    """The clinic-local date of service of ``refill``."""
+    return refill.performed_at.astimezone(settings.zone).date()
+
+
 def patient_ref_of(session: Session, pump: Pump) -> str | None:
     """The pseudonymous reference of the pump's patient, or None for a pump with no patient."""
     if pump.patient_id is None:
@@ -100,6 +108,7 @@ def visit_facts(
     prescription_changed: bool,
     analysis_done: bool,
     components: Sequence[RefillComponent] | None = None,
+    clinic_billing: ClinicBillingConfig | None = None,
 ) -> VisitFacts:
     """The facts of the refill visit ``visit_key``, with the defaults listed in the module docstring.
 
@@ -117,8 +126,10 @@ def visit_facts(
         rows = session.exec(
             select(RefillComponent).where(RefillComponent.refill_id == refill.id).order_by(col(RefillComponent.id))
         ).all()
-    service_date = refill.performed_at.astimezone(settings.zone).date()
+    service_date = service_date_of(refill, settings)
     billing = entry.billing
+    clinic_pos = clinic_billing.place_of_service if clinic_billing else None
+    clinic_profile = clinic_billing.payer_profile if clinic_billing else None
     fields = {
         "visit_key": visit_key,
         "service_at": refill.performed_at,
@@ -132,8 +143,8 @@ def visit_facts(
         "performer_role": billing.performer_role,
         "performer_id": billing.performer_id or actor.user,
         "supervising_id": billing.supervising_id,
-        "place_of_service": billing.place_of_service or settings.place_of_service,
-        "payer_profile": billing.payer_profile or settings.payer_profile,
+        "place_of_service": billing.place_of_service or clinic_pos or settings.place_of_service,
+        "payer_profile": billing.payer_profile or clinic_profile or settings.payer_profile,
         "chemo_cycle_initiated_today": billing.chemo_cycle_initiated_today,
         "port_flush_only": billing.port_flush_only,
         "separate_em": billing.separate_em,
