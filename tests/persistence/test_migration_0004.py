@@ -38,7 +38,7 @@ def test_0004_upgrades_history_and_downgrades_keeping_only_the_current_epochs_in
             connection.execute(text(_LOG), {"index": 0})
             connection.execute(text(_LOG), {"index": 1})
         upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0005"
+        assert current_revision(engine) == head_revision()
         assert _scalar(engine, "SELECT state FROM pump") == "active"
         assert _scalar(engine, "SELECT count(*) FROM device_log WHERE log_epoch = 0") == 2
         with engine.begin() as connection:  # a restarted pump: index 0 again, in epoch 1
@@ -54,6 +54,6 @@ def test_0004_upgrades_history_and_downgrades_keeping_only_the_current_epochs_in
             columns = {row[1] for row in connection.execute(text("PRAGMA table_info(pump)"))}
         assert {"state", "log_epoch", "replaced_by_id"}.isdisjoint(columns)
         upgrade(engine)  # and up again
-        assert current_revision(engine) == "0005"
+        assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
