@@ -14,15 +14,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pump_service.domain.jurisdictions import MAC_JURISDICTIONS
+from pump_service.services.scheduling.views import AppointmentView
 from schemas.clock import UtcDatetime
 
 __all__ = [
+    "CALENDAR_SETTINGS",
     "CLINIC_SETTINGS",
+    "ClinicChangeResult",
     "ClinicChangeView",
     "ClinicChanges",
     "ClinicEntry",
     "ClinicView",
     "HolidayView",
+    "PumpAssignment",
     "WorklistItem",
     "WorklistKind",
 ]
@@ -171,3 +175,22 @@ class WorklistItem(BaseModel):
     starts_at: UtcDatetime
     due_at: UtcDatetime
     rebooked_at: UtcDatetime | None = Field(description="the pump's next booked appointment, if any")
+
+
+class ClinicChangeResult(BaseModel):
+    """A changed clinic and the bookings moved because its calendar changed (their new appointments)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    clinic: ClinicView
+    moved: list[AppointmentView]
+
+
+class PumpAssignment(BaseModel):
+    """A pump now looked after by a clinic, and its booking there (if it has one)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pump_serial: str
+    clinic_id: str
+    appointment: AppointmentView | None
