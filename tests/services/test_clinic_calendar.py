@@ -1,6 +1,7 @@
 """Clinics in the database and the calendar rules (issue 10, observations 1-4), in virtual time."""
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,13 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def engine(settings: Settings) -> Engine:
+def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     with transaction(engine) as session:
         register_patient(session, PatientEntry(patient_ref="P-1", body_mass_kg=70.0), actor=ACTOR, now=T0)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def _register(engine: Engine, serial: str) -> None:
