@@ -20,6 +20,7 @@ __all__ = [
     "AppointmentStatus",
     "Clinic",
     "ClinicChange",
+    "ClinicChangeKind",
     "ClinicHoliday",
     "Notification",
     "NotificationLevel",
@@ -40,6 +41,14 @@ class NotificationStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     EXPIRED = "expired"  # a reminder recorded after the appointment it announced
     CLOSED = "closed"  # its appointment was completed, cancelled or moved: nothing left to do
+
+
+class ClinicChangeKind(StrEnum):
+    CREATED = "created"
+    CHANGED = "changed"  # settings: hours, capacity, zone, jurisdiction...
+    HOLIDAY_ADDED = "holiday_added"
+    HOLIDAY_REMOVED = "holiday_removed"
+    PUMP_ASSIGNED = "pump_assigned"
 
 
 class NotificationLevel(StrEnum):
@@ -77,7 +86,7 @@ class ClinicChange(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: int = Field(foreign_key="clinic.id", index=True)
-    kind: str = Field(max_length=32)  # created, changed, holiday_added, holiday_removed
+    kind: ClinicChangeKind = Field(sa_type=StrEnumType(ClinicChangeKind))
     before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     changed_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -16,7 +16,7 @@ from pump_service.domain.calendar import ClinicCalendar
 from pump_service.errors import ConflictError, NotFoundError
 from pump_service.persistence.models import Pump, PumpState
 from pump_service.persistence.rows import clinic_id_of, get_stored
-from pump_service.persistence.schedule_models import Appointment, Clinic, ClinicChange
+from pump_service.persistence.schedule_models import Appointment, Clinic, ClinicChange, ClinicChangeKind
 from pump_service.services.actor import Actor
 from pump_service.services.scheduling.booking import (
     active_appointment,
@@ -84,7 +84,7 @@ def create_clinic(session: Session, entry: ClinicEntry, *, actor: Actor, now: da
     record_change(
         session,
         clinic,
-        "created",
+        ClinicChangeKind.CREATED,
         before={},
         after=settings_of(clinic),
         actor=actor,
@@ -123,7 +123,7 @@ def change_clinic(
     record_change(
         session,
         clinic,
-        "changed",
+        ClinicChangeKind.CHANGED,
         before={k: before[k] for k in changed},
         after=changed,
         actor=actor,
@@ -192,7 +192,7 @@ def assign_pump(session: Session, serial: str, clinic: Clinic, *, actor: Actor, 
     record_change(
         session,
         clinic,
-        "pump_assigned",
+        ClinicChangeKind.PUMP_ASSIGNED,
         before={"pump": serial, "clinic": old.clinic_id if old else None},
         after={"pump": serial, "clinic": clinic.clinic_id},
         actor=actor,

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from pump_service.domain.calendar import SEARCH_AHEAD_DAYS, ClinicCalendar
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.rows import clinic_id_of
-from pump_service.persistence.schedule_models import Clinic, ClinicChange, ClinicHoliday
+from pump_service.persistence.schedule_models import Clinic, ClinicChange, ClinicChangeKind, ClinicHoliday
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
 
@@ -35,7 +35,7 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 def record_change(
     session: Session,
     clinic: Clinic,
-    kind: str,
+    kind: ClinicChangeKind,
     *,
     before: dict[str, Any],
     after: dict[str, Any],
@@ -88,7 +88,7 @@ def default_clinic(session: Session, settings: Settings, *, now: datetime, actor
     record_change(
         session,
         clinic,
-        "created",
+        ClinicChangeKind.CREATED,
         before={},
         after=settings_of(clinic),
         actor=actor,
@@ -170,7 +170,7 @@ def add_holiday(session: Session, clinic: Clinic, day: date, name: str, *, actor
     record_change(
         session,
         clinic,
-        "holiday_added",
+        ClinicChangeKind.HOLIDAY_ADDED,
         before={},
         after={"day": day.isoformat(), "name": name},
         actor=actor,
@@ -205,7 +205,7 @@ def remove_holiday(session: Session, clinic: Clinic, day: date, *, actor: Actor,
     record_change(
         session,
         clinic,
-        "holiday_removed",
+        ClinicChangeKind.HOLIDAY_REMOVED,
         before={"day": day.isoformat(), "name": row.name},
         after={},
         actor=actor,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pump_service.domain.jurisdictions import MAC_JURISDICTIONS
+from pump_service.persistence.schedule_models import ClinicChangeKind
 from pump_service.services.scheduling.views import AppointmentView
 from schemas.clock import UtcDatetime
 
@@ -152,7 +153,7 @@ class ClinicView(BaseModel):
 class ClinicChangeView(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
-    kind: str
+    kind: ClinicChangeKind
     before: dict[str, Any]
     after: dict[str, Any]
     changed_at: UtcDatetime

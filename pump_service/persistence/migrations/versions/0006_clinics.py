@@ -27,7 +27,7 @@ def upgrade() -> None:
     op.create_table('clinic_change',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('clinic_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('before', sa.JSON(), nullable=False),
     sa.Column('after', sa.JSON(), nullable=False),
     sa.Column('changed_at', pump_service.persistence.types.UTCDateTime(timezone=True), nullable=False),
