@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from pump_service.cli.clinic_commands import add_commands
 from pump_service.cli.context import CliContext, handle_errors
 from pump_service.cli.output import local
 from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
@@ -29,7 +30,7 @@ ClinicOpt = Annotated[str | None, typer.Option("--clinic", help="clinic id (defa
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 appointments_app = typer.Typer(no_args_is_help=True, help="Cancel appointments or record no-shows.")
-clinic_app = typer.Typer(no_args_is_help=True, help="The clinic calendar.")
+clinic_app = typer.Typer(no_args_is_help=True, help="Clinics: their calendar, holidays, history and worklist.")
 notifications_app = typer.Typer(no_args_is_help=True, help="Reminders and escalations.")
 
 
@@ -78,14 +79,23 @@ def appointments_cancel(
     appointment_id: int,
     reason: Annotated[str, typer.Option("--reason", help="why (no patient details)")],
     no_show: Annotated[bool, typer.Option("--no-show", help="the patient did not come (escalates)")] = False,
+    patient_request: Annotated[
+        bool, typer.Option("--patient-request", help="the patient asked: book another day")
+    ] = False,
     database_url: DatabaseOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Cancel an appointment or record a no-show; the pump is booked again."""
+    """Cancel an appointment or record a no-show (once it has started); the pump is booked again."""
     ctx = CliContext.from_options(database_url, actor)
     with ctx.session() as session:
         new = cancel_appointment(
-            session, appointment_id, no_show=no_show, reason=reason, actor=ctx.actor, now=ctx.clock.now()
+            session,
+            appointment_id,
+            no_show=no_show,
+            reason=reason,
+            actor=ctx.actor,
+            now=ctx.clock.now(),
+            patient_request=patient_request,
         )
         view = appointment_view(session, new)
     late = "" if view.on_time else " (LATE: escalated)"
@@ -184,5 +194,6 @@ def register(app: typer.Typer) -> None:
     app.command()(handle_errors(schedule))
     app.command()(handle_errors(tick))
     app.add_typer(appointments_app, name="appointments")
+    add_commands(clinic_app)
     app.add_typer(clinic_app, name="clinic")
     app.add_typer(notifications_app, name="notifications")

@@ -19,6 +19,8 @@ __all__ = [
     "Appointment",
     "AppointmentStatus",
     "Clinic",
+    "ClinicChange",
+    "ClinicChangeKind",
     "ClinicHoliday",
     "Notification",
     "NotificationLevel",
@@ -38,6 +40,15 @@ class NotificationStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     EXPIRED = "expired"  # a reminder recorded after the appointment it announced
+    CLOSED = "closed"  # its appointment was completed, cancelled or moved: nothing left to do
+
+
+class ClinicChangeKind(StrEnum):
+    CREATED = "created"
+    CHANGED = "changed"  # settings: hours, capacity, zone, jurisdiction...
+    HOLIDAY_ADDED = "holiday_added"
+    HOLIDAY_REMOVED = "holiday_removed"
+    PUMP_ASSIGNED = "pump_assigned"
 
 
 class NotificationLevel(StrEnum):
@@ -60,11 +71,27 @@ class Clinic(SQLModel, table=True):
     slot_minutes: int
     capacity_per_day: int
     reminder_days: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    jurisdiction: str | None = Field(default=None, max_length=8)  # Medicare A/B MAC, see domain/jurisdictions.py
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=64)
     station_id: str = Field(max_length=64)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     updated_by: str = Field(max_length=64)
+
+
+class ClinicChange(SQLModel, table=True):
+    """One change of a clinic's settings or holidays: who, from which station, when, before and after."""
+
+    __tablename__ = "clinic_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    kind: ClinicChangeKind = Field(sa_type=StrEnumType(ClinicChangeKind))
+    before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    changed_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    changed_by: str = Field(max_length=64)
+    station_id: str = Field(max_length=64)
 
 
 class ClinicHoliday(SQLModel, table=True):

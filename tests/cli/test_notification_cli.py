@@ -9,6 +9,7 @@ from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.schedule_models import Notification
 from pump_service.services.scheduling.channels import WebhookChannel
 from pump_service.services.scheduling.delivery import dispatch_notifications
+from schemas.clock import SystemClock
 from tests.charge_support import Receiver
 from tests.cli.test_cli import db, invoke
 
@@ -18,13 +19,12 @@ __all__ = ["db"]
 def test_the_delivery_log_is_listed_per_notification_and_as_json(db: str) -> None:
     assert invoke("patients", "add", "P-1", "--body-mass", "70 kg")[0] == 0
     assert invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial", "--patient", "P-1")[0] == 0
+    # Filled 15 days ago: due yesterday, so the booking is late and escalated (one notification).
+    filled = (SystemClock().now() - timedelta(days=15)).replace(microsecond=0).isoformat()
     code, _, err = invoke("refill", "record", "HAI-1", "--returned", "0 mL", "--fill", "30 mL", "-c",
-                          "floxuridine:dose=0.12 mg/kg/d", "-c", "saline")  # fmt: skip
+                          "floxuridine:dose=0.12 mg/kg/d", "-c", "saline", "--at", filled)  # fmt: skip
     assert code == 0, err
     assert invoke("notifications", "deliveries") == (0, "no deliveries\n", "")
-    code, out, _ = invoke("schedule", "--days", "30", "--json")
-    [view] = json.loads(out)
-    assert invoke("appointments", "cancel", str(view["appointment_id"]), "--reason", "x", "--no-show")[0] == 0
     engine = make_engine(db)
     receiver = Receiver()
     receiver.statuses.append(503)

@@ -30,6 +30,7 @@ class CancelEntry(BaseModel):
 
     reason: str = Field(min_length=1, max_length=200)
     no_show: bool = False
+    patient_request: bool = Field(False, description="the patient asked: rebooked on another day")
 
 
 class HolidayEntry(BaseModel):
@@ -65,14 +66,20 @@ def read_schedule_ical(
 
 @router.post(
     "/appointments/{appointment_id}/cancel",
-    responses={**_NOT_FOUND, 409: {"description": "the appointment is not booked"}},
+    responses={**_NOT_FOUND, 409: {"description": "the appointment is not booked, or a no-show before it started"}},
 )
 def cancel(
     appointment_id: int, entry: CancelEntry, session: SessionDep, clock: ClockDep, actor: ActorDep
 ) -> AppointmentView:
-    """Cancel an appointment (or record a no-show, which escalates); returns the new booking."""
+    """Cancel an appointment (or record a no-show once it has started, which escalates); returns the new booking."""
     new = cancel_appointment(
-        session, appointment_id, no_show=entry.no_show, reason=entry.reason, actor=actor, now=clock.now()
+        session,
+        appointment_id,
+        no_show=entry.no_show,
+        reason=entry.reason,
+        actor=actor,
+        now=clock.now(),
+        patient_request=entry.patient_request,
     )
     return appointment_view(session, new)
 
@@ -80,7 +87,11 @@ def cancel(
 @router.post(
     "/clinics/{clinic_id}/holidays",
     status_code=201,
-    responses={**_NOT_FOUND, 409: {"description": "already a holiday"}},
+    responses={
+        **_NOT_FOUND,
+        409: {"description": "already a holiday"},
+        422: {"description": "in the past, beyond the calendar's range, or not a working day"},
+    },
 )
 def create_holiday(
     clinic_id: str, entry: HolidayEntry, session: SessionDep, clock: ClockDep, actor: ActorDep

@@ -16,12 +16,12 @@ from pump_service.domain.calendar import BookingChoice, ClinicCalendar, choose_s
 from pump_service.domain.due import DueDate
 from pump_service.domain.reservoir import ReservoirForecast
 from pump_service.errors import ConflictError, NotFoundError
-from pump_service.persistence.models import Pump
+from pump_service.persistence.models import Pump, Refill
 from pump_service.persistence.rows import clinic_id_of, get_stored, pump_id_of
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, NotificationLevel
 from pump_service.services.actor import Actor
 from pump_service.services.scheduling.clinics import calendar_of, default_clinic
-from pump_service.services.scheduling.notifications import notify
+from pump_service.services.scheduling.notifications import close_for_appointment, notify
 from pump_service.settings import Settings
 
 __all__ = [
@@ -30,7 +30,9 @@ __all__ = [
     "cancel_appointment",
     "cancel_pump_appointments",
     "complete_appointment",
+    "move_to_clinic",
     "rebook_closed_day",
+    "recheck_bookings",
     "schedule_between",
 ]
 
@@ -106,8 +108,7 @@ def book_next_refill(
         session.add(current)
         return current
     if current is not None:
-        _close(current, AppointmentStatus.SUPERSEDED, "the due date moved", actor, now)
-        session.add(current)
+        _close(session, current, AppointmentStatus.SUPERSEDED, "the due date moved", actor, now)
         session.flush()
     return _book(
         session,
@@ -134,6 +135,7 @@ def _book(
     actor: Actor,
     now: datetime,
     avoid: tuple[date, int] | None = None,
+    avoid_day: date | None = None,
 ) -> Appointment:
     clinic_id = clinic_id_of(clinic)
     pump_id = pump_id_of(pump)
@@ -144,6 +146,8 @@ def _book(
     used = _used_slots(session, clinic_id, calendar.local_day(now))
     if avoid is not None:  # the slot just given up is not offered back
         used[avoid[0]].add(avoid[1])
+    if avoid_day is not None:  # the patient asked for another day: every slot of this one is taken
+        used[avoid_day] = set(range(calendar.capacity_per_day))
     choice: BookingChoice = choose_slot(calendar, target_at=target_at, latest_at=latest_at, now=now, used_slots=used)
     appointment = Appointment(
         pump_id=pump_id,
@@ -181,21 +185,47 @@ def _book(
     return appointment
 
 
-def _close(appointment: Appointment, status: AppointmentStatus, reason: str, actor: Actor, now: datetime) -> None:
+def _close(
+    session: Session, appointment: Appointment, status: AppointmentStatus, reason: str, actor: Actor, now: datetime
+) -> None:
+    """Close a booked appointment; its open reminders and escalations close with it."""
     appointment.status = status
     appointment.closed_reason = reason
     appointment.updated_at = now
     appointment.updated_by = actor.user
+    session.add(appointment)
+    if appointment.id is not None:
+        close_for_appointment(session, appointment.id, actor=actor, now=now)
 
 
 def complete_appointment(session: Session, pump: Pump, refill_id: int, *, actor: Actor, now: datetime) -> None:
-    """The pump was refilled: its booked appointment (if any) is done."""
+    """The pump was refilled: the appointment that refill fulfils is done, later ones are given up.
+
+    The fulfilled appointment is the booked one on the refill's (clinic-local) day, or else the
+    nearest booked one before it (a patient who came late). Booked appointments after that day
+    aimed at the old due date: they are superseded, and :func:`book_next_refill` (which runs next)
+    books from the new one.
+    """
     pump_id = pump_id_of(pump)
-    current = active_appointment(session, pump_id)
-    if current is not None:
-        _close(current, AppointmentStatus.COMPLETED, "refilled", actor, now)
-        current.refill_id = refill_id
-        session.add(current)
+    refill = get_stored(session, Refill, refill_id, referenced_by=f"pump {pump.serial}")
+    booked = session.exec(
+        select(Appointment)
+        .where(Appointment.pump_id == pump_id, Appointment.status == AppointmentStatus.BOOKED)
+        .order_by(col(Appointment.starts_at))
+    ).all()
+    fulfilled: Appointment | None = None
+    for appointment in booked:
+        clinic = get_stored(session, Clinic, appointment.clinic_id, referenced_by=f"appointment {appointment.id}")
+        refill_day = calendar_of(session, clinic).local_day(refill.performed_at)
+        if appointment.local_day <= refill_day:
+            fulfilled = appointment  # the last one not after the refill's day is the nearest
+        else:
+            day = refill_day.isoformat()
+            _close(session, appointment, AppointmentStatus.SUPERSEDED, f"refilled earlier, on {day}", actor, now)
+    if fulfilled is not None:
+        _close(session, fulfilled, AppointmentStatus.COMPLETED, "refilled", actor, now)
+        fulfilled.refill_id = refill_id
+    session.flush()
 
 
 def cancel_pump_appointments(session: Session, pump: Pump, reason: str, *, actor: Actor, now: datetime) -> list[int]:
@@ -208,8 +238,7 @@ def cancel_pump_appointments(session: Session, pump: Pump, reason: str, *, actor
     )
     closed = []
     for appointment in booked.all():
-        _close(appointment, AppointmentStatus.CANCELLED, reason, actor, now)
-        session.add(appointment)
+        _close(session, appointment, AppointmentStatus.CANCELLED, reason, actor, now)
         if appointment.id is not None:
             closed.append(appointment.id)
     session.flush()
@@ -217,12 +246,37 @@ def cancel_pump_appointments(session: Session, pump: Pump, reason: str, *, actor
 
 
 def _book_again(
-    session: Session, appointment: Appointment, status: AppointmentStatus, reason: str, *, actor: Actor, now: datetime
+    session: Session,
+    appointment: Appointment,
+    status: AppointmentStatus,
+    reason: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    another_day: bool = False,
 ) -> Appointment:
-    """Close ``appointment`` with ``status`` and book its pump again, aiming at the same due date."""
-    _close(appointment, status, reason, actor, now)
-    session.add(appointment)
+    """Close ``appointment`` with ``status`` and book its pump again, aiming at the same due date.
+
+    ``another_day``: not on the day of ``appointment`` (the patient asked for another day).
+    """
+    _close(session, appointment, status, reason, actor, now)
     session.flush()
+    return _rebook(session, appointment, actor=actor, now=now, another_day=another_day)
+
+
+def _rebook(
+    session: Session,
+    appointment: Appointment,
+    *,
+    actor: Actor,
+    now: datetime,
+    another_day: bool = False,
+    same_slot_ok: bool = False,
+) -> Appointment:
+    """Book the pump of the closed ``appointment`` again, aiming at its due date, not in its slot.
+
+    ``same_slot_ok``: its slot number may be offered again (the calendar changed, so it means another time).
+    """
     pump = get_stored(session, Pump, appointment.pump_id, referenced_by=f"appointment {appointment.id}")
     clinic = get_stored(session, Clinic, appointment.clinic_id, referenced_by=f"appointment {appointment.id}")
     return _book(
@@ -235,7 +289,8 @@ def _book_again(
         reason=appointment.due_reason,
         actor=actor,
         now=now,
-        avoid=(appointment.local_day, appointment.slot_index),
+        avoid=None if same_slot_ok else (appointment.local_day, appointment.slot_index),
+        avoid_day=appointment.local_day if another_day else None,
     )
 
 
@@ -247,18 +302,27 @@ def cancel_appointment(
     reason: str,
     actor: Actor,
     now: datetime,
+    patient_request: bool = False,
 ) -> Appointment:
     """Cancel (or record a no-show for) a booked appointment and book the pump again.
 
+    A cancellation at the patient's request is rebooked on another day (the patient cannot come
+    that day); a no-show can only be recorded once the appointment has started.
+
     Raises:
         NotFoundError: no such appointment.
-        ConflictError: it is not booked (already completed, cancelled...).
+        ConflictError: it is not booked (already completed, cancelled...), or a no-show before it started.
     """
     appointment = session.get(Appointment, appointment_id)
     if appointment is None:
         raise NotFoundError(f"no appointment {appointment_id}")
     if appointment.status != AppointmentStatus.BOOKED:
         raise ConflictError(f"appointment {appointment_id} is {appointment.status}, not booked")
+    if no_show and now < appointment.starts_at:
+        raise ConflictError(
+            f"appointment {appointment_id} starts at {appointment.starts_at.isoformat()}: "
+            "a no-show can be recorded only once it has started"
+        )
     new = _book_again(
         session,
         appointment,
@@ -266,6 +330,7 @@ def cancel_appointment(
         reason,
         actor=actor,
         now=now,
+        another_day=patient_request and not no_show,
     )
     if no_show:
         pump = get_stored(session, Pump, appointment.pump_id, referenced_by=f"appointment {appointment_id}")
@@ -283,6 +348,26 @@ def cancel_appointment(
     return new
 
 
+def move_to_clinic(session: Session, pump: Pump, clinic: Clinic, *, actor: Actor, now: datetime) -> Appointment | None:
+    """The pump now belongs to ``clinic``: its booking elsewhere is superseded and booked there (same due date)."""
+    current = active_appointment(session, pump_id_of(pump))
+    if current is None or current.clinic_id == clinic.id:
+        return current
+    _close(session, current, AppointmentStatus.SUPERSEDED, f"moved to clinic {clinic.clinic_id}", actor, now)
+    session.flush()
+    return _book(
+        session,
+        pump,
+        clinic,
+        calendar_of(session, clinic),
+        target_at=current.target_at,
+        latest_at=current.latest_at,
+        reason=current.due_reason,
+        actor=actor,
+        now=now,
+    )
+
+
 def rebook_closed_day(session: Session, clinic: Clinic, day: date, *, actor: Actor, now: datetime) -> list[Appointment]:
     """Move every booking on a day the clinic now closes; each lands earlier if it can."""
     clinic_id = clinic_id_of(clinic)
@@ -297,6 +382,60 @@ def rebook_closed_day(session: Session, clinic: Clinic, day: date, *, actor: Act
         _book_again(session, a, AppointmentStatus.CANCELLED, "clinic closed that day", actor=actor, now=now)
         for a in booked
     ]
+
+
+def _fits(calendar: ClinicCalendar, appointment: Appointment, used: set[int]) -> int | None:
+    """The slot index of ``appointment``'s start time in ``calendar``, if it is still a free slot."""
+    if not calendar.is_working_day(appointment.local_day):
+        return None
+    for index in range(calendar.capacity_per_day):
+        start = calendar.slot_start(appointment.local_day, index)
+        if start == appointment.starts_at:
+            if index in used or calendar.slot_end(appointment.local_day, index) != appointment.ends_at:
+                return None
+            return index
+        if start > appointment.starts_at:
+            return None
+    return None
+
+
+def recheck_bookings(
+    session: Session, clinic: Clinic, reason: str, *, actor: Actor, now: datetime
+) -> list[Appointment]:
+    """After the clinic's hours, slot length, capacity or working days changed: keep what fits, move the rest.
+
+    A future booking still fits if its time is one of the new slots, within the day's capacity, on
+    a working day; it keeps its time (its slot index is renumbered). Every other one is cancelled
+    and booked again (earlier if it can, else later with an escalation). Returns the new bookings.
+    """
+    clinic_id = clinic_id_of(clinic)
+    calendar = calendar_of(session, clinic)
+    booked = session.exec(
+        select(Appointment)
+        .where(
+            Appointment.clinic_id == clinic_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            col(Appointment.starts_at) >= now,
+        )
+        .order_by(col(Appointment.starts_at), col(Appointment.id))
+    ).all()
+    used: dict[date, set[int]] = defaultdict(set)
+    moving: list[Appointment] = []
+    for appointment in booked:
+        index = _fits(calendar, appointment, used[appointment.local_day])
+        if index is None:
+            moving.append(appointment)
+            continue
+        used[appointment.local_day].add(index)
+        if appointment.slot_index != index:
+            appointment.slot_index = index
+            appointment.updated_at, appointment.updated_by = now, actor.user
+            session.add(appointment)
+    # Close every one that moves first: their old slot numbers mean other times now.
+    for appointment in moving:
+        _close(session, appointment, AppointmentStatus.CANCELLED, reason, actor, now)
+    session.flush()
+    return [_rebook(session, appointment, actor=actor, now=now, same_slot_ok=True) for appointment in moving]
 
 
 def schedule_between(session: Session, clinic: Clinic, first_day: date, days: int) -> list[Appointment]:

@@ -1,19 +1,60 @@
-"""Clinics and their calendars: the default clinic from settings, holidays, hours and capacity."""
+"""Clinics and their calendars: the default clinic from settings, holidays, hours and capacity.
 
-from datetime import date, datetime, time
+Every change of a clinic (its creation, a setting, a holiday) is a ``clinic_change`` row: who, from
+which station, when, and the values before and after.
+"""
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pump_service.domain.calendar import ClinicCalendar
-from pump_service.errors import ConflictError, NotFoundError
+from pump_service.domain.calendar import SEARCH_AHEAD_DAYS, ClinicCalendar
+from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.rows import clinic_id_of
-from pump_service.persistence.schedule_models import Clinic, ClinicHoliday
+from pump_service.persistence.schedule_models import Clinic, ClinicChange, ClinicChangeKind, ClinicHoliday
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
 
-__all__ = ["add_holiday", "calendar_of", "default_clinic", "get_clinic"]
+__all__ = [
+    "add_holiday",
+    "calendar_of",
+    "default_clinic",
+    "get_clinic",
+    "list_holidays",
+    "record_change",
+    "remove_holiday",
+    "settings_of",
+]
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def record_change(
+    session: Session,
+    clinic: Clinic,
+    kind: ClinicChangeKind,
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    actor: Actor | None,
+    station_id: str,
+    now: datetime,
+) -> None:
+    """One row of the clinic's history (``actor`` None: the service itself, from its settings)."""
+    session.add(
+        ClinicChange(
+            clinic_id=clinic_id_of(clinic),
+            kind=kind,
+            before=before,
+            after=after,
+            changed_at=now,
+            changed_by=actor.user if actor else "system",
+            station_id=actor.station_id if actor else station_id,
+        )
+    )
 
 
 def default_clinic(session: Session, settings: Settings, *, now: datetime, actor: Actor | None = None) -> Clinic:
@@ -44,7 +85,32 @@ def default_clinic(session: Session, settings: Settings, *, now: datetime, actor
             session.add(clinic)
     except IntegrityError:
         return session.exec(select(Clinic).where(Clinic.clinic_id == settings.clinic_id)).one()
+    record_change(
+        session,
+        clinic,
+        ClinicChangeKind.CREATED,
+        before={},
+        after=settings_of(clinic),
+        actor=actor,
+        station_id=settings.station_id,
+        now=now,
+    )
     return clinic
+
+
+def settings_of(clinic: Clinic) -> dict[str, Any]:
+    """The clinic's settings as stored in its history (JSON values)."""
+    return {
+        "name": clinic.name,
+        "timezone": clinic.timezone,
+        "working_days": list(clinic.working_days),
+        "opens_at": clinic.opens_at,
+        "closes_at": clinic.closes_at,
+        "slot_minutes": clinic.slot_minutes,
+        "capacity_per_day": clinic.capacity_per_day,
+        "reminder_days": list(clinic.reminder_days),
+        "jurisdiction": clinic.jurisdiction,
+    }
 
 
 def get_clinic(session: Session, clinic_id: str) -> Clinic:
@@ -76,13 +142,76 @@ def add_holiday(session: Session, clinic: Clinic, day: date, name: str, *, actor
     """Close the clinic on ``day``; bookings on it are moved by the caller (see scheduling.rebook_day).
 
     Raises:
+        RuleViolationError: the day is in the past (clinic time), beyond the calendar's booking
+            range, or not a working day (nothing to close).
         ConflictError: the day is already a holiday.
     """
     clinic_id = clinic_id_of(clinic)
+    calendar = calendar_of(session, clinic)
+    today = calendar.local_day(now)
+    if day < today:
+        raise RuleViolationError(f"{day.isoformat()} is in the past (today is {today.isoformat()})", field="day")
+    if day > today + timedelta(days=SEARCH_AHEAD_DAYS):
+        raise RuleViolationError(
+            f"{day.isoformat()} is beyond the calendar's range ({SEARCH_AHEAD_DAYS} days ahead)", field="day"
+        )
+    if day.weekday() not in calendar.working_days:
+        raise RuleViolationError(
+            f"{day.isoformat()} is a {_WEEKDAYS[day.weekday()]}, not a working day of clinic {clinic.clinic_id}: "
+            "it is closed already",
+            field="day",
+        )
     exists = session.exec(
         select(ClinicHoliday).where(ClinicHoliday.clinic_id == clinic_id, col(ClinicHoliday.day) == day)
     ).first()
     if exists is not None:
         raise ConflictError(f"{day.isoformat()} is already a holiday ({exists.name})")
     session.add(ClinicHoliday(clinic_id=clinic_id, day=day, name=name, created_at=now, created_by=actor.user))
+    record_change(
+        session,
+        clinic,
+        ClinicChangeKind.HOLIDAY_ADDED,
+        before={},
+        after={"day": day.isoformat(), "name": name},
+        actor=actor,
+        station_id=actor.station_id,
+        now=now,
+    )
     session.flush()
+
+
+def list_holidays(session: Session, clinic: Clinic, *, from_day: date | None = None) -> list[ClinicHoliday]:
+    """The clinic's holidays in day order (from ``from_day`` if given)."""
+    query = select(ClinicHoliday).where(ClinicHoliday.clinic_id == clinic_id_of(clinic))
+    if from_day is not None:
+        query = query.where(col(ClinicHoliday.day) >= from_day)
+    return list(session.exec(query.order_by(col(ClinicHoliday.day))).all())
+
+
+def remove_holiday(session: Session, clinic: Clinic, day: date, *, actor: Actor, now: datetime) -> ClinicHoliday:
+    """Open the clinic again on ``day``; bookings already moved stay where they are.
+
+    Raises:
+        NotFoundError: ``day`` is not a holiday of the clinic.
+        RuleViolationError: the day is in the past (history is not rewritten).
+    """
+    row = session.exec(
+        select(ClinicHoliday).where(ClinicHoliday.clinic_id == clinic_id_of(clinic), col(ClinicHoliday.day) == day)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"{day.isoformat()} is not a holiday of clinic {clinic.clinic_id}")
+    if day < calendar_of(session, clinic).local_day(now):
+        raise RuleViolationError(f"{day.isoformat()} is in the past: a past holiday stays on record", field="day")
+    record_change(
+        session,
+        clinic,
+        ClinicChangeKind.HOLIDAY_REMOVED,
+        before={"day": day.isoformat(), "name": row.name},
+        after={},
+        actor=actor,
+        station_id=actor.station_id,
+        now=now,
+    )
+    session.delete(row)
+    session.flush()
+    return row

@@ -29,7 +29,7 @@ from pump_service.persistence.schedule_models import (
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
 
-__all__ = ["TickReport", "acknowledge", "list_notifications", "notify", "process_due"]
+__all__ = ["TickReport", "acknowledge", "close_for_appointment", "list_notifications", "notify", "process_due"]
 
 
 @dataclass
@@ -160,3 +160,21 @@ def acknowledge(session: Session, notification_id: int, *, actor: Actor, now: da
     session.add(row)
     session.flush()
     return row
+
+
+def close_for_appointment(session: Session, appointment_id: int, *, actor: Actor, now: datetime) -> int:
+    """Close the open notifications of an appointment that was completed, cancelled or moved.
+
+    Returns how many were closed.
+    """
+    rows = session.exec(
+        select(Notification).where(
+            Notification.appointment_id == appointment_id, Notification.status == NotificationStatus.OPEN
+        )
+    ).all()
+    for row in rows:
+        row.status = NotificationStatus.CLOSED
+        row.acknowledged_at = now
+        row.acknowledged_by = actor.user
+        session.add(row)
+    return len(rows)
