@@ -140,7 +140,7 @@ def test_an_analysis_interrogates_stores_the_log_and_bills_62367_once(station: S
 def test_an_analysis_key_reused_for_other_content_is_a_conflict(station: Station) -> None:
     analyse(station, idempotency_key="analysis-0001")
     with pytest.raises(ConflictError):
-        analyse(station, idempotency_key="analysis-0001", performed_at=_at(1))
+        analyse(station, idempotency_key="analysis-0001", performed_at=_at(-1))
     with pytest.raises(ConflictError):
         reprogram(station, idempotency_key="analysis-0001")
     assert station.programmer.executed == []
@@ -316,3 +316,9 @@ def test_a_committed_visit_cannot_be_abandoned(
     done = analyse(station, idempotency_key="analysis-0002")
     with pytest.raises(ConflictError):
         abandon(engine, settings, actor, done.visit_key, kind="analysis")
+
+
+def test_a_visit_in_the_future_is_refused(engine: Engine, settings: Settings, actor: Actor, hai: str) -> None:
+    with pytest.raises(RuleViolationError) as caught:
+        flush(engine, settings, actor, hai, performed_at=_at(1))
+    assert caught.value.field == "performed_at"

@@ -35,7 +35,7 @@ from pump_service.billing import compute_charges
 from pump_service.devices import check_prescription_writable, programmer_link
 from pump_service.domain.findings import Finding, FindingCode, HardStopError, Override, Tier, unresolved_hard_stops
 from pump_service.domain.planning_rate import PlanningRate, planning_rate
-from pump_service.domain.refill_plan import PlannedComponent, judge_doses
+from pump_service.domain.refill_plan import FUTURE_TOLERANCE, PlannedComponent, judge_doses
 from pump_service.domain.reservoir import daily_volume_ml
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.db import transaction
@@ -119,6 +119,13 @@ def _call(
     actor: Actor,
     now: datetime,
 ) -> _Call:
+    """The request's call; refuses a visit dated in the future (past the stations' clock tolerance).
+
+    Raises:
+        RuleViolationError: ``performed_at`` in the future.
+    """
+    if performed_at > now + FUTURE_TOLERANCE:
+        raise RuleViolationError(f"performed_at {performed_at.isoformat()} is in the future", field="performed_at")
     key, digest = visit_key_of(kind, serial, entry)
     return _Call(serial, kind, key, digest, performed_at, settings, actor, now)
 
