@@ -125,3 +125,11 @@ def test_abandoning_a_visit(client: TestClient, hai: str) -> None:
         == 404
     )
     assert client.post("/visits/bad/abandon", json=body, headers=NURSE).status_code == 422
+
+
+def test_openapi_documents_the_visit_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/pumps/{serial}/analyses", "/pumps/{serial}/reprogrammings", "/pumps/{serial}/flushes"):
+        assert {"200", "201", "404", "409", "422"} <= set(paths[path]["post"]["responses"])
+    assert {"200", "201", "404", "409"} <= set(paths["/visits/{visit_key}/abandon"]["post"]["responses"])
+    assert "/pumps/{serial}/refills" in paths  # the refill route is unchanged
