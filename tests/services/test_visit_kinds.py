@@ -16,10 +16,10 @@ from pump_service.domain.findings import FindingCode, HardStopError
 from pump_service.errors import ConflictError, DeviceOutcomeUnknownError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
-from pump_service.persistence.models import DeviceLogRecord, PrescriptionRow, Pump
+from pump_service.persistence.models import DeviceLogRecord, PrescriptionRow, Pump, Refill
 from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
-from pump_service.services.contracts import PatientEntry, PumpRegistration
+from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.registry import register_patient, register_pump
 from pump_service.services.visits.contracts import AbandonEntry, AnalysisEntry, FlushEntry, ReprogrammingEntry
 from pump_service.services.visits.other_kinds import (
@@ -28,10 +28,11 @@ from pump_service.services.visits.other_kinds import (
     record_flush,
     record_reprogramming,
 )
+from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from simulators.link_faults import LinkFaultPlan
-from tests.services.test_visits import Station
-from tests.support import T0
+from tests.services.test_visits import Station, refill_body
+from tests.support import T0, FixedClock, fudr_refill
 
 BACLOFEN_OVERRIDE = {
     "clinician_id": "MD-1",
@@ -239,6 +240,8 @@ def test_a_reprogramming_that_may_have_landed_is_neither_abandoned_nor_overtaken
     # another visit of the pump finds that write in the log: that request must be retried first
     with pytest.raises(ConflictError):
         reprogram(station, rate="0.7 mL/d")
+    with pytest.raises(ConflictError, match="retry that request"):
+        station.visit(refill_body())  # a refill does not overtake it either
     assert reprogram(station, idempotency_key="reprogram-0001").state == "committed"
 
 
@@ -322,3 +325,39 @@ def test_a_visit_in_the_future_is_refused(engine: Engine, settings: Settings, ac
     with pytest.raises(RuleViolationError) as caught:
         flush(engine, settings, actor, hai, performed_at=_at(1))
     assert caught.value.field == "performed_at"
+
+
+def test_observation_7_analysis_reprogramming_and_flush_only_visits_are_recorded_and_billed(
+    station: Station, hai: str
+) -> None:
+    """Issue 10, observation 7: these visits could only be computed inside the billing engine."""
+    analysis = analyse(station)
+    reprogramming = reprogram(station)
+    flushed = flush(station.engine, station.settings, station.actor, hai)
+    assert [c.code for c in analysis.charges] == ["62367"]
+    assert [c.code for c in reprogramming.charges] == ["62368"]
+    assert [c.code for c in flushed.charges] == ["96523", "J1644"]
+    with transaction(station.engine) as session:
+        kinds = sorted((v.kind, v.state) for v in session.exec(select(Visit)).all())
+    assert kinds == [("analysis", "committed"), ("flush", "committed"), ("reprogramming", "committed")]
+
+
+def test_a_refill_cannot_reuse_the_key_of_another_kind_of_visit(
+    engine: Engine, settings: Settings, actor: Actor, hai: str
+) -> None:
+    flush(engine, settings, actor, hai, idempotency_key="shared-key-0001")
+    entry = RefillEntry.model_validate(fudr_refill(T0, idempotency_key="shared-key-0001"))
+    with pytest.raises(ConflictError):
+        complete_visit(engine, hai, entry, settings=settings, clock=FixedClock(), actor=actor)
+    with transaction(engine) as session:
+        assert session.exec(select(Refill)).all() == []
+        assert session.exec(select(Visit)).one().kind == "flush"
+
+
+def test_a_flush_on_a_refill_day_is_not_billed_as_the_sole_service(
+    engine: Engine, settings: Settings, actor: Actor, hai: str
+) -> None:
+    entry = RefillEntry.model_validate(fudr_refill(T0 - timedelta(hours=1)))
+    complete_visit(engine, hai, entry, settings=settings, clock=FixedClock(), actor=actor)
+    flushed = flush(engine, settings, actor, hai)
+    assert (flushed.charges[0].code, flushed.charges[0].status) == ("96523", "not-billable")  # R3: sole service only
