@@ -24,6 +24,7 @@ transaction that marks the visit committed (or abandoned).
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -42,7 +43,7 @@ from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Patient, Pump, Refill, RefillComponent
 from pump_service.persistence.visit_models import Visit, VisitKind, VisitState
 from pump_service.services.actor import Actor
-from pump_service.services.charges.recording import VisitCharges, store_charge_set
+from pump_service.services.charges.recording import store_charge_set
 from pump_service.services.charges.visit_facts import (
     FlushedDrug,
     ServiceDone,
@@ -101,12 +102,12 @@ class _Call:
     now: datetime
 
 
-def visit_key_of(kind: VisitKind, serial: str, entry: BaseModel, given: str | None = None) -> tuple[str, str]:
-    """The visit's idempotency key (``given``, the entry's, or derived from its content) and the digest."""
+def visit_key_of(kind: VisitKind, serial: str, entry: BaseModel) -> tuple[str, str]:
+    """The visit's idempotency key (the entry's, or derived from its content) and the content's digest."""
     content = entry.model_dump(mode="json", exclude={"idempotency_key"})
     blob = json.dumps({"kind": kind.value, "serial": serial, "entry": content}, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(blob.encode()).hexdigest()
-    key = given or getattr(entry, "idempotency_key", None) or f"{kind.value}-{digest[:40]}"
+    key = getattr(entry, "idempotency_key", None) or f"{kind.value}-{digest[:40]}"
     return key, digest
 
 
@@ -193,8 +194,8 @@ def _device_findings(warnings: tuple[str, ...], status: PumpStatus | None = None
 
 def _charges(
     session: Session, call: _Call, pump: Pump, billing: BillingEntry, done: ServiceDone, *, store: bool
-) -> tuple[VisitCharges | None, tuple[Finding, ...]]:
-    """The visit's charges (stored when ``store``) and the billing warnings as findings.
+) -> tuple[Finding, ...]:
+    """Compute the visit's charges (and store them when ``store``); the billing warnings as findings.
 
     Raises:
         RuleViolationError, BillingDataError, ConflictError: as ``record_visit_charges``.
@@ -211,14 +212,14 @@ def _charges(
     )
     charge_set = compute_charges(facts, reference_for(facts.service_date)) if facts is not None else None
     if not store:
-        return None, ()
+        return ()
     charges = store_charge_set(
         session, charge_set, visit_key=call.visit_key, refill_id=None, actor=call.actor, now=call.now
     )
     findings = tuple(
         Finding(FindingCode.BILLING, Tier.WARNING, f"{w.code}: {w.message}", {"rule": w.rule}) for w in charges.warnings
     )
-    return charges, findings
+    return findings
 
 
 def _service_log(session: Session, pump: Pump, call: _Call, entry_type: str, data: dict[str, object]) -> None:
@@ -245,7 +246,6 @@ def _finish(
     state: VisitState,
     findings: tuple[Finding, ...],
     override: Override | None,
-    charges: VisitCharges | None,
     **fields: object,
 ) -> VisitResult:
     """The visit's row marked ``state`` with its result, in the caller's transaction; returns the result."""
@@ -330,7 +330,7 @@ def record_analysis(
         stored = _stored(session, call)
         if stored is not None:
             return stored
-        charges, billing = _charges(session, call, pump, entry.billing, done, store=True)
+        billing = _charges(session, call, pump, entry.billing, done, store=True)
         _service_log(session, pump, call, "ANALYSIS_RECORDED", {"reservoir_ml": reading.reservoir_ml})
         return _finish(
             session,
@@ -339,7 +339,6 @@ def record_analysis(
             state=VisitState.COMMITTED,
             findings=findings + billing,
             override=None,
-            charges=charges,
             reservoir_ml=reading.reservoir_ml,
             planning_rate_ml_per_day=pump.planning_rate_ml_per_day,
             next_due_at=reading.next_due_at,
@@ -533,7 +532,7 @@ def record_reprogramming(
         written = rx.model_copy(update={"rx_id": after.prescription.rx_id}) if after.prescription is not None else rx
         write_prescription_row(session, pump, written, actor=actor, now=entry.performed_at)
         due_at = store_status(session, pump, after, read_at=read_at, settings=settings, actor=actor)  # replans
-        charges, billing = _charges(session, call, pump, entry.billing, done, store=True)
+        billing = _charges(session, call, pump, entry.billing, done, store=True)
         _service_log(
             session,
             pump,
@@ -548,7 +547,6 @@ def record_reprogramming(
             state=VisitState.COMMITTED,
             findings=_device_findings(continuity, after) + findings + billing,
             override=override if any(f.tier is Tier.HARD_STOP for f in findings) else None,
-            charges=charges,
             prescription=written,
             reservoir_ml=after.reservoir_ml,
             planning_rate_ml_per_day=pump.planning_rate_ml_per_day,
@@ -634,7 +632,7 @@ def record_flush(
     override = _override(entry.override)
     agents, findings = _flushed(entry, pump, entry.performed_at.astimezone(settings.zone).date())
     _require_committable(findings, override)
-    charges, billing = _charges(
+    billing = _charges(
         session, call, pump, entry.billing, ServiceDone(port_flush_only=True, flushed=agents), store=True
     )
     _service_log(
@@ -658,7 +656,6 @@ def record_flush(
         state=VisitState.COMMITTED,
         findings=findings + billing,
         override=override if findings else None,
-        charges=charges,
         injected=[
             InjectedResult(drug_id=a.drug_id, volume_ml=a.volume_ml, amount_usp_u=a.amount_usp_u, lot=a.lot)
             for a in agents
@@ -682,6 +679,8 @@ def abandon_visit(
         ConflictError: the visit was committed, was started for another pump or kind, may have
             written the pump (retry its own request instead), or was abandoned for another reason.
     """
+    if not re.fullmatch(r"[A-Za-z0-9_-]{8,80}", visit_key):
+        raise RuleViolationError("a visit key is 8-80 letters, digits, '_' or '-'", field="visit_key")
     kind = VisitKind(entry.kind)
     call = replace(_call(kind, entry.pump_serial, entry, entry.performed_at, settings, actor, now), visit_key=visit_key)
     pump = get_pump(session, entry.pump_serial, for_update=True)
@@ -710,7 +709,6 @@ def abandon_visit(
         state=VisitState.ABANDONED,
         findings=(),
         override=None,
-        charges=None,
         abandon_reason=entry.reason,
     )
     row = _visit(session, visit_key)
