@@ -2,11 +2,11 @@
 
 import itertools
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from schemas.clock import SystemClock
 from tests.cli.test_cli import invoke
 
 _PORTS = itertools.count()
@@ -36,7 +36,7 @@ def port(db: str) -> str:
 
 
 def test_visit_analyse_twice_records_and_bills_once(port: str) -> None:
-    at = datetime.now(UTC).isoformat()
+    at = SystemClock().now().isoformat()
     code, out, err = invoke(
         "visit", "analyse", "SM-C", "--port", port, "--idempotency-key", "cli-analysis-1", "--at", at
     )
@@ -72,7 +72,7 @@ def test_visit_reprogram_and_its_hard_stop_exit_code(port: str) -> None:
 def test_visit_flush_and_abandon(db: str) -> None:
     assert invoke("patients", "add", "P-2")[0] == 0
     assert invoke("pumps", "add", "HAI-1", "--model", "hai-30", "--route", "intra_arterial", "--patient", "P-2")[0] == 0
-    at = datetime.now(UTC).isoformat()
+    at = SystemClock().now().isoformat()
     flush = ("visit", "flush", "HAI-1", "-i", "heparin:5 mL:100 U/mL", "--idempotency-key", "cli-flush-1", "--at", at)
     code, out, err = invoke(*flush)
     assert code == 0, out + err
