@@ -540,7 +540,7 @@ def record_reprogramming(
             "REPROGRAMMING_RECORDED",
             {"rx_id": written.rx_id, "log_index": changed.index, "overridden": _overridden(findings, override)},
         )
-        return _finish(
+        result = _finish(
             session,
             call,
             pump,
@@ -553,6 +553,9 @@ def record_reprogramming(
             next_due_at=due_at,
             new_log_entries=new_entries,
         )
+        crashpoint("mid_commit")
+    crashpoint("after_commit")
+    return result
 
 
 def _overridden(findings: tuple[Finding, ...], override: Override | None) -> list[str]:
