@@ -5,7 +5,7 @@ from sqlalchemy import Engine
 
 from pump_service import __version__
 from pump_service.api.errors import install_error_handlers
-from pump_service.api.routes import catalogue, charges, clinics, health, pumps, refills, schedule
+from pump_service.api.routes import catalogue, charges, clinics, health, pumps, refills, schedule, visits
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
 from schemas.clock import Clock, SystemClock
@@ -26,6 +26,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.clock = clock or SystemClock()
     app.state.engine = engine or make_engine(settings.database_url)
     install_error_handlers(app)
-    for module in (health, pumps, refills, schedule, clinics, catalogue, charges):
+    for module in (health, pumps, refills, visits, schedule, clinics, catalogue, charges):
         app.include_router(module.router)
     return app

@@ -1,4 +1,4 @@
-"""The ``pump-service`` command: serve, migrate, info, pumps, patients, refill, due."""
+"""The ``pump-service`` command: serve, migrate, info, pumps, patients, refill, visit, due."""
 
 import json
 import logging
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pump_service.cli import charges_commands, pump_commands, schedule_commands, station_commands
+from pump_service.cli import charges_commands, pump_commands, schedule_commands, station_commands, visit_commands
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.info import gather_info, render_info
@@ -361,6 +361,7 @@ pump_commands.register(pumps_app)
 schedule_commands.register(app)
 station_commands.register(app)
 charges_commands.register(app)
+visit_commands.register(app)
 
 
 def _configure_logging() -> None:

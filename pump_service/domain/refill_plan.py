@@ -46,6 +46,7 @@ __all__ = [
     "PumpSnapshot",
     "RefillPlan",
     "RegisterReading",
+    "judge_doses",
     "plan_refill",
 ]
 
@@ -229,7 +230,7 @@ def plan_refill(
             )
         )
     components = _plan_components(request, rate, body_mass)
-    _judge_doses(components, request, rate, body_mass, findings)
+    _judge_doses(components, rate, body_mass, findings)
 
     stabilities = tuple(_stability_days(c.drug, pump, components) for c in components)
     forecast = forecast_reservoir(
@@ -711,9 +712,17 @@ def _plan_drug(
     return PlannedComponent(index, drug, volume, amount, concentration, daily, most)
 
 
+def judge_doses(
+    components: Sequence[PlannedComponent], rate: PlanningRate, body_mass: float | None
+) -> tuple[Finding, ...]:
+    """The dose guards' findings for what a pump holds at ``rate`` (a refill's plan, a reprogramming)."""
+    findings: list[Finding] = []
+    _judge_doses(components, rate, body_mass, findings)
+    return tuple(findings)
+
+
 def _judge_doses(
     components: Sequence[PlannedComponent],
-    request: FillRequest,
     rate: PlanningRate,
     body_mass: float | None,
     findings: list[Finding],

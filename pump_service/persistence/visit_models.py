@@ -1,4 +1,6 @@
-"""A refill visit: the unit of work that ends in one committed refill, written to the pump at most once.
+"""A visit: the unit of work that ends in one committed refill, analysis, reprogramming or flush.
+
+A visit may also be abandoned with a reason; whatever its kind, it writes the pump at most once.
 
 The visit row is committed *before* anything is written to a programmable pump, with the
 ``request_id`` the write will carry. If the process dies between the pump write and the refill
@@ -15,14 +17,24 @@ from sqlmodel import Field, SQLModel
 
 from pump_service.persistence.types import UTCDateTime
 
-__all__ = ["Visit", "VisitState"]
+__all__ = ["Visit", "VisitKind", "VisitState"]
 
 
 class VisitState(StrEnum):
     OPEN = "open"
     WRITING = "writing"  # the pump may have been written; the refill is not committed
     COMMITTED = "committed"
-    ABORTED = "aborted"
+    ABORTED = "aborted"  # its write never reached the pump and another visit superseded it
+    ABANDONED = "abandoned"  # started and given up by the nurse, with a reason
+
+
+class VisitKind(StrEnum):
+    """What a visit does; a refill (with or without a dose change) is one kind among several."""
+
+    REFILL = "refill"
+    ANALYSIS = "analysis"  # interrogation only
+    REPROGRAMMING = "reprogramming"  # a new prescription, no refill
+    FLUSH = "flush"  # port or catheter flush only: no pump write
 
 
 class Visit(SQLModel, table=True):
@@ -31,7 +43,12 @@ class Visit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     visit_key: str = Field(index=True, unique=True, max_length=80)
     pump_id: int = Field(foreign_key="pump.id", index=True)
+    kind: str = Field(default=VisitKind.REFILL.value, max_length=16)  # a VisitKind
     state: str = Field(max_length=16)  # a VisitState
+    performed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Non-refill kinds: the result returned to the caller, replayed on a retry (charges re-read).
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    abandon_reason: str | None = Field(default=None, max_length=500)
     request_digest: str | None = Field(default=None, max_length=64)
     refill_request_id: str | None = Field(default=None, max_length=64)
     rx_request_id: str | None = Field(default=None, max_length=64)

@@ -25,6 +25,7 @@ from pump_service.services.pumps.registry import register_pump
 from schemas.clock import SystemClock
 from schemas.prescription import ContinuousPrescription
 from schemas.pump_catalogue import get_pump_model
+from schemas.status import DrugInPump
 from simulators.programmable import SimulatedProgrammablePump
 from simulators.programmer import SimulatedProgrammer
 from simulators.serve import ProgrammerServer, serve_tcp
@@ -100,3 +101,53 @@ def test_a_visit_killed_at_any_step_is_consistent_after_a_retry(
     assert executed[0][1] == visits[0].refill_request_id
     assert [r.log_index for r in refilled] == [0]
     assert server.programmer.pumps["SM-K"].register_ml == pytest.approx(20.0, abs=1e-3)
+
+
+@pytest.fixture
+def baclofen_server() -> Iterator[ProgrammerServer]:
+    pump = SimulatedProgrammablePump(
+        get_pump_model("programmable-20"),
+        clock=CLOCK,
+        serial="SM-K",
+        accuracy_factor=1.0,
+        volume_ml=4.0,
+        prescription=ContinuousPrescription(rate_ml_per_day=0.5),
+        drug=DrugInPump(name="baclofen", conc_mg_per_ml=2.0),
+    )
+    with serve_tcp(SimulatedProgrammer([pump], clock=CLOCK)) as server:
+        yield server
+
+
+def _reprogram(url: str, port: str, at: str, crash_at: str | None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PUMP_DATABASE_URL": url, "PUMP_ACTOR": "nurse-1"}
+    env.pop("PUMP_CRASH_AT", None)
+    if crash_at:
+        env["PUMP_CRASH_AT"] = crash_at
+    rx = '{"mode": "continuous", "rate_ml_per_day": "0.6 mL/d"}'
+    args = [str(CLI), "visit", "reprogram", "SM-K", "--rx", rx, "--idempotency-key", "kill-test-reprogram-1"]
+    args += ["--port", port, "--at", at]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("crash_at", ["before_device_write", "after_device_write", "mid_commit", "after_commit"])
+def test_a_reprogramming_killed_at_any_step_is_consistent_after_a_retry(
+    tmp_path: Path, baclofen_server: ProgrammerServer, crash_at: str
+) -> None:
+    url = _database(tmp_path)
+    at = (CLOCK.now() - timedelta(minutes=1)).isoformat()
+    killed = _reprogram(url, baclofen_server.address, at, crash_at)
+    assert killed.returncode == -9, killed.stderr
+    retried = _reprogram(url, baclofen_server.address, at, None)
+    assert retried.returncode == 0, retried.stderr
+    assert "already recorded" in _reprogram(url, baclofen_server.address, at, None).stdout
+    engine = make_engine(url)
+    with transaction(engine) as session:
+        visits = session.exec(select(Visit)).all()
+        changed = session.exec(select(DeviceLogRecord).where(DeviceLogRecord.entry_type == "RX_CHANGED")).all()
+    engine.dispose()
+    assert [(v.kind, v.state) for v in visits] == [("reprogramming", "committed")]
+    executed = baclofen_server.programmer.executed
+    assert [c for c, _ in executed] == ["RX_WRITE"]  # the pump took the prescription exactly once
+    assert executed[0][1] == visits[0].rx_request_id
+    assert len(changed) == 1
+    assert baclofen_server.programmer.pumps["SM-K"].prescription.mean_rate_ml_per_day() == pytest.approx(0.6)

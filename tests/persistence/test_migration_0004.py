@@ -38,7 +38,7 @@ def test_0004_upgrades_history_and_downgrades_keeping_only_the_current_epochs_in
             connection.execute(text(_LOG), {"index": 0})
             connection.execute(text(_LOG), {"index": 1})
         upgrade(engine)
-        assert current_revision(engine) == head_revision()
+        assert current_revision(engine) == head_revision()  # never a number: heads are re-chained at merges
         assert _scalar(engine, "SELECT state FROM pump") == "active"
         assert _scalar(engine, "SELECT count(*) FROM device_log WHERE log_epoch = 0") == 2
         with engine.begin() as connection:  # a restarted pump: index 0 again, in epoch 1
@@ -54,6 +54,23 @@ def test_0004_upgrades_history_and_downgrades_keeping_only_the_current_epochs_in
             columns = {row[1] for row in connection.execute(text("PRAGMA table_info(pump)"))}
         assert {"state", "log_epoch", "replaced_by_id"}.isdisjoint(columns)
         upgrade(engine)  # and up again
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_the_visit_kinds_revision_downgrades_and_upgrades_again(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/kinds.db")
+    try:
+        upgrade(engine)
+        downgrade(engine, "0005")
+        with engine.connect() as connection:
+            columns = {row[1] for row in connection.execute(text("PRAGMA table_info(visit)"))}
+        assert {"kind", "performed_at", "result", "abandon_reason"}.isdisjoint(columns)
+        upgrade(engine)
+        with engine.connect() as connection:
+            columns = {row[1] for row in connection.execute(text("PRAGMA table_info(visit)"))}
+        assert {"kind", "performed_at", "result", "abandon_reason"} <= columns
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()

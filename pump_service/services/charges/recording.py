@@ -70,6 +70,7 @@ __all__ = [
     "list_charges",
     "precheck_visit_charges",
     "record_visit_charges",
+    "store_charge_set",
     "void_charge",
 ]
 
@@ -215,6 +216,26 @@ def record_visit_charges(
         prescription_changed=prescription_changed,
         analysis_done=analysis_done,
     )
+    return store_charge_set(
+        session, charges, visit_key=visit_key, refill_id=refill.id, clinic_id=pump.clinic_id, actor=actor, now=now
+    )
+
+
+def store_charge_set(
+    session: Session,
+    charges: ChargeSet | None,
+    *,
+    visit_key: str,
+    refill_id: int | None,
+    clinic_id: int | None,
+    actor: Actor,
+    now: datetime,
+) -> VisitCharges:
+    """Store the computed ``charges`` of visit ``visit_key`` once (None: a pump without a patient).
+
+    Raises:
+        ConflictError: the visit already has stored charges that differ from ``charges``.
+    """
     if charges is None:
         return VisitCharges(rows=[], added=0, warnings=(_NO_PATIENT,))
     stored = {
@@ -231,9 +252,7 @@ def record_visit_charges(
             "stored charges are never replaced; void them and bill the visit again under a new revision"
         )
     added = [
-        _row(
-            line, refill_id=refill.id, clinic_id=pump.clinic_id, actor=actor, now=now, version=charges.reference_version
-        )
+        _row(line, refill_id=refill_id, clinic_id=clinic_id, actor=actor, now=now, version=charges.reference_version)
         for line in charges.lines
         if line.event_id not in stored
     ]

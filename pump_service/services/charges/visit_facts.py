@@ -21,7 +21,8 @@ The reference tables are loaded once per validity window and kept for the life o
 
 import threading
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
@@ -43,12 +44,21 @@ from pump_service.errors import RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.models import Patient, Pump, Refill, RefillComponent
 from pump_service.services.actor import Actor
-from pump_service.services.contracts import FillComponentEntry, RefillEntry
+from pump_service.services.contracts import BillingEntry, FillComponentEntry, RefillEntry
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis
 from schemas.drug_catalogue import get_drug
 
-__all__ = ["REFILL_KIT_CODE", "patient_ref_of", "reference_for", "service_date_of", "visit_facts"]
+__all__ = [
+    "REFILL_KIT_CODE",
+    "FlushedDrug",
+    "ServiceDone",
+    "patient_ref_of",
+    "reference_for",
+    "service_date_of",
+    "service_visit_facts",
+    "visit_facts",
+]
 
 REFILL_KIT_CODE = "A4220"
 _MULTI_DOSE_DRUGS = frozenset({"heparin"})
@@ -160,6 +170,110 @@ def visit_facts(
         return VisitFacts.model_validate(fields)
     except ValidationError as exc:
         raise _rule_violation(exc, "billing") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class FlushedDrug:
+    """One agent of a flush: a vehicle by volume, or heparin by its USP units."""
+
+    drug_id: str
+    volume_ml: float
+    amount_usp_u: float | None
+    ndc: str | None
+    lot: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDone:
+    """What a visit without a refill did, in billing's terms."""
+
+    analysis_done: bool = False
+    prescription_changed: bool = False
+    port_flush_only: bool = False
+    flushed: tuple[FlushedDrug, ...] = ()
+
+
+def service_visit_facts(
+    session: Session,
+    *,
+    visit_key: str,
+    pump: Pump,
+    performed_at: datetime,
+    billing: BillingEntry,
+    done: ServiceDone,
+    settings: Settings,
+    actor: Actor,
+    clinic_billing: ClinicBillingConfig | None = None,
+) -> VisitFacts | None:
+    """The facts of a visit without a refill (analysis, reprogramming, flush); None without a patient.
+
+    Defaults as for refills: the request, then the clinic's billing set-up, then the settings.
+
+    Nothing was put into the pump, so there is no refill kit; a flush lists what it injected, as
+    patency or diluent use (pump maintenance, billing.md R11).
+
+    Raises:
+        RuleViolationError: a fact billing refuses (``field`` names the request field).
+    """
+    patient_ref = patient_ref_of(session, pump)
+    if patient_ref is None:
+        return None
+    service_date = performed_at.astimezone(settings.zone).date()
+    fields = {
+        "visit_key": visit_key,
+        "service_at": performed_at,
+        "service_date": service_date,
+        "patient_ref": patient_ref,
+        "route": pump.route,
+        "pump_family": pump.family,
+        "refilled": False,
+        "analysis_done": done.analysis_done,
+        "prescription_changed": done.prescription_changed,
+        "performer_role": billing.performer_role,
+        "performer_id": billing.performer_id or actor.user,
+        "supervising_id": billing.supervising_id,
+        "place_of_service": billing.place_of_service
+        or (clinic_billing.place_of_service if clinic_billing else None)
+        or settings.place_of_service,
+        "payer_profile": billing.payer_profile
+        or (clinic_billing.payer_profile if clinic_billing else None)
+        or settings.payer_profile,
+        "port_flush_only": done.port_flush_only,
+        "separate_em": billing.separate_em,
+        "imaging_guidance": billing.imaging_guidance,
+        "distinct_service_documented": billing.distinct_service_documented,
+        "drugs": tuple(_flushed_given(i, d) for i, d in enumerate(done.flushed)),
+        "diagnoses": billing.diagnoses,
+        "documentation": billing.documentation,
+        "same_day_codes": _same_day_codes(session, patient_ref, service_date, visit_key),
+    }
+    try:
+        return VisitFacts.model_validate(fields)
+    except ValidationError as exc:
+        raise _rule_violation(exc, "billing") from exc
+
+
+def _flushed_given(index: int, flushed: FlushedDrug) -> DrugGiven:
+    drug = get_drug(flushed.drug_id)
+    if drug.amount_basis is AmountBasis.ACTIVITY:
+        amounts: dict[str, float | None] = {"administered_usp_u": flushed.amount_usp_u}
+        container, purpose = ContainerKind.MULTI, DrugPurpose.PATENCY
+    else:
+        amounts = {"administered_ml": flushed.volume_ml, "opened_ml": flushed.volume_ml}
+        container, purpose = ContainerKind.SINGLE, DrugPurpose.PATENCY
+    try:
+        return DrugGiven.model_validate(
+            {
+                "drug_id": drug.drug_id,
+                "ndc": flushed.ndc,
+                **amounts,
+                "container": container,
+                "purpose": purpose,
+                "lot": flushed.lot,
+            }
+        )
+    except ValidationError as exc:
+        raise _rule_violation(exc, f"injected.{index}") from exc
 
 
 def _drugs(entries: Sequence[FillComponentEntry], rows: Sequence[RefillComponent]) -> tuple[DrugGiven, ...]:

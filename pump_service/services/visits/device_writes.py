@@ -1,4 +1,4 @@
-"""The programmer side of a refill visit: write once, prove it from the pump's log, check the read-back.
+"""The programmer side of a visit: write once, prove it from the pump's log, check the read-back.
 
 Every write carries a ``request_id`` the pump copies into the log entry it writes, so whether a
 write landed is a question the pump's log answers, across retries, crashes and reconnects.
@@ -22,6 +22,7 @@ __all__ = [
     "check_readback",
     "find_entry",
     "settle_unfinished",
+    "write_prescription_once",
     "write_pump",
 ]
 
@@ -132,21 +133,60 @@ def check_prescription(after: PumpStatus, wanted: AnyPrescription) -> None:
         and abs(got.mean_rate_ml_per_day() - wanted.mean_rate_ml_per_day()) <= 1e-6
     )
     if not same:
-        raise DeviceError("after the refill the pump reports a different prescription than was written")
+        raise DeviceError("after the write the pump reports a different prescription than was written")
+
+
+def write_prescription_once(
+    client: ProgrammerClient, visit: Visit, before: PumpStatus, new_prescription: AnyPrescription
+) -> DeviceLogEntry:
+    """Send ``RX_WRITE`` unless the pump's log shows it landed; return the ``RX_CHANGED`` entry.
+
+    A reprogramming without a refill: the same write-once discipline as :func:`write_pump`.
+
+    Raises:
+        ConflictError: the visit was never prepared for a pump write.
+        DeviceError: the pump reports no prescription to replace, or its log does not show the write.
+        DeviceOutcomeUnknownError: through the driver, a write without a verified answer.
+    """
+    if visit.rx_request_id is None:
+        raise ConflictError(f"visit {visit.visit_key} has no request id: it was never prepared for a pump write")
+    cursor = visit.log_cursor or 0
+    if find_entry(client.read_log(cursor).entries, visit.rx_request_id, LogEntryType.RX_CHANGED) is None:
+        current = client.status().prescription
+        expect = (current.rx_id if current is not None else None) or (
+            before.prescription.rx_id if before.prescription is not None else None
+        )
+        if not expect:
+            raise DeviceError("the pump reports no prescription id to replace: interrogate it and check it first")
+        client.write_prescription(new_prescription, expect=expect, request_id=visit.rx_request_id)
+    changed = find_entry(client.read_log(cursor).entries, visit.rx_request_id, LogEntryType.RX_CHANGED)
+    if changed is None:
+        raise DeviceError("the pump's log does not show the prescription that was just acknowledged: check the pump")
+    return changed
 
 
 def settle_unfinished(client: ProgrammerClient, other: Visit) -> bool:
-    """Whether another unfinished visit of this pump wrote its refill (True) or never did (False).
+    """Whether another unfinished visit of this pump wrote to it (True) or never did (False).
+
+    A refill visit is looked up by its ``REFILLED`` entry, a reprogramming by its ``RX_CHANGED``.
 
     Raises:
         ConflictError: it did: that visit must be retried (same request) before a new one.
     """
-    if other.refill_request_id is None:
-        raise ConflictError(f"unfinished visit {other.visit_key} has no refill request id to look up in the pump log")
+    wanted = [
+        (request_id, entry_type)
+        for request_id, entry_type in (
+            (other.refill_request_id, LogEntryType.REFILLED),
+            (other.rx_request_id, LogEntryType.RX_CHANGED),
+        )
+        if request_id is not None
+    ]
+    if not wanted:
+        raise ConflictError(f"unfinished visit {other.visit_key} has no request id to look up in the pump log")
     entries = client.read_log(other.log_cursor or 0).entries
-    if find_entry(entries, other.refill_request_id, LogEntryType.REFILLED) is not None:
+    if any(find_entry(entries, request_id, entry_type) is not None for request_id, entry_type in wanted):
         raise ConflictError(
-            f"visit {other.visit_key} refilled this pump but was never recorded: retry that request "
+            f"visit {other.visit_key} wrote to this pump but was never recorded: retry that request "
             "(same idempotency key) before starting another"
         )
     return False

@@ -25,7 +25,7 @@ from schemas.drug import AmountBasis, Drug
 from schemas.drug_catalogue import get_drug
 from schemas.units import format_quantity
 
-__all__ = ["daily_dose_text", "refill_result"]
+__all__ = ["daily_dose_text", "refill_result", "visit_charge_lines"]
 
 
 def daily_dose_text(drug: Drug, daily_amount: float | None) -> str | None:
@@ -68,7 +68,7 @@ def _appointment(session: Session, appointment_id: int | None) -> AppointmentBri
     return AppointmentBrief(appointment_id=row.id, starts_at=row.starts_at, ends_at=row.ends_at, on_time=row.on_time)
 
 
-def _charges(session: Session, visit_key: str) -> tuple[ChargeLine, ...]:
+def visit_charge_lines(session: Session, visit_key: str) -> tuple[ChargeLine, ...]:
     rows = session.exec(
         select(ChargeEventRow)
         .where(ChargeEventRow.visit_key == visit_key, ChargeEventRow.kind == EventKind.CHARGE.value)
@@ -130,5 +130,5 @@ def refill_result(session: Session, refill: Refill, *, replayed: bool = False) -
         next_due_reason=refill.next_due_reason,
         due_constraints=tuple(DueConstraintResult.model_validate(c) for c in refill.due_constraints),
         appointment=_appointment(session, refill.booked_appointment_id),
-        charges=_charges(session, refill.idempotency_key),
+        charges=visit_charge_lines(session, refill.idempotency_key),
     )

@@ -70,7 +70,7 @@ from schemas.drug import AmountBasis
 from schemas.pump import PumpFamily
 from schemas.status import DrugInPump, PumpStatus
 
-__all__ = ["complete_visit", "plan_visit"]
+__all__ = ["abort_visit", "complete_visit", "plan_visit", "unfinished_visits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +182,9 @@ def complete_visit(
         client.link(serial)
         before = client.status()
         continuity = check_continuity(engine, pump_id, before, actor=actor, now=clock.now(), client=client)
-        for other in _unfinished(engine, pump_id, visit_key):
+        for other in unfinished_visits(engine, pump_id, visit_key):
             settle_unfinished(client, other)  # raises unless it never reached the pump
-            _abort(engine, other, actor, clock.now())
+            abort_visit(engine, other, actor, clock.now())
         register = _register_before(engine, visit_key, before, clock.now())
         plan = plan.with_register(register)
         plan.require_committable()
@@ -239,7 +239,8 @@ def _register_before(engine: Engine, visit_key: str, before: PumpStatus, read_at
     return RegisterReading(before.reservoir_ml, read_at)
 
 
-def _unfinished(engine: Engine, pump_id: int, visit_key: str) -> list[Visit]:
+def unfinished_visits(engine: Engine, pump_id: int, visit_key: str) -> list[Visit]:
+    """The pump's other visits (any kind) left in ``writing``: each may or may not have reached the pump."""
     with transaction(engine) as session:
         rows = session.exec(
             select(Visit).where(
@@ -251,7 +252,7 @@ def _unfinished(engine: Engine, pump_id: int, visit_key: str) -> list[Visit]:
         return list(rows)
 
 
-def _abort(engine: Engine, visit: Visit, actor: Actor, now: datetime) -> None:
+def abort_visit(engine: Engine, visit: Visit, actor: Actor, now: datetime) -> None:
     """An unfinished visit whose write never reached the pump is abandoned, on the record."""
     with transaction(engine) as session:
         row = session.get(Visit, visit.id)
@@ -386,6 +387,8 @@ def _mark_committed(session: Session, pump: Pump, req: _Request, refill_id: int 
             updated_at=req.now,
             updated_by=req.actor.user,
         )
+    elif visit.request_digest != req.digest:
+        raise ConflictError(f"idempotency key {req.visit_key} was already used for a different visit")
     visit.state = VisitState.COMMITTED.value
     visit.refill_id = refill_id
     visit.updated_at, visit.updated_by = req.now, req.actor.user
