@@ -20,11 +20,12 @@ from pump_service.billing.errors import BillingDataError
 from pump_service.billing.loader import check_profile, profile_rows
 from pump_service.billing.reference import ReferenceData
 from pump_service.billing.tables import select_in_effect
+from pump_service.domain.jurisdictions import MAC_JURISDICTIONS
 
 __all__ = ["JURISDICTIONS", "REGIONAL_DX_JURISDICTIONS", "ClinicBillingConfig", "with_clinic_profiles"]
 
-# Medicare Part A/B MAC jurisdictions (CMS "Who are the MACs", 2026).
-JURISDICTIONS = frozenset({"J5", "J6", "J8", "J15", "JE", "JF", "JH", "JJ", "JK", "JL", "JM", "JN"})
+# Medicare Part A/B MAC jurisdictions: the one list, kept with its source in the domain.
+JURISDICTIONS = frozenset(MAC_JURISDICTIONS)
 # Palmetto GBA (JJ, JM) publishes the regional HAI diagnosis list of coverage.toml's regional_dx_rules.
 REGIONAL_DX_JURISDICTIONS = frozenset({"JJ", "JM"})
 _DATE_KEYS = ("effective_from", "effective_to")

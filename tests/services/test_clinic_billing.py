@@ -13,7 +13,9 @@ from pump_service.persistence.db import transaction
 from pump_service.services.actor import Actor
 from pump_service.services.charges import clinic_billing_history, set_clinic_billing
 from pump_service.services.charges.contracts import ClinicBillingEntry
+from pump_service.services.scheduling.clinic_admin import change_clinic
 from pump_service.services.scheduling.clinics import default_clinic
+from pump_service.services.scheduling.contracts import ClinicChanges
 from pump_service.settings import Settings
 from tests.charge_support import GIST_BILLING, bill_refill, billed_body, packaged_profile, palmetto_setup, register_hai
 from tests.support import T0
@@ -132,3 +134,18 @@ def test_an_unknown_clinic_is_not_found(engine: Engine, actor: Actor) -> None:
         _set(engine, actor, "nowhere", palmetto_setup())
     with transaction(engine) as session, pytest.raises(NotFoundError):
         clinic_billing_history(session, "nowhere")
+
+
+def test_the_billing_set_up_takes_the_clinics_jurisdiction_and_refuses_another(
+    engine: Engine, settings: Settings, actor: Actor, clinic: str
+) -> None:
+    """One jurisdiction per clinic: the calendar's, which the billing set-up inherits."""
+    with transaction(engine) as session:
+        change_clinic(session, clinic, ClinicChanges(jurisdiction="JM"), actor=actor, now=T0)
+    with pytest.raises(RuleViolationError) as refused:
+        _set(engine, actor, clinic, palmetto_setup(jurisdiction="J5"))
+    assert refused.value.field == "jurisdiction"
+    inherited = {k: v for k, v in palmetto_setup().items() if k != "jurisdiction"}
+    _set(engine, actor, clinic, inherited)  # regional_dx is allowed: the clinic is in JM
+    configured = bill_refill(engine, settings, actor, billed_body(**GIST_BILLING))
+    assert "dx_not_supporting" not in _codes(configured)

@@ -45,6 +45,12 @@ def set_clinic_billing(
             ``profiles.<id>``). Nothing is stored.
     """
     clinic = get_clinic(session, clinic_id)
+    if entry.jurisdiction is not None and clinic.jurisdiction not in (None, entry.jurisdiction):
+        raise RuleViolationError(
+            f"the clinic's jurisdiction is {clinic.jurisdiction}, not {entry.jurisdiction}: change it on the clinic "
+            "(clinic set) or leave it out here",
+            field="jurisdiction",
+        )
     key = clinic_id_of(clinic)
     latest = session.exec(select(func.max(ClinicBilling.version)).where(ClinicBilling.clinic_id == key)).one()
     row = ClinicBilling(
@@ -129,7 +135,7 @@ def _config(clinic: Clinic, row: ClinicBilling) -> ClinicBillingConfig:
         clinic=clinic.clinic_id,
         version=row.version,
         effective_from=row.effective_from,
-        jurisdiction=row.jurisdiction,
+        jurisdiction=row.jurisdiction or clinic.jurisdiction,  # the clinic's own unless the set-up names it
         place_of_service=row.place_of_service,
         payer_profile=row.payer_profile,
         profiles=row.profiles,
