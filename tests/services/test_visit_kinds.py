@@ -19,8 +19,10 @@ from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, PrescriptionRow, Pump, Refill
 from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
+from pump_service.services.charges.recording import list_charges, void_charge
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.scheduling.clinics import default_clinic
 from pump_service.services.visits.contracts import AbandonEntry, AnalysisEntry, FlushEntry, ReprogrammingEntry
 from pump_service.services.visits.other_kinds import (
     abandon_visit,
@@ -361,3 +363,30 @@ def test_a_flush_on_a_refill_day_is_not_billed_as_the_sole_service(
     complete_visit(engine, hai, entry, settings=settings, clock=FixedClock(), actor=actor)
     flushed = flush(engine, settings, actor, hai)
     assert (flushed.charges[0].code, flushed.charges[0].status) == ("96523", "not-billable")  # R3: sole service only
+
+
+# --- found when the four parts of issue 10 met ----------------------------------------------------
+
+
+def test_a_flush_is_filed_under_the_clinic_whose_set_up_priced_it(
+    engine: Engine, settings: Settings, actor: Actor, hai: str
+) -> None:
+    """A flush books nothing, so the pump had no clinic and its charges were missing from clinic views."""
+    with transaction(engine) as session:
+        clinic = default_clinic(session, settings, now=T0, actor=actor)
+    result = flush(engine, settings, actor, hai)
+    with transaction(engine) as session:
+        rows = list_charges(session, clinic=clinic.clinic_id)
+    assert sorted(r.event_id for r in rows) == sorted(c.event_id for c in result.charges)
+
+
+def test_a_replayed_visit_shows_a_voided_charge_as_voided(
+    engine: Engine, settings: Settings, actor: Actor, hai: str
+) -> None:
+    first = flush(engine, settings, actor, hai)
+    code_96523 = next(c for c in first.charges if c.code == "96523")
+    with transaction(engine) as session:
+        void_charge(session, code_96523.event_id, reason="entered on the wrong patient", actor=actor, now=T0)
+    again = flush(engine, settings, actor, hai)
+    assert again.replayed
+    assert next(c.status for c in again.charges if c.code == "96523") == "voided"

@@ -21,7 +21,7 @@ from pump_service.persistence.schedule_models import Clinic
 from pump_service.services.actor import Actor
 from pump_service.services.charges.contracts import ClinicBillingEntry, ClinicBillingView
 from pump_service.services.charges.visit_facts import reference_for
-from pump_service.services.scheduling.clinics import get_clinic
+from pump_service.services.scheduling.clinics import get_clinic, pump_clinic
 from pump_service.settings import Settings
 
 __all__ = [
@@ -104,13 +104,6 @@ def clinic_billing_in_effect(session: Session, clinic: Clinic, day: date) -> Cli
         .limit(1)
     ).first()
     return None if row is None else _config(clinic, row)
-
-
-def pump_clinic(session: Session, pump: Pump, settings: Settings) -> Clinic | None:
-    """The pump's clinic; a pump without one belongs to the station's default clinic, if stored."""
-    if pump.clinic_id is not None:
-        return session.get(Clinic, pump.clinic_id)
-    return session.exec(select(Clinic).where(Clinic.clinic_id == settings.clinic_id)).first()
 
 
 def billing_reference(

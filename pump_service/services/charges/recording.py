@@ -57,7 +57,7 @@ from pump_service.services.charges.dispatch import dispatch_pending, parse_expor
 from pump_service.services.charges.views import charge_view, stored_event
 from pump_service.services.charges.visit_facts import patient_ref_of, service_date_of, visit_facts
 from pump_service.services.contracts import RefillEntry
-from pump_service.services.scheduling.clinics import get_clinic
+from pump_service.services.scheduling.clinics import get_clinic, pump_clinic
 from pump_service.settings import Settings
 
 __all__ = [
@@ -121,7 +121,9 @@ def _charge_set(
     patient_ref = patient_ref_of(session, pump)
     if patient_ref is None:
         return None
-    reference, clinic_billing = billing_reference(session, pump, settings, service_date_of(refill, settings))
+    reference, clinic_billing = billing_reference(
+        session, pump, settings, service_date_of(session, pump, refill.performed_at, settings)
+    )
     facts = visit_facts(
         session,
         visit_key=visit_key,
@@ -216,8 +218,15 @@ def record_visit_charges(
         prescription_changed=prescription_changed,
         analysis_done=analysis_done,
     )
+    clinic = pump_clinic(session, pump, settings)  # the clinic whose set-up priced it files it
     return store_charge_set(
-        session, charges, visit_key=visit_key, refill_id=refill.id, clinic_id=pump.clinic_id, actor=actor, now=now
+        session,
+        charges,
+        visit_key=visit_key,
+        refill_id=refill.id,
+        clinic_id=clinic.id if clinic is not None else None,
+        actor=actor,
+        now=now,
     )
 
 

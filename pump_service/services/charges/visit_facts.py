@@ -45,6 +45,7 @@ from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.models import Patient, Pump, Refill, RefillComponent
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import BillingEntry, FillComponentEntry, RefillEntry
+from pump_service.services.scheduling.clinics import pump_zone
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis
 from schemas.drug_catalogue import get_drug
@@ -92,9 +93,9 @@ def reference_for(day: date) -> ReferenceData:
         return reference
 
 
-def service_date_of(refill: Refill, settings: Settings) -> date:
-    """The clinic-local date of service of ``refill``."""
-    return refill.performed_at.astimezone(settings.zone).date()
+def service_date_of(session: Session, pump: Pump, at: datetime, settings: Settings) -> date:
+    """The date of service of a visit at ``at``: the day in the pump's clinic's zone."""
+    return at.astimezone(pump_zone(session, pump, settings)).date()
 
 
 def patient_ref_of(session: Session, pump: Pump) -> str | None:
@@ -136,7 +137,7 @@ def visit_facts(
         rows = session.exec(
             select(RefillComponent).where(RefillComponent.refill_id == refill.id).order_by(col(RefillComponent.id))
         ).all()
-    service_date = service_date_of(refill, settings)
+    service_date = service_date_of(session, pump, refill.performed_at, settings)
     billing = entry.billing
     clinic_pos = clinic_billing.place_of_service if clinic_billing else None
     clinic_profile = clinic_billing.payer_profile if clinic_billing else None
@@ -218,7 +219,7 @@ def service_visit_facts(
     patient_ref = patient_ref_of(session, pump)
     if patient_ref is None:
         return None
-    service_date = performed_at.astimezone(settings.zone).date()
+    service_date = service_date_of(session, pump, performed_at, settings)
     fields = {
         "visit_key": visit_key,
         "service_at": performed_at,

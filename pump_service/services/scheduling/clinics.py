@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from pump_service.domain.calendar import SEARCH_AHEAD_DAYS, ClinicCalendar
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
+from pump_service.persistence.models import Pump
 from pump_service.persistence.rows import clinic_id_of
 from pump_service.persistence.schedule_models import Clinic, ClinicChange, ClinicChangeKind, ClinicHoliday
 from pump_service.services.actor import Actor
@@ -24,6 +25,8 @@ __all__ = [
     "default_clinic",
     "get_clinic",
     "list_holidays",
+    "pump_clinic",
+    "pump_zone",
     "record_change",
     "remove_holiday",
     "settings_of",
@@ -215,3 +218,16 @@ def remove_holiday(session: Session, clinic: Clinic, day: date, *, actor: Actor,
     session.delete(row)
     session.flush()
     return row
+
+
+def pump_clinic(session: Session, pump: Pump, settings: Settings) -> Clinic | None:
+    """The pump's clinic; a pump without one belongs to the station's default clinic, if stored."""
+    if pump.clinic_id is not None:
+        return session.get(Clinic, pump.clinic_id)
+    return session.exec(select(Clinic).where(Clinic.clinic_id == settings.clinic_id)).first()
+
+
+def pump_zone(session: Session, pump: Pump, settings: Settings) -> ZoneInfo:
+    """The zone the pump's clinic keeps its days in (a date of service, a booking day)."""
+    clinic = pump_clinic(session, pump, settings)
+    return ZoneInfo(clinic.timezone) if clinic is not None else settings.zone

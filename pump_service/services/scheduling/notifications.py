@@ -163,13 +163,16 @@ def acknowledge(session: Session, notification_id: int, *, actor: Actor, now: da
 
 
 def close_for_appointment(session: Session, appointment_id: int, *, actor: Actor, now: datetime) -> int:
-    """Close the open notifications of an appointment that was completed, cancelled or moved.
+    """Close the open reminders of an appointment that was completed, cancelled or moved.
 
-    Returns how many were closed.
+    Only reminders: an escalation (a no-show, no free slot) must still reach someone after the
+    appointment it is attached to moves. Returns how many were closed.
     """
     rows = session.exec(
         select(Notification).where(
-            Notification.appointment_id == appointment_id, Notification.status == NotificationStatus.OPEN
+            Notification.appointment_id == appointment_id,
+            Notification.status == NotificationStatus.OPEN,
+            Notification.kind == "reminder",
         )
     ).all()
     for row in rows:

@@ -48,6 +48,7 @@ from pump_service.services.charges.recording import store_charge_set
 from pump_service.services.charges.visit_facts import (
     FlushedDrug,
     ServiceDone,
+    service_date_of,
     service_visit_facts,
 )
 from pump_service.services.contracts import BillingEntry, FindingResult, OverrideEntry, OverrideResult
@@ -58,6 +59,7 @@ from pump_service.services.pumps.registry import (
     write_prescription_row,
 )
 from pump_service.services.pumps.state import prescription_rates, pump_id_of
+from pump_service.services.scheduling.clinics import pump_clinic
 from pump_service.services.visits.continuity import check_continuity
 from pump_service.services.visits.contracts import (
     AbandonEntry,
@@ -200,7 +202,7 @@ def _charges(
     Raises:
         RuleViolationError, BillingDataError, ConflictError: as ``record_visit_charges``.
     """
-    service_date = call.performed_at.astimezone(call.settings.zone).date()
+    service_date = service_date_of(session, pump, call.performed_at, call.settings)
     reference, clinic_billing = billing_reference(session, pump, call.settings, service_date)
     facts = service_visit_facts(
         session,
@@ -221,7 +223,7 @@ def _charges(
         charge_set,
         visit_key=call.visit_key,
         refill_id=None,
-        clinic_id=pump.clinic_id,
+        clinic_id=clinic.id if (clinic := pump_clinic(session, pump, call.settings)) is not None else None,
         actor=call.actor,
         now=call.now,
     )
@@ -642,7 +644,7 @@ def record_flush(
     if stored is not None:
         return stored
     override = _override(entry.override)
-    agents, findings = _flushed(entry, pump, entry.performed_at.astimezone(settings.zone).date())
+    agents, findings = _flushed(entry, pump, service_date_of(session, pump, entry.performed_at, settings))
     _require_committable(findings, override)
     billing = _charges(
         session, call, pump, entry.billing, ServiceDone(port_flush_only=True, flushed=agents), store=True

@@ -11,7 +11,7 @@ from pump_service.persistence import repositories as repo
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.models import Pump, Refill, RefillComponent
 from pump_service.persistence.schedule_models import Appointment
-from pump_service.services.charges.views import stored_event
+from pump_service.services.charges.views import shown_status, stored_event
 from pump_service.services.contracts import (
     AppointmentBrief,
     ChargeLine,
@@ -83,7 +83,7 @@ def visit_charge_lines(session: Session, visit_key: str) -> tuple[ChargeLine, ..
                 code=event.code,
                 modifiers=event.modifiers,
                 units=event.units,
-                status=event.status.value,
+                status=shown_status(row, event).value,  # voided / credited once corrected
             )
         )
     return tuple(lines)
