@@ -44,7 +44,7 @@ from pump_service.services.scheduling.clinics import (
     remove_holiday,
 )
 from pump_service.services.scheduling.contracts import ClinicChanges, ClinicEntry, WorklistKind
-from pump_service.services.scheduling.notifications import process_due
+from pump_service.services.scheduling.notifications import close_for_appointment, process_due
 from pump_service.services.scheduling.worklist import worklist
 from pump_service.services.visits.refill_record import record_refill
 from pump_service.settings import Settings
@@ -529,3 +529,18 @@ def _check_invariants(engine: Engine, now: datetime) -> None:
                 assert a.updated_at >= a.starts_at
             if a.status == AppointmentStatus.COMPLETED:
                 assert a.local_day.weekday() < 5
+
+
+def test_a_no_show_escalation_survives_the_move_of_the_appointment_it_is_attached_to(
+    engine: Engine, settings: Settings
+) -> None:
+    """Closing an appointment's notifications once closed its escalations too, before anyone was told."""
+    _register(engine, "HAI-1")
+    _refill(engine, settings, "HAI-1", T0, None)
+    booked = _booked(engine, "HAI-1")
+    after_start = booked.starts_at + timedelta(minutes=40)
+    with transaction(engine) as session:
+        rebooked = cancel_appointment(session, booked.id or 0, no_show=True, reason="x", actor=ACTOR, now=after_start)
+        close_for_appointment(session, rebooked.id or 0, actor=ACTOR, now=after_start)
+        escalation = session.exec(select(Notification).where(Notification.kind == "no_show")).one()
+    assert escalation.status == NotificationStatus.OPEN
