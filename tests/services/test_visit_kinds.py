@@ -17,12 +17,14 @@ from pump_service.errors import ConflictError, DeviceOutcomeUnknownError, RuleVi
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, PrescriptionRow, Pump, Refill
+from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Notification
 from pump_service.persistence.visit_models import Visit
 from pump_service.services.actor import Actor
 from pump_service.services.charges.recording import list_charges, void_charge
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.registry import register_patient, register_pump
 from pump_service.services.scheduling.clinics import default_clinic
+from pump_service.services.scheduling.notifications import process_due
 from pump_service.services.visits.contracts import AbandonEntry, AnalysisEntry, FlushEntry, ReprogrammingEntry
 from pump_service.services.visits.other_kinds import (
     abandon_visit,
@@ -30,6 +32,7 @@ from pump_service.services.visits.other_kinds import (
     record_flush,
     record_reprogramming,
 )
+from pump_service.services.visits.refill_record import record_refill
 from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from simulators.link_faults import LinkFaultPlan
@@ -390,3 +393,30 @@ def test_a_replayed_visit_shows_a_voided_charge_as_voided(
     again = flush(engine, settings, actor, hai)
     assert again.replayed
     assert next(c.status for c in again.charges if c.code == "96523") == "voided"
+
+
+def test_a_flush_in_the_refill_appointment_ends_it_and_books_the_refill_again_without_an_overdue_alarm(
+    engine: Engine, settings: Settings, actor: Actor, hai: str
+) -> None:
+    """The patient came, only a flush was done: the appointment once passed 'without a refill' and escalated."""
+    with transaction(engine) as session:
+        record_refill(session, hai, RefillEntry.model_validate(fudr_refill(T0)), actor=actor, settings=settings, now=T0)
+        booked = session.exec(select(Appointment).where(Appointment.status == AppointmentStatus.BOOKED)).one()
+    at = booked.starts_at + timedelta(minutes=10)
+    entry = FlushEntry.model_validate(
+        {
+            "performed_at": at.isoformat(),
+            "injected": [{"drug_id": "heparin", "volume_ml": "5 mL", "conc_usp_u_per_ml": 100, "lot": "H-1"}],
+        }
+    )
+    with transaction(engine) as session:
+        record_flush(session, hai, entry, settings=settings, actor=actor, now=at)
+    with transaction(engine) as session:
+        old = session.get(Appointment, booked.id)
+        again = session.exec(select(Appointment).where(Appointment.status == AppointmentStatus.BOOKED)).one()
+        assert old is not None
+        assert old.status == AppointmentStatus.SUPERSEDED
+        assert again.id != booked.id
+        process_due(session, settings=settings, now=booked.ends_at + timedelta(hours=6))
+        kinds = {n.kind for n in session.exec(select(Notification).where(Notification.appointment_id == booked.id))}
+    assert "overdue" not in kinds

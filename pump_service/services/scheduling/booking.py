@@ -33,6 +33,7 @@ __all__ = [
     "move_to_clinic",
     "rebook_closed_day",
     "recheck_bookings",
+    "release_attended",
     "schedule_between",
 ]
 
@@ -188,7 +189,7 @@ def _book(
 def _close(
     session: Session, appointment: Appointment, status: AppointmentStatus, reason: str, actor: Actor, now: datetime
 ) -> None:
-    """Close a booked appointment; its open reminders and escalations close with it."""
+    """Close a booked appointment; its open reminders close with it (escalations stay until handled)."""
     appointment.status = status
     appointment.closed_reason = reason
     appointment.updated_at = now
@@ -262,6 +263,28 @@ def _book_again(
     _close(session, appointment, status, reason, actor, now)
     session.flush()
     return _rebook(session, appointment, actor=actor, now=now, another_day=another_day)
+
+
+def release_attended(
+    session: Session, pump: Pump, *, at: datetime, what: str, actor: Actor, now: datetime
+) -> Appointment | None:
+    """A visit of another kind (an analysis, a reprogramming, a flush) in the pump's refill appointment.
+
+    The patient came, so the appointment is over; the refill it was booked for is not done, so the
+    pump is booked again from its due date (which the visit may have moved). Without this the
+    appointment would pass "without a recorded refill" and escalate as overdue. Returns the new
+    booking, or None when no booked appointment of the pump falls on that day.
+    """
+    if pump.id is None:
+        return None
+    current = active_appointment(session, pump.id)
+    if current is None:
+        return None
+    clinic = get_stored(session, Clinic, current.clinic_id, referenced_by=f"appointment {current.id}")
+    if current.local_day != calendar_of(session, clinic).local_day(at):
+        return None
+    reason = f"attended for {what} without a refill: the refill is booked again"
+    return _book_again(session, current, AppointmentStatus.SUPERSEDED, reason, actor=actor, now=now)
 
 
 def _rebook(

@@ -59,6 +59,7 @@ from pump_service.services.pumps.registry import (
     write_prescription_row,
 )
 from pump_service.services.pumps.state import prescription_rates, pump_id_of
+from pump_service.services.scheduling.booking import release_attended
 from pump_service.services.scheduling.clinics import pump_clinic
 from pump_service.services.visits.continuity import check_continuity
 from pump_service.services.visits.contracts import (
@@ -294,6 +295,10 @@ def _finish(
     visit.facts = {**visit.facts, "findings": [f.as_dict() for f in findings]}
     visit.updated_at, visit.updated_by = call.now, call.actor.user
     session.add(visit)
+    if state is VisitState.COMMITTED:
+        release_attended(
+            session, pump, at=call.performed_at, what=f"a {call.kind.value}", actor=call.actor, now=call.now
+        )
     session.flush()
     return result.model_copy(update={"charges": visit_charge_lines(session, call.visit_key)})
 
