@@ -14,12 +14,10 @@ it), then the fill is dosed at that rate, so the dose shown is the dose delivere
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from pump_service.domain.bounds import (
     BODY_MASS_KG,
-    CONSTANT_FLOW_BAND_PCT,
     DUPLICATE_WINDOW,
     FILL_VOLUME_ML,
     MIN_FILL_ML,
@@ -27,16 +25,30 @@ from pump_service.domain.bounds import (
 )
 from pump_service.domain.dosing import plan_dose
 from pump_service.domain.due import DueDate, DueReason, next_refill_due
-from pump_service.domain.findings import Finding, FindingCode, HardStopError, Override, Tier, unresolved_hard_stops
-from pump_service.domain.planning_rate import PlanningRate, RateSource, flow_ratio_in_band, planning_rate
+from pump_service.domain.findings import Finding, FindingCode, HardStopError, Tier, unresolved_hard_stops
+from pump_service.domain.planning_rate import PlanningRate, RateSource, planning_rate
+from pump_service.domain.refill_inputs import (
+    ComponentRequest,
+    FillRequest,
+    PlannedComponent,
+    PlanPolicy,
+    PumpSnapshot,
+    RegisterReading,
+)
 from pump_service.domain.reservoir import ReservoirForecast, forecast_reservoir
-from pump_service.domain.residual import ConditionPeriod, expected_residual_ml
-from pump_service.domain.return_check import DiscrepancyThresholds, ReturnAssessment, assess_return
+from pump_service.domain.residual import ConditionPeriod
+from pump_service.domain.return_check import ReturnAssessment
+from pump_service.domain.return_findings import (
+    BAND_CODES,
+    assess,
+    judge_constant_flow,
+    judge_programmable,
+    register_findings,
+)
 from pump_service.errors import RuleViolationError
 from schemas.drug import AmountBasis, DoseBasis, Drug
 from schemas.flow_law import FlowConditions
-from schemas.pump import DeliveryRoute, PumpFamily, PumpModel
-from schemas.refill import FlowClass
+from schemas.pump import PumpFamily
 
 __all__ = [
     "ComponentRequest",
@@ -53,82 +65,6 @@ __all__ = [
 # A refill dated slightly ahead of the server (station clocks differ) is accepted; more is a typo.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 VOLUME_TOLERANCE_ML = 1e-6
-SPINAL_ROUTES = frozenset({DeliveryRoute.INTRATHECAL, DeliveryRoute.EPIDURAL})
-# Maino 2017: a discrepancy above 1 mL (20 mL pump) or 2 mL (40 mL pump) suggests a pocket fill.
-DEFAULT_DISCREPANCY_ML = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class PumpSnapshot:
-    """What is stored about the pump when the refill starts (nothing here is the request's)."""
-
-    serial: str
-    model: PumpModel
-    route: DeliveryRoute
-    version: int
-    nominal_rate_ml_per_day: float | None = None
-    implanted_at: datetime | None = None
-    last_fill_at: datetime | None = None
-    last_fill_volume_ml: float | None = None
-    flow_ratio: float | None = None  # measured/expected of the last judged return, if in band
-    basal_ml_per_day: float | None = None  # programmable: the prescription in force
-    bolus_allowance_ml_per_day: float = 0.0  # programmable: the registered patient bolus allowance
-    periods: tuple[ConditionPeriod, ...] = ()
-    patient_body_mass_kg: float | None = None
-    drugs_in_pump: frozenset[str] = frozenset()  # drug ids of the fill now in the pump
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentRequest:
-    """One drug of the fill, in canonical units; exactly one of amount, concentration or dose for a drug."""
-
-    drug: Drug
-    amount: float | None = None
-    concentration: float | None = None
-    dose: tuple[DoseBasis, float] | None = None
-    stock_concentration: float | None = None
-    expires_on: date | None = None
-    lot: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FillRequest:
-    performed_at: datetime
-    returned_volume_ml: float
-    fill_volume_ml: float
-    components: tuple[ComponentRequest, ...]
-    syringe_resolution_ml: float | None = None
-    body_mass_kg: float | None = None
-    override: Override | None = None
-    new_basal_ml_per_day: float | None = None  # programmable: a prescription written with the refill
-    new_bolus_allowance_ml_per_day: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterReading:
-    """The programmable pump's own reservoir register, read before anything was written."""
-
-    reservoir_ml: float
-    read_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PlanPolicy:
-    zone: ZoneInfo
-    warn_deviation_pct: float = 10.0
-    alert_deviation_pct: float = 20.0
-    safety_margin_days: float = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedComponent:
-    index: int  # position in the request
-    drug: Drug
-    volume_ml: float
-    amount: float | None  # mg or USP_U in the fill
-    concentration: float | None  # mg/mL or USP_U/mL in the fill
-    daily_amount: float | None  # delivered per day at the dosing rate (the prescribed dose)
-    max_daily_amount: float | None  # per day at the planning rate (every allowed bolus taken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +98,8 @@ class RefillPlan:
         The register replaces the expected-residual band (it counts the boluses the patient took),
         so the band's findings give way to the register's; nothing else is recomputed.
         """
-        kept = [f for f in self.findings if f.code not in _BAND_CODES]
-        kept.extend(_register_findings(self.pump, self.request, register))
+        kept = [f for f in self.findings if f.code not in BAND_CODES]
+        kept.extend(register_findings(self.pump, self.request, register))
         return replace(self, register=register, findings=_ordered(kept))
 
     @property
@@ -203,17 +139,17 @@ def plan_refill(
         BODY_MASS_KG.check(body_mass, "body_mass_kg")
     _check_drugs(pump, request, policy, findings)
 
-    assessment = _assess(pump, request, policy)
+    assessment = assess(pump, request, policy)
     flow_ratio = pump.flow_ratio
     if assessment is not None:
         if model.family is PumpFamily.CONSTANT_FLOW:
-            flow_ratio = _judge_constant_flow(assessment, request, flow_ratio, findings)
+            flow_ratio = judge_constant_flow(assessment, request, flow_ratio, findings)
         else:
-            _judge_programmable(assessment, pump, request, register, findings)
+            judge_programmable(assessment, pump, request, register, findings)
     else:
         findings.append(Finding(FindingCode.FIRST_FILL, Tier.INFO, "first fill recorded here: no return to compare"))
         if register is not None:
-            findings.extend(_register_findings(pump, request, register))
+            findings.extend(register_findings(pump, request, register))
 
     fill_conditions = _fill_conditions(pump.periods, request.performed_at, request.components)
     in_force = [p for p in pump.periods if p.start_at <= request.performed_at]
@@ -283,7 +219,6 @@ def plan_refill(
 
 
 _TIER_ORDER = {Tier.HARD_STOP: 0, Tier.WARNING: 1, Tier.INFO: 2}
-_BAND_CODES = frozenset({FindingCode.VOLUME_DISCREPANCY, FindingCode.VOLUME_DISCREPANCY_WARNING})
 
 
 def _ordered(findings: Sequence[Finding]) -> tuple[Finding, ...]:
@@ -400,211 +335,6 @@ def _check_drugs(pump: PumpSnapshot, request: FillRequest, policy: PlanPolicy, f
                 f"strength {drug.max_concentration:g} {drug.concentration_unit}",
                 field=f"components.{i}.stock_concentration",
             )
-
-
-# ---- the return ------------------------------------------------------------------------------
-
-
-def _residual_at(pump: PumpSnapshot, at: datetime, rate_ml_per_day: float) -> float:
-    if pump.last_fill_at is None or pump.last_fill_volume_ml is None:
-        raise RuleViolationError("no previous fill to compare with", field="returned_volume_ml")
-    return expected_residual_ml(
-        model=pump.model,
-        fill_volume_ml=min(pump.last_fill_volume_ml, pump.model.capacity_ml),
-        rate_ml_per_day=rate_ml_per_day,
-        filled_at=pump.last_fill_at,
-        now=at,
-        periods=pump.periods,
-    )
-
-
-def _assess(pump: PumpSnapshot, request: FillRequest, policy: PlanPolicy) -> ReturnAssessment | None:
-    if pump.last_fill_at is None or pump.last_fill_volume_ml is None:
-        return None
-    if pump.model.family is PumpFamily.CONSTANT_FLOW:
-        rate = pump.nominal_rate_ml_per_day or pump.model.nominal_rate_ml_per_day or 0.0
-    else:
-        rate = pump.basal_ml_per_day or 0.0  # the patient's boluses are judged by the return
-    expected = _residual_at(pump, request.performed_at, rate)
-    return assess_return(
-        fill_volume_ml=min(pump.last_fill_volume_ml, pump.model.capacity_ml),
-        returned_volume_ml=min(request.returned_volume_ml, pump.last_fill_volume_ml),
-        expected_residual_ml=expected,
-        filled_at=pump.last_fill_at,
-        now=request.performed_at,
-        thresholds=DiscrepancyThresholds(warn_pct=policy.warn_deviation_pct, alert_pct=policy.alert_deviation_pct),
-        resolution_ml=request.syringe_resolution_ml or 0.0,
-        programmable=pump.model.family is PumpFamily.PROGRAMMABLE,
-    )
-
-
-def _return_figures(assessment: ReturnAssessment) -> dict[str, float | str | None]:
-    return {
-        "expected_residual_ml": round(assessment.expected_residual_ml, 3),
-        "expected_rate_ml_per_day": round(assessment.expected_rate_ml_per_day, 4),
-        "measured_rate_ml_per_day": (
-            None if assessment.measured_rate_ml_per_day is None else round(assessment.measured_rate_ml_per_day, 4)
-        ),
-        "deviation_pct": None if assessment.deviation_pct is None else round(assessment.deviation_pct, 2),
-        "volume_delta_ml": round(assessment.volume_delta_ml, 3),
-    }
-
-
-def _nothing_aspirated(assessment: ReturnAssessment, request: FillRequest, findings: list[Finding]) -> None:
-    """Nothing came back: a pump expected to hold a residual puts the needle's placement in doubt."""
-    expected = assessment.expected_residual_ml
-    # Within the graduation plus a millilitre of empty, a dry pump is what was expected.
-    if expected <= DEFAULT_DISCREPANCY_ML + (request.syringe_resolution_ml or 0.0):
-        findings.append(
-            Finding(
-                FindingCode.NOTHING_ASPIRATED,
-                Tier.WARNING,
-                f"nothing was aspirated and {expected:.2f} mL was expected: the pump ran (nearly) dry; with no "
-                "residual to confirm the needle's placement, confirm it (e.g. a second needle) before filling",
-                _return_figures(assessment),
-                "returned_volume_ml",
-            )
-        )
-        return
-    findings.append(
-        Finding(
-            FindingCode.NEEDLE_PLACEMENT_UNCONFIRMED,
-            Tier.HARD_STOP,
-            f"nothing was aspirated where {expected:.2f} mL was expected: the pump may have run dry or flipped, "
-            "or the needle is not in the reservoir; confirm placement before filling",
-            _return_figures(assessment),
-            "returned_volume_ml",
-        )
-    )
-
-
-def _flow_class_finding(assessment: ReturnAssessment, findings: list[Finding]) -> None:
-    if assessment.flow_class is FlowClass.OK:
-        return
-    code = FindingCode.FLOW_ALERT if assessment.flow_class is FlowClass.ALERT else FindingCode.FLOW_DEVIATION
-    deviation = assessment.deviation_pct
-    what = f"{deviation:+.1f} %" if deviation is not None else f"{assessment.volume_delta_ml:+.2f} mL"
-    findings.append(
-        Finding(
-            code,
-            Tier.WARNING,
-            f"the return differs from the expected residual ({what}): "
-            + ", ".join(c.value.replace("_", " ") for c in assessment.likely_causes),
-            _return_figures(assessment),
-            "returned_volume_ml",
-        )
-    )
-
-
-def _judge_constant_flow(
-    assessment: ReturnAssessment, request: FillRequest, stored_ratio: float | None, findings: list[Finding]
-) -> float | None:
-    """Findings for the return; the flow ratio the pump is planned with from now on."""
-    if assessment.nothing_aspirated:
-        _nothing_aspirated(assessment, request, findings)
-        return stored_ratio
-    measured, expected = assessment.measured_rate_ml_per_day, assessment.expected_rate_ml_per_day
-    if measured is None or expected <= 0:
-        _flow_class_finding(assessment, findings)
-        return stored_ratio
-    ratio = measured / expected
-    if not flow_ratio_in_band(ratio):
-        findings.append(
-            Finding(
-                FindingCode.IMPLAUSIBLE_FLOW,
-                Tier.HARD_STOP,
-                f"measured flow {measured:.3g} mL/day is {100 * (ratio - 1):+.0f} % from the expected "
-                f"{expected:.3g} mL/day, outside the pump's physical band of ±{CONSTANT_FLOW_BAND_PCT:g} %: "
-                "check the volumes and times entered, and the pump; the plan stays on the pump's model rate",
-                {**_return_figures(assessment), "band_pct": CONSTANT_FLOW_BAND_PCT},
-                "returned_volume_ml",
-            )
-        )
-        return None  # the unit's speed is in doubt: back to the model rate, not an older ratio
-    _flow_class_finding(assessment, findings)
-    return ratio
-
-
-def _discrepancy_threshold_ml(pump: PumpSnapshot, request: FillRequest) -> float:
-    return (pump.model.pocket_fill_threshold_ml or DEFAULT_DISCREPANCY_ML) + (request.syringe_resolution_ml or 0.0)
-
-
-def _judge_programmable(
-    assessment: ReturnAssessment,
-    pump: PumpSnapshot,
-    request: FillRequest,
-    register: RegisterReading | None,
-    findings: list[Finding],
-) -> None:
-    if register is not None:  # the register counts the patient's boluses: it is the measure
-        findings.extend(_register_findings(pump, request, register))
-    if assessment.nothing_aspirated:
-        _nothing_aspirated(assessment, request, findings)
-        return
-    if register is not None:
-        return
-    # Without the register: the residual lies between every bolus taken and none.
-    spinal, threshold, returned = (
-        pump.route in SPINAL_ROUTES,
-        _discrepancy_threshold_ml(pump, request),
-        request.returned_volume_ml,
-    )
-    at_basal = assessment.expected_residual_ml
-    at_worst = _residual_at(
-        pump, request.performed_at, (pump.basal_ml_per_day or 0.0) + pump.bolus_allowance_ml_per_day
-    )
-    if at_worst - threshold <= returned <= at_basal + threshold:
-        return
-    findings.append(
-        Finding(
-            FindingCode.VOLUME_DISCREPANCY if spinal else FindingCode.VOLUME_DISCREPANCY_WARNING,
-            Tier.HARD_STOP if spinal else Tier.WARNING,
-            f"{returned:.2f} mL came back where {at_worst:.2f}-{at_basal:.2f} mL was expected (with and without "
-            f"every allowed bolus), a discrepancy above {threshold:g} mL",
-            {
-                "returned_ml": returned,
-                "expected_min_ml": round(at_worst, 3),
-                "expected_max_ml": round(at_basal, 3),
-                "threshold_ml": threshold,
-            },
-            "returned_volume_ml",
-        )
-    )
-
-
-def _register_findings(pump: PumpSnapshot, request: FillRequest, register: RegisterReading) -> list[Finding]:
-    """The return against the pump's own register: less back than it held may be a pocket fill."""
-    spinal, threshold, returned = (
-        pump.route in SPINAL_ROUTES,
-        _discrepancy_threshold_ml(pump, request),
-        request.returned_volume_ml,
-    )
-    missing = register.reservoir_ml - returned
-    figures = {"register_ml": round(register.reservoir_ml, 3), "returned_ml": returned, "threshold_ml": threshold}
-    if missing > threshold:
-        return [
-            Finding(
-                FindingCode.POCKET_FILL_SUSPECTED if spinal else FindingCode.POCKET_FILL_WARNING,
-                Tier.HARD_STOP if spinal else Tier.WARNING,
-                f"the pump's register said {register.reservoir_ml:.2f} mL but {returned:.2f} mL came back "
-                f"({missing:.2f} mL missing, more than {threshold:g} mL): part of the previous fill may be in "
-                "the pocket (Maino 2017), or the aspiration was incomplete",
-                figures,
-                "returned_volume_ml",
-            )
-        ]
-    if -missing > threshold:
-        return [
-            Finding(
-                FindingCode.VOLUME_DISCREPANCY_WARNING,
-                Tier.WARNING,
-                f"{returned:.2f} mL came back but the pump's register said {register.reservoir_ml:.2f} mL: "
-                "check the register and the pump's log",
-                figures,
-                "returned_volume_ml",
-            )
-        ]
-    return []
 
 
 # ---- the fill --------------------------------------------------------------------------------
