@@ -5,12 +5,15 @@ input) or 1 (everything else).
 """
 
 __all__ = [
+    "AuthenticationError",
     "ConflictError",
     "DeviceError",
     "DeviceOutcomeUnknownError",
     "NotFoundError",
+    "PermissionDeniedError",
     "RuleViolationError",
     "ServiceError",
+    "StorageUnavailableError",
 ]
 
 
@@ -40,3 +43,15 @@ class DeviceError(ServiceError):
 
 class DeviceOutcomeUnknownError(DeviceError):
     """A write was sent to a pump and no verified answer came back: reconcile before anything else."""
+
+
+class AuthenticationError(ServiceError, PermissionError):
+    """No valid credentials: no or an expired session, a bad or revoked token (HTTP 401)."""
+
+
+class PermissionDeniedError(ServiceError, PermissionError):
+    """Authenticated, but the role may not do this (HTTP 403)."""
+
+
+class StorageUnavailableError(ServiceError):
+    """The database cannot take the write now (locked, full, read-only): retry later (HTTP 503)."""
