@@ -8,6 +8,7 @@ from pump_service.api.errors import install_error_handlers
 from pump_service.api.routes import catalogue, charges, clinics, health, pumps, refills, schedule, visits
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
+from pump_service.web import install_assets
 from schemas.clock import Clock, SystemClock
 
 __all__ = ["create_app"]
@@ -21,11 +22,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         description="Implanted drug pumps: device registry, refill checks, dosing and due dates. "
         "Quantities accept a number in the unit named by the field or a string with a unit ('2.5 mL/h'). "
         "Changes need an X-Actor header (a user id, never a name).",
+        docs_url=None,  # served from local files by install_assets: no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.engine = engine or make_engine(settings.database_url)
     install_error_handlers(app)
+    install_assets(app)
     for module in (health, pumps, refills, visits, schedule, clinics, catalogue, charges):
         app.include_router(module.router)
     return app
