@@ -19,7 +19,9 @@ _environment = Environment(
 templates = Jinja2Templates(env=_environment)
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
     """Render ``name``; every page gets ``principal`` (or None) and its ``csrf_token`` for forms."""
     principal = getattr(request.state, "principal", None)
     page = {
