@@ -5,10 +5,21 @@ from sqlalchemy import Engine
 
 from pump_service import __version__
 from pump_service.api.errors import install_error_handlers
-from pump_service.api.routes import catalogue, charges, clinics, health, pumps, refills, schedule, visits
+from pump_service.api.routes import (
+    catalogue,
+    charges,
+    clinics,
+    health,
+    pumps,
+    refill_records,
+    refills,
+    schedule,
+    visits,
+)
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
 from pump_service.web import install_assets
+from pump_service.web.pages import PAGES, PAGES_BEFORE_API
 from schemas.clock import Clock, SystemClock
 
 __all__ = ["create_app"]
@@ -30,6 +41,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.engine = engine or make_engine(settings.database_url)
     install_error_handlers(app)
     install_assets(app)
-    for module in (health, pumps, refills, visits, schedule, clinics, catalogue, charges):
+    for page_router in PAGES_BEFORE_API:  # they answer only requests for HTML; the API keeps the others
+        app.include_router(page_router)
+    for module in (health, pumps, refills, refill_records, visits, schedule, clinics, catalogue, charges):
         app.include_router(module.router)
+    for page_router in PAGES:
+        app.include_router(page_router)
     return app
