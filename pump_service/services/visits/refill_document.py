@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from pump_service.errors import NotFoundError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import PrescriptionRow, Pump, Refill
+from pump_service.persistence.visit_models import Visit
 from pump_service.services.contracts import RefillResult
 from pump_service.services.scheduling.clinics import pump_clinic
 from pump_service.services.visits.refill_views import refill_result
@@ -88,18 +89,19 @@ def _settings_text(row: PrescriptionRow | None) -> str:
     return "; ".join(parts)
 
 
-def _settings_around(
-    session: Session, pump_id: int, at: datetime
-) -> tuple[PrescriptionRow | None, PrescriptionRow | None]:
-    """The pump's prescription before and after the refill at ``at`` (the same row when unchanged)."""
+def _settings_around(session: Session, refill: Refill) -> tuple[PrescriptionRow | None, PrescriptionRow | None]:
+    """The pump's prescription before and after the refill (the same row when the visit changed none)."""
     rows = session.exec(
-        select(PrescriptionRow).where(PrescriptionRow.pump_id == pump_id).order_by(col(PrescriptionRow.effective_at))
+        select(PrescriptionRow)
+        .where(PrescriptionRow.pump_id == refill.pump_id, col(PrescriptionRow.effective_at) <= refill.performed_at)
+        .order_by(col(PrescriptionRow.effective_at), col(PrescriptionRow.id))
     ).all()
-    after = next((r for r in reversed(rows) if r.effective_at <= at), None)
-    before = next((r for r in reversed(rows) if r.effective_at < at), None)
-    if after is not None and after.effective_at < at:
-        before = after  # nothing new took effect at the refill: unchanged
-    return before, after
+    visit = session.exec(select(Visit).where(Visit.refill_id == refill.id)).first()
+    changed = visit is not None and visit.facts.get("rx_changed") is True
+    after = rows[-1] if rows else None
+    if not changed:
+        return after, after
+    return (rows[-2] if len(rows) > 1 else None), after
 
 
 def _verification(refill: Refill) -> dict[str, Any] | None:
@@ -195,7 +197,7 @@ def _story(session: Session, refill: Refill, result: RefillResult, pump: Pump, s
         story.append(Paragraph("Second-person verification", heading))
         story.append(_table([["Item", "Value"], *[[k.replace("_", " "), v] for k, v in verification.items()]]))
     if pump.family == PumpFamily.PROGRAMMABLE and refill.id is not None:
-        before, after = _settings_around(session, refill.pump_id, refill.performed_at)
+        before, after = _settings_around(session, refill)
         changed = before is not after
         story += [
             Paragraph("Pump settings", heading),
