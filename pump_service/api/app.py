@@ -19,6 +19,7 @@ from pump_service.api.routes import (
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
 from pump_service.web import install_assets
+from pump_service.web.login import install_login
 from pump_service.web.pages import PAGES, PAGES_BEFORE_API
 from schemas.clock import Clock, SystemClock
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.engine = engine or make_engine(settings.database_url)
     install_error_handlers(app)
     install_assets(app)
+    install_login(app)
     for page_router in PAGES_BEFORE_API:  # they answer only requests for HTML; the API keeps the others
         app.include_router(page_router)
     for module in (health, pumps, refills, refill_records, visits, schedule, clinics, catalogue, charges):

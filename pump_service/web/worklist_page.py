@@ -11,8 +11,9 @@ from pump_service.api.auth import Principal, require_page
 from pump_service.api.deps import ClockDep, SessionDep, SettingsDep
 from pump_service.domain.access import Permission
 from pump_service.errors import NotFoundError
+from pump_service.services.accounts.stations import station_of
 from pump_service.services.scheduling.clinic_admin import list_clinics
-from pump_service.services.scheduling.clinics import calendar_of, default_clinic, get_clinic
+from pump_service.services.scheduling.clinics import calendar_of, get_clinic
 from pump_service.services.scheduling.day_sheet import day_sheet
 from pump_service.web.formatting import local_time
 from pump_service.web.navigation import error_page, page
@@ -34,7 +35,7 @@ def worklist_page(
 ) -> HTMLResponse:
     now = clock.now()
     try:
-        chosen = get_clinic(session, clinic) if clinic else default_clinic(session, settings, now=now)
+        chosen = get_clinic(session, clinic or station_of(session, principal.station_id).clinic_id)
     except NotFoundError as exc:
         return error_page(request, 404, "Unknown clinic", str(exc))
     local_day = day or calendar_of(session, chosen).local_day(now)

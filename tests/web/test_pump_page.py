@@ -40,7 +40,7 @@ def station(engine: Engine, settings: Settings, actor: Actor) -> Station:
 @pytest.fixture
 def nurse(station: Station) -> TestClient:
     app = create_app(station.settings, clock=station.clock, engine=station.engine)
-    return browser(app, station.engine, Role.NURSE)
+    return browser(app, Role.NURSE)
 
 
 def _svg(html: str) -> ET.Element:
@@ -120,13 +120,13 @@ def test_an_unknown_pump_is_a_404_page(nurse: TestClient) -> None:
 @pytest.mark.parametrize("role", [Role.BILLING, Role.ADMIN])
 def test_roles_without_clinical_access_are_refused(station: Station, role: Role) -> None:
     app = create_app(station.settings, clock=station.clock, engine=station.engine)
-    response = browser(app, station.engine, role).get("/pumps/SM-1")
+    response = browser(app, role).get("/pumps/SM-1")
     assert response.status_code == 403
     assert "SM-1" not in response.text or "P-9" not in response.text
 
 
 def test_signed_out_is_sent_to_the_login_page(station: Station) -> None:
     app = create_app(station.settings, clock=station.clock, engine=station.engine)
-    response = browser(app, station.engine, None).get("/pumps/SM-1")
+    response = browser(app, None).get("/pumps/SM-1")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login?next=")

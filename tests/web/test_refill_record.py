@@ -30,7 +30,7 @@ def station(engine: Engine, settings: Settings, actor: Actor) -> Station:
 
 
 def _client(station: Station, role: Role | None) -> TestClient:
-    return browser(create_app(station.settings, clock=station.clock, engine=station.engine), station.engine, role)
+    return browser(create_app(station.settings, clock=station.clock, engine=station.engine), role)
 
 
 def _refill_ids(station: Station) -> list[int]:
