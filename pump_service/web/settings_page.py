@@ -187,7 +187,7 @@ def save_settings(
     return RedirectResponse(f"/clinics/{clinic_id}/settings?saved=calendar", status_code=303)
 
 
-@router.post("/clinics/{clinic_id}/holidays", response_model=None)
+@router.post("/clinics/{clinic_id}/settings/holidays", response_model=None)
 def add_closure(
     request: Request,
     clinic_id: str,
@@ -219,7 +219,7 @@ def add_closure(
     return RedirectResponse(f"/clinics/{clinic_id}/settings?saved=holiday", status_code=303)
 
 
-@router.post("/clinics/{clinic_id}/holidays/{day}/remove", response_model=None)
+@router.post("/clinics/{clinic_id}/settings/holidays/{day}/remove", response_model=None)
 def remove_closure(
     request: Request,
     clinic_id: str,
@@ -242,7 +242,7 @@ def remove_closure(
     return RedirectResponse(f"/clinics/{clinic_id}/settings?saved=holiday", status_code=303)
 
 
-@router.post("/clinics/{clinic_id}/billing-setup", response_model=None)
+@router.post("/clinics/{clinic_id}/settings/billing", response_model=None)
 def save_billing_setup(
     request: Request,
     clinic_id: str,

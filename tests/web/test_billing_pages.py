@@ -5,7 +5,7 @@ import re
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from pump_service.domain.access import Role
 from pump_service.persistence.charge_models import ChargeEventRow
@@ -28,7 +28,7 @@ def charges(engine: Engine, settings: Settings, actor: Actor) -> list[ChargeEven
 
 def _rows(engine: Engine) -> list[ChargeEventRow]:
     with transaction(engine) as session:
-        rows = list(session.exec(select(ChargeEventRow).order_by(ChargeEventRow.id)).all())
+        rows = list(session.exec(select(ChargeEventRow).order_by(col(ChargeEventRow.id))).all())
         for row in rows:
             session.expunge(row)
     return rows
@@ -75,7 +75,8 @@ def test_a_manager_reads_the_batch_but_gets_no_void_form_and_the_server_refuses_
     assert "void-form" not in html
     token = csrf_of(manager, BATCH)
     refused = manager.post(
-        f"/billing/charges/{charges[0].event_id}/void", data={"csrf_token": token, "reason": "wrong code", "back": BATCH}
+        f"/billing/charges/{charges[0].event_id}/void",
+        data={"csrf_token": token, "reason": "wrong code", "back": BATCH},
     )
     assert refused.status_code == 403
     assert _rows(engine) == charges
@@ -88,7 +89,8 @@ def test_billing_voids_a_charge_through_the_form(app: FastAPI, engine: Engine, c
     done = billing.post(
         f"/billing/charges/{target.event_id}/void", data={"csrf_token": token, "reason": "kit not used", "back": BATCH}
     )
-    assert done.status_code == 303 and done.headers["location"] == BATCH
+    assert done.status_code == 303
+    assert done.headers["location"] == BATCH
     after = {r.event_id: r for r in _rows(engine)}
     assert after[target.event_id].voided_by_event_id is not None
     assert len(after) == len(charges) + 1  # one void event added
@@ -98,7 +100,8 @@ def test_billing_voids_a_charge_through_the_form(app: FastAPI, engine: Engine, c
     again = billing.post(
         f"/billing/charges/{target.event_id}/void", data={"csrf_token": token, "reason": "kit not used", "back": BATCH}
     )
-    assert again.status_code == 409 and "already corrected" in again.text
+    assert again.status_code == 409
+    assert "already corrected" in again.text
     assert len(_rows(engine)) == len(charges) + 1
 
 

@@ -7,16 +7,17 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from pump_service.api.app import create_app
 from pump_service.domain.access import Role
 from pump_service.persistence.db import transaction
-from pump_service.persistence.models import DeviceLogRecord
+from pump_service.persistence.models import DeviceLogRecord, Pump
+from pump_service.persistence.rows import pump_id_of
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
 from tests.services.test_visits import Station, refill_body
 from tests.web.pages_support import browser
-
 
 OVERRIDE = {
     "clinician_id": "dr-2",
@@ -46,7 +47,7 @@ def nurse(station: Station) -> TestClient:
 def _svg(html: str) -> ET.Element:
     match = re.search(r"<svg.*?</svg>", html, re.S)
     assert match is not None
-    return ET.fromstring(match.group(0))
+    return ET.fromstring(match.group(0))  # noqa: S314 - the service's own markup
 
 
 def test_the_pump_page_shows_the_pump_its_drug_its_visits_and_the_chart(nurse: TestClient) -> None:
@@ -56,11 +57,13 @@ def test_the_pump_page_shows_the_pump_its_drug_its_visits_and_the_chart(nurse: T
     html = response.text
     assert "Programmable" in html or "programmable" in html
     assert "P-9" in html  # the patient reference
-    assert "baclofen" in html.lower() and "lot B1" in html
+    assert "baclofen" in html.lower()
+    assert "lot B1" in html
     assert "nurse-7 @ test-station" in html  # who recorded the visits
     assert html.count('class="record"') == 2  # one PDF per refill
     assert re.search(r'href="/refills/\d+/record.pdf"', html)
-    assert "battery" in html.lower() and ">OK" in html
+    assert "battery" in html.lower()
+    assert ">OK" in html
     assert 'href="/visits/new?pump=SM-1"' in html
     svg = _svg(html)
     circles = [c for c in svg.iter("{http://www.w3.org/2000/svg}circle") if "filled" in (c.get("class") or "")]
@@ -77,7 +80,7 @@ def test_the_visits_show_the_findings_of_the_short_return(nurse: TestClient) -> 
 
 def test_the_device_log_is_paged(nurse: TestClient, station: Station) -> None:
     with transaction(station.engine) as session:
-        pump_id = session.exec(__import__("sqlmodel").select(DeviceLogRecord.pump_id)).first()
+        pump_id = pump_id_of(session.exec(select(Pump).where(Pump.serial == "SM-1")).one())
         for i in range(60):
             session.add(
                 DeviceLogRecord(
@@ -88,7 +91,7 @@ def test_the_device_log_is_paged(nurse: TestClient, station: Station) -> None:
                     data={},
                     actor="t",
                     station_id="s",
-                )  # fmt: skip
+                )
             )
     first = nurse.get("/pumps/SM-1").text
     assert first.count("<tr><td>", first.index('data-testid="log"')) == 25
@@ -96,8 +99,10 @@ def test_the_device_log_is_paged(nurse: TestClient, station: Station) -> None:
     total = int(re.search(r"\((\d+) entries\)", first).group(1))  # type: ignore[union-attr]
     last_page = -(-total // 25)
     last = nurse.get(f"/pumps/SM-1?log_page={last_page}").text
-    assert "NOTE_00" in last and "NOTE_00" not in first  # the oldest entries on the last page
-    assert 'rel="prev"' in last and 'rel="next"' not in last
+    assert "NOTE_00" in last
+    assert "NOTE_00" not in first  # the oldest entries on the last page
+    assert 'rel="prev"' in last
+    assert 'rel="next"' not in last
     assert nurse.get("/pumps/SM-1?log_page=0").status_code == 422
 
 
@@ -107,7 +112,8 @@ def test_the_api_keeps_the_same_path_for_json(nurse: TestClient) -> None:
     assert api.json()["serial"] == "SM-1"
     assert nurse.get("/pumps", headers={"accept": "*/*"}).json()[0]["serial"] == "SM-1"
     listing = nurse.get("/pumps")
-    assert listing.headers["content-type"].startswith("text/html") and 'href="/pumps/SM-1"' in listing.text
+    assert listing.headers["content-type"].startswith("text/html")
+    assert 'href="/pumps/SM-1"' in listing.text
 
 
 def test_an_unknown_pump_is_a_404_page(nurse: TestClient) -> None:

@@ -60,7 +60,8 @@ def test_another_day_and_an_unknown_clinic(app: FastAPI, booked: Appointment) ->
     day = nurse.get(f"/worklist?clinic=main&day={booked.local_day.isoformat()}").text
     assert 'href="/pumps/HAI-1"' in _section(day, "appointments")
     unknown = nurse.get("/worklist?clinic=nowhere")
-    assert unknown.status_code == 404 and "no clinic nowhere" in unknown.text
+    assert unknown.status_code == 404
+    assert "no clinic nowhere" in unknown.text
 
 
 def test_a_missed_visit_is_overdue_and_escalated(
@@ -71,7 +72,8 @@ def test_a_missed_visit_is_overdue_and_escalated(
         process_due(session, settings=settings, now=clock.now())
     html = browser(app, Role.PHYSICIAN).get("/worklist").text
     overdue = _section(html, "overdue")
-    assert "visit passed without a refill" in overdue and 'href="/pumps/HAI-1"' in overdue
+    assert "visit passed without a refill" in overdue
+    assert 'href="/pumps/HAI-1"' in overdue
     escalations = _section(html, "escalations")
     assert "overdue: pump HAI-1: refill appointment passed without a recorded refill" in escalations
 
