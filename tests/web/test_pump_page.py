@@ -1,5 +1,6 @@
 """The pump page: device facts, drug, visits with findings and who, alarms, battery, the log (paged), the chart."""
 
+import importlib
 import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
@@ -28,14 +29,33 @@ OVERRIDE = {
 NEW_RX = {"mode": "continuous", "rate_ml_per_day": "0.4 mL/d"}
 
 
-@pytest.fixture
-def station(engine: Engine, settings: Settings, actor: Actor) -> Station:
-    """SM-1 (programmable, baclofen) filled, refilled 30 days later with a short return, and a dose change."""
-    station = Station(engine, settings, actor)
+def record_history(station: Station) -> Station:
+    """SM-1 (programmable, baclofen) filled; 30 days later a short return, overridden, and a dose change.
+
+    The override is a physician's co-signature where the visit wizard's co-signatures exist, the
+    request's own override where they do not (this branch before the merge).
+    """
     station.visit(refill_body())
     station.clock.advance(30 * 86_400)
-    station.visit(refill_body(days=30, returned=2.0, override=OVERRIDE, prescription=NEW_RX))
+    body = refill_body(days=30, returned=2.0, prescription=NEW_RX)
+    try:
+        cosign = importlib.import_module("tests.cosign_support")
+        kinds = importlib.import_module("pump_service.persistence.cosignature_models")
+    except ImportError:
+        station.visit({**body, "override": OVERRIDE})
+        return station
+    payload = {"codes": OVERRIDE["codes"], "reason": OVERRIDE["reason"]}
+    signed = cosign.store_cosignature(
+        station.engine, "SM-1", kinds.CosignatureKind.HARD_STOP_OVERRIDE, payload,
+        now=station.clock.now(), signer="dr-2", role="physician",
+    )  # fmt: skip
+    station.visit({**body, "cosignatures": [signed]})
     return station
+
+
+@pytest.fixture
+def station(engine: Engine, settings: Settings, actor: Actor) -> Station:
+    return record_history(Station(engine, settings, actor))
 
 
 @pytest.fixture

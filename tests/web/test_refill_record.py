@@ -15,18 +15,14 @@ from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Refill
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
-from tests.services.test_visits import Station, refill_body
+from tests.services.test_visits import Station
 from tests.web.pages_support import browser
-from tests.web.test_pump_page import NEW_RX, OVERRIDE
+from tests.web.test_pump_page import record_history
 
 
 @pytest.fixture
 def station(engine: Engine, settings: Settings, actor: Actor) -> Station:
-    station = Station(engine, settings, actor)
-    station.visit(refill_body())
-    station.clock.advance(30 * 86_400)
-    station.visit(refill_body(days=30, returned=2.0, override=OVERRIDE, prescription=NEW_RX))
-    return station
+    return record_history(Station(engine, settings, actor))
 
 
 def _client(station: Station, role: Role | None) -> TestClient:
@@ -90,6 +86,17 @@ def test_the_times_are_clinic_local_and_labelled(station: Station) -> None:
     text = _text(_client(station, Role.NURSE).get(f"/refills/{first}/record.pdf").content)
     # T0 is 09:00 UTC on 2 November 2026: 04:00 in New York (EST).
     assert "2026-11-02 04:00 (America/New_York)" in text
+
+
+def test_the_second_persons_check_is_printed(station: Station) -> None:
+    if "cosignatures" not in Refill.model_fields:
+        pytest.skip("co-signatures (second-person checks) arrive with the visit wizard's branch")
+    _, second = _refill_ids(station)
+    text = _text(_client(station, Role.NURSE).get(f"/refills/{second}/record.pdf").content)
+    assert "Second-person verification" in text
+    assert "Hard stop override (co-signed)" in text
+    assert "nurse-2 (nurse)" in text  # the second person, as tests.cosign_support signs
+    assert "dr-2 (physician)" in text
 
 
 def test_unknown_refill_is_404(station: Station) -> None:

@@ -104,10 +104,37 @@ def _settings_around(session: Session, refill: Refill) -> tuple[PrescriptionRow 
     return (rows[-2] if len(rows) > 1 else None), after
 
 
-def _verification(refill: Refill) -> dict[str, Any] | None:
-    """The second-person verification stored with the refill, where this database records one."""
-    value = getattr(refill, "verification", None)
-    return value if isinstance(value, dict) and value else None
+_COSIGNATURE_TITLES = {
+    "second_check": "Second-person verification",
+    "hard_stop_override": "Hard stop override (co-signed)",
+}
+
+
+def _cosignatures(refill: Refill) -> list[dict[str, Any]]:
+    """The co-signatures stored with the refill (a second person's check, a physician's override).
+
+    Read by name: the stored refill carries them as a JSON list (``Refill.cosignatures``) once the
+    visit wizard records them; a database without them prints none.
+    """
+    value = getattr(refill, "cosignatures", None)
+    return [c for c in value if isinstance(c, dict)] if isinstance(value, list) else []
+
+
+def _payload_text(payload: object) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    parts = []
+    for key, value in payload.items():
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else value
+        parts.append(f"{key.replace('_', ' ')}: {shown}")
+    return "; ".join(parts)
+
+
+def _when(value: object, local: "_Clock") -> str:
+    try:
+        return local(datetime.fromisoformat(str(value))) if value else "—"
+    except ValueError:
+        return "—"
 
 
 def _story(session: Session, refill: Refill, result: RefillResult, pump: Pump, settings: Settings) -> list[Any]:
@@ -192,10 +219,27 @@ def _story(session: Session, refill: Refill, result: RefillResult, pump: Pump, s
         )
     else:
         story.append(Paragraph("No hard stop was overridden.", body))
-    verification = _verification(refill)
-    if verification is not None:
-        story.append(Paragraph("Second-person verification", heading))
-        story.append(_table([["Item", "Value"], *[[k.replace("_", " "), v] for k, v in verification.items()]]))
+    cosignatures = _cosignatures(refill)
+    if cosignatures:
+        story.append(Paragraph("Co-signatures", heading))
+        story.append(
+            _table(
+                [
+                    ["What", "Signed by", "Role", "Station", "When", "What was signed"],
+                    *[
+                        [
+                            _COSIGNATURE_TITLES.get(str(c.get("kind")), str(c.get("kind"))),
+                            c.get("signer"),
+                            c.get("signer_role"),
+                            c.get("station_id"),
+                            _when(c.get("signed_at"), local),
+                            _payload_text(c.get("payload")),
+                        ]
+                        for c in cosignatures
+                    ],
+                ]
+            )
+        )
     if pump.family == PumpFamily.PROGRAMMABLE and refill.id is not None:
         before, after = _settings_around(session, refill)
         changed = before is not after
@@ -225,7 +269,7 @@ def _story(session: Session, refill: Refill, result: RefillResult, pump: Pump, s
         _table(
             [
                 ["What", "Who", "Station", "When"],
-                *_who_did_what(refill, result, verification, local),
+                *_who_did_what(refill, result, cosignatures, local),
             ]
         ),
         Spacer(1, 6 * mm),
@@ -235,25 +279,18 @@ def _story(session: Session, refill: Refill, result: RefillResult, pump: Pump, s
 
 
 def _who_did_what(
-    refill: Refill, result: RefillResult, verification: dict[str, Any] | None, local: _Clock
+    refill: Refill, result: RefillResult, cosignatures: list[dict[str, Any]], local: _Clock
 ) -> list[list[object]]:
     when = local(refill.created_at)
     rows: list[list[object]] = [["Refill performed and recorded", refill.created_by, refill.station_id, when]]
     if result.override is not None:
-        rows.append(["Hard stop overridden", result.override.clinician_id, refill.station_id, when])
-    if verification is not None:
-        who = verification.get("user_id") or verification.get("user") or verification.get("verified_by")
-        rows.append(["Second-person verification", who, refill.station_id, _verified_when(verification, local, when)])
+        rows.append(["Hard stop overridden", f"{result.override.clinician_id} ({result.override.role})",
+                     refill.station_id, when])  # fmt: skip
+    for c in cosignatures:
+        what = _COSIGNATURE_TITLES.get(str(c.get("kind")), "Co-signature")
+        rows.append([what, f"{c.get('signer')} ({c.get('signer_role')})", c.get("station_id"),
+                     _when(c.get("signed_at"), local)])  # fmt: skip
     return rows
-
-
-def _verified_when(verification: dict[str, Any], local: _Clock, default: str) -> str:
-    """When the verification was given, if it says so (a stored ISO time), else the refill's time."""
-    value = verification.get("verified_at") or verification.get("at")
-    try:
-        return local(datetime.fromisoformat(str(value))) if value else default
-    except ValueError:
-        return default
 
 
 def _concentration(mg_per_ml: float | None, usp_u_per_ml: float | None) -> str:
