@@ -1,7 +1,8 @@
-"""Billing views: today's batch per clinic, one daily batch, a visit's charges; voiding a charge (a form).
+"""Billing views: today's batch per clinic, one daily batch, a visit's charges; voiding and sending (forms).
 
-Reading needs ``READ_BILLING``; the void form is shown, and accepted, only with ``MANAGE_CHARGES``
-(the server refuses it whatever the page showed). Voids go through the same use case as the API.
+Reading needs ``READ_BILLING``; the forms (void a charge, send the due charges to the billing
+system now) are shown, and accepted, only with ``MANAGE_CHARGES`` (the server refuses them
+whatever the page showed). They go through the same use cases as the API, the CLI and the scheduler.
 """
 
 from datetime import date
@@ -11,11 +12,14 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pump_service.api.auth import Principal, require_page
-from pump_service.api.deps import ClockDep, SessionDep
+from pump_service.api.deps import ClockDep, EngineDep, SessionDep, SettingsDep
 from pump_service.domain.access import Permission
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
-from pump_service.services.charges import charge_batch, list_charge_page, void_charge
+from pump_service.persistence.charge_models import DeliveryState
+from pump_service.scheduler.charge_dispatch import charge_dispatch_work
+from pump_service.services.charges import charge_batch, list_charge_page, list_charges, void_charge
 from pump_service.services.charges.contracts import MAX_PAGE_LIMIT, ChargeQuery
+from pump_service.services.charges.dispatch import charge_destination
 from pump_service.services.scheduling.clinic_admin import list_clinics
 from pump_service.services.scheduling.clinics import calendar_of
 from pump_service.web.navigation import error_page, page
@@ -26,15 +30,58 @@ Billing = Annotated[Principal, Depends(require_page(Permission.READ_BILLING))]
 ChargeManager = Annotated[Principal, Depends(require_page(Permission.MANAGE_CHARGES))]
 
 
+_OUTCOMES = ("delivered", "retry", "rejected", "skipped")
+
+
+def _sent_message(query: str | None) -> list[dict[str, str]]:
+    """The message of a send just done (counts only, from the redirect's query)."""
+    if query is None:
+        return []
+    counts = dict(part.partition(":")[::2] for part in query.split(",") if part)
+    shown = [f"{name} {int(counts[name])}" for name in _OUTCOMES if counts.get(name, "").isdigit()]
+    return [{"level": "ok", "text": f"Sent to the billing system: {', '.join(shown) or 'nothing was due'}."}]
+
+
 @router.get("/billing", response_class=HTMLResponse)
-def billing_page(request: Request, principal: Billing, session: SessionDep, clock: ClockDep) -> HTMLResponse:
+def billing_page(
+    request: Request,
+    principal: Billing,
+    session: SessionDep,
+    clock: ClockDep,
+    sent: Annotated[str | None, Query(max_length=100)] = None,
+) -> HTMLResponse:
     """Today's batch (clinic-local) of every clinic."""
     now = clock.now()
     batches = [
         charge_batch(session, clinic=c.clinic_id, service_date=calendar_of(session, c).local_day(now))
         for c in list_clinics(session)
     ]
-    return page(request, "billing.html", {"title": "Billing", "batches": batches})
+    return page(
+        request,
+        "billing.html",
+        {
+            "title": "Billing",
+            "batches": batches,
+            "pending": len(list_charges(session, ChargeQuery(delivery=DeliveryState.PENDING, limit=MAX_PAGE_LIMIT))),
+            "can_send": principal.may(Permission.MANAGE_CHARGES),
+            "messages": _sent_message(sent),
+        },
+    )
+
+
+@router.post("/billing/send", response_model=None)
+def send_due_charges(
+    request: Request, principal: ChargeManager, engine: EngineDep, settings: SettingsDep, clock: ClockDep
+) -> Response:
+    """Deliver the charges due now (new ones and retries) to the configured billing system, as a tick would."""
+    if charge_destination(settings) is None:
+        return error_page(
+            request, 409, "No billing system configured",
+            "Set PUMP_CHARGE_DESTINATION_URL or PUMP_CHARGE_DROP_FOLDER; nothing was sent.",
+        )  # fmt: skip
+    report = charge_dispatch_work(engine, settings, clock)()
+    counts = ",".join(f"{name}:{n}" for name, n in sorted(report.counts.items()))
+    return RedirectResponse(f"/billing?sent={counts}", status_code=303)
 
 
 @router.get("/billing/batches/{clinic_id}/{service_date}", response_class=HTMLResponse)

@@ -1,18 +1,21 @@
 """Billing views: today's batches, a daily batch, a visit's charges; the void form with CSRF and its permission."""
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from pump_service.api.app import create_app
 from pump_service.domain.access import Role
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
 from tests.charge_support import bill_refill, billed_body, register_hai
+from tests.support import FixedClock
 from tests.web.pages_support import browser, csrf_of
 
 BATCH = "/billing/batches/main/2026-11-02"  # T0 is 2 November in the clinic's zone
@@ -138,3 +141,37 @@ def test_clinical_and_admin_roles_are_refused(app: FastAPI, role: Role, charges:
 def test_signed_out_is_sent_to_the_login_page(app: FastAPI) -> None:
     response = browser(app, None).get("/billing")
     assert (response.status_code, response.headers["location"]) == (303, "/login?next=/billing")
+
+
+def test_billing_sends_the_due_charges_to_the_billing_systems_folder(
+    settings: Settings, engine: Engine, clock: FixedClock, tmp_path: Path, charges: list[ChargeEventRow]
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    app = create_app(settings.model_copy(update={"charge_drop_folder": str(drop)}), clock=clock, engine=engine)
+    billing = browser(app, Role.BILLING)
+    page = billing.get("/billing").text
+    pending = len([r for r in charges if r.delivery_status == "pending"])
+    assert f"{pending} charge event(s) waiting" in page
+    sent = billing.post("/billing/send", data={"csrf_token": csrf_of(billing, "/billing")})
+    assert sent.status_code == 303
+    assert sent.headers["location"].startswith("/billing?sent=delivered:")
+    assert list(drop.iterdir())  # the export landed where the billing system picks it up
+    assert {r.delivery_status for r in _rows(engine)} <= {"delivered", "skipped"}
+    after = billing.get(sent.headers["location"]).text
+    assert "Sent to the billing system: delivered" in after
+    assert "0 charge event(s) waiting" in after
+
+
+def test_sending_is_refused_without_a_billing_system_and_for_a_manager(
+    app: FastAPI, engine: Engine, charges: list[ChargeEventRow]
+) -> None:
+    billing = browser(app, Role.BILLING)
+    refused = billing.post("/billing/send", data={"csrf_token": csrf_of(billing, "/billing")})
+    assert refused.status_code == 409
+    assert "No billing system configured" in refused.text
+    manager = browser(app, Role.MANAGER)
+    assert 'data-testid="send-form"' not in manager.get("/billing").text
+    assert manager.post("/billing/send", data={"csrf_token": csrf_of(manager, "/billing")}).status_code == 403
+    assert billing.post("/billing/send", data={"csrf_token": "forged"}).status_code == 403
+    assert _rows(engine) == charges
