@@ -233,3 +233,6 @@ from pump_service.persistence.schedule_models import Appointment, Clinic, Clinic
 from pump_service.persistence.visit_models import Visit  # noqa: E402
 
 __all__ += ["Appointment", "ChargeEventRow", "Clinic", "ClinicHoliday", "Notification", "NotificationDelivery", "Visit"]
+from pump_service.persistence.audit_models import AuditChainHead, AuditEntry  # noqa: E402
+
+__all__ += ["AuditChainHead", "AuditEntry"]
