@@ -12,11 +12,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import NoReturn, ParamSpec, TypeVar
 
+import click
 import typer
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -27,7 +28,8 @@ from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.locations import masked_url, sqlite_file
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
-from pump_service.services.actor import Actor
+from pump_service.services.actor import Actor, acting_as
+from pump_service.services.audit import audit_clock
 from pump_service.settings import DatabaseOrigin, Settings, load_settings
 from schemas.clock import Clock, SystemClock
 from schemas.units import UnitError
@@ -55,15 +57,32 @@ def missing_database_message(settings: Settings) -> str:
     )
 
 
+def _for_this_command(manager: "AbstractContextManager[object]") -> None:
+    """Enter ``manager`` until the running command ends (click closes it with the command's context)."""
+    command = click.get_current_context(silent=True)
+    if command is not None:
+        command.with_resource(manager)
+
+
 @dataclass
 class CliContext:
+    """Settings, clock and acting user of one command.
+
+    The audit trail stamps the command's changes with its clock, and attributes them to its actor
+    from the moment the command asks who acts (:attr:`actor`): commands that only read never do,
+    and ``serve`` must not, since requests bring their own.
+    """
+
     settings: Settings
     clock: Clock
     actor_user: str | None
+    _acting: Actor | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_options(cls, database_url: str | None, actor: str | None) -> "CliContext":
-        return cls(settings=load_settings(database_url=database_url), clock=SystemClock(), actor_user=actor)
+        ctx = cls(settings=load_settings(database_url=database_url), clock=SystemClock(), actor_user=actor)
+        _for_this_command(audit_clock(ctx.clock))
+        return ctx
 
     def engine(self, *, create: bool = False) -> Engine:
         """An engine on the database, migrated to head.
@@ -91,8 +110,12 @@ class CliContext:
 
     @property
     def actor(self) -> Actor:
-        user = self.actor_user or os.environ.get("PUMP_ACTOR") or getpass.getuser()
-        return Actor(user=user, station_id=self.settings.station_id)
+        """Who runs this command (``--actor``, ``$PUMP_ACTOR`` or the login name), at this station."""
+        if self._acting is None:
+            user = self.actor_user or os.environ.get("PUMP_ACTOR") or getpass.getuser()
+            self._acting = Actor(user=user, station_id=self.settings.station_id)
+            _for_this_command(acting_as(self._acting))
+        return self._acting
 
 
 # Exit codes: 1 a failure (device, storage), 2 bad input, 3 a hard stop that needs an override.

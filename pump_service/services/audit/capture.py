@@ -175,7 +175,7 @@ _installed = False
 
 def install_audit_hooks() -> None:
     """Listen on every ORM session (idempotent); called when the audit package is imported."""
-    global _installed  # noqa: PLW0603 - one set of class-level listeners per process
+    global _installed  # one set of class-level listeners per process
     if _installed:
         return
     event.listen(Session, "before_flush", _on_before_flush)

@@ -37,6 +37,8 @@ def _stored_entries(session: Session) -> Iterator[StoredEntry]:
 
 def verify_audit_chain(session: Session) -> ChainVerdict:
     """Check every entry against its hash, its predecessor and the chain head."""
-    head = session.connection().execute(select(_HEAD).where(_HEAD.c.id == CHAIN_HEAD_ID)).one_or_none()
+    # FOR SHARE: appenders (FOR UPDATE) wait until the check ends, so head and entries agree.
+    head_row = select(_HEAD).where(_HEAD.c.id == CHAIN_HEAD_ID).with_for_update(read=True)
+    head = session.connection().execute(head_row).one_or_none()
     head_seq, head_hash = (0, "") if head is None else (int(head.last_seq), str(head.last_hash))
     return verify_chain(_stored_entries(session), head_seq=head_seq, head_hash=head_hash)
