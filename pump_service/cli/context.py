@@ -12,12 +12,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import NoReturn, ParamSpec, TypeVar
 
-import click
 import typer
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -57,11 +57,15 @@ def missing_database_message(settings: Settings) -> str:
     )
 
 
+# The context managers a running command entered (its actor, its audit clock), left when it ends.
+_command_resources: ContextVar[ExitStack | None] = ContextVar("pump_service_cli_resources", default=None)
+
+
 def _for_this_command(manager: "AbstractContextManager[object]") -> None:
-    """Enter ``manager`` until the running command ends (click closes it with the command's context)."""
-    command = click.get_current_context(silent=True)
-    if command is not None:
-        command.with_resource(manager)
+    """Enter ``manager`` until the running command ends (``handle_errors`` gives each command its scope)."""
+    stack = _command_resources.get()
+    if stack is not None:
+        stack.enter_context(manager)
 
 
 @dataclass
@@ -141,19 +145,29 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except ValidationError as exc:
-            fail(_validation_line(exc))
-        except RuleViolationError as exc:
-            fail(f"{exc.field}: {exc}" if exc.field else str(exc))
-        except HardStopError as exc:
-            for finding in exc.findings:
-                print(f"{finding.tier.value:<9} {finding.code.value}: {finding.message}", file=sys.stderr)
-            fail(str(exc), code=HARD_STOP_EXIT)
-        except (UnitError, NotFoundError, ConflictError, ValueError) as exc:
-            fail(str(exc))
-        except ServiceError as exc:
-            fail(str(exc), code=1)
+        with ExitStack() as resources:
+            token = _command_resources.set(resources)
+            try:
+                return _reported(func, *args, **kwargs)
+            finally:
+                _command_resources.reset(token)
 
     return wrapper
+
+
+def _reported(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a command, ending it with one line on stderr and an exit code if the service refuses."""
+    try:
+        return func(*args, **kwargs)
+    except ValidationError as exc:
+        fail(_validation_line(exc))
+    except RuleViolationError as exc:
+        fail(f"{exc.field}: {exc}" if exc.field else str(exc))
+    except HardStopError as exc:
+        for finding in exc.findings:
+            print(f"{finding.tier.value:<9} {finding.code.value}: {finding.message}", file=sys.stderr)
+        fail(str(exc), code=HARD_STOP_EXIT)
+    except (UnitError, NotFoundError, ConflictError, ValueError) as exc:
+        fail(str(exc))
+    except ServiceError as exc:
+        fail(str(exc), code=1)

@@ -160,8 +160,8 @@ def _on_before_commit(session: Session) -> None:
         append_entries(session, pending)
 
 
-def _on_after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
-    drop_rolled_back(session, previous)
+def _on_after_soft_rollback(session: Session, _previous: SessionTransaction) -> None:
+    drop_rolled_back(session)
 
 
 def _on_after_transaction_end(session: Session, transaction: SessionTransaction) -> None:

@@ -57,9 +57,11 @@ class PendingEntry:
 
 
 def _innermost(session: Session) -> SessionTransaction:
+    if not session.in_transaction():
+        session.connection()  # a named event before any query: begin the transaction it belongs to
     owner = session.get_nested_transaction() or session.get_transaction()
-    if owner is None:  # capture only runs inside a flush or a caller's transaction
-        raise RuntimeError("audit capture outside a transaction")
+    if owner is None:
+        raise RuntimeError("the session did not begin a transaction")
     return owner
 
 
@@ -103,17 +105,21 @@ def take_pending(session: Session) -> list[PendingEntry]:
     return pending
 
 
-def _within(owner: SessionTransaction, ended: SessionTransaction) -> bool:
+def _alive(owner: SessionTransaction) -> bool:
     current: SessionTransaction | None = owner
     while current is not None:
-        if current is ended:
-            return True
+        if not current.is_active:
+            return False
         current = current.parent
-    return False
+    return True
 
 
-def drop_rolled_back(session: Session, ended: SessionTransaction) -> None:
-    """Forget the entries captured in ``ended`` (a rolled-back transaction or savepoint)."""
+def drop_rolled_back(session: Session) -> None:
+    """Forget the entries captured in a transaction or savepoint that was rolled back.
+
+    Called after every rollback: a failed flush inside a savepoint rolls the savepoint back
+    without an event of its own, so each entry's transaction is checked instead.
+    """
     pending: list[PendingEntry] = session.info.get(_PENDING, [])
     if pending:
-        session.info[_PENDING] = [entry for entry in pending if not _within(entry.owner, ended)]
+        session.info[_PENDING] = [entry for entry in pending if _alive(entry.owner)]
