@@ -5,6 +5,7 @@ after dropping the append-only triggers where the change needs it.
 """
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+def audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """A database whose trail holds the entries of a few commands run by nurse-7."""
     url = f"sqlite:///{tmp_path}/audit.db"
     monkeypatch.setenv("PUMP_DATABASE_URL", url)
