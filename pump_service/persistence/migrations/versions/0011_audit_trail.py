@@ -1,7 +1,7 @@
 """audit trail: hash-chained append-only audit_entry, one-row audit_chain_head
 
 Revision ID: audit_0010
-Revises: kinds_0006
+Revises: accounts_0010
 Create Date: 2026-12-02 00:30:00
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import pump_service.persistence.types
 
 
 revision: str = 'audit_0010'
-down_revision: str | None = 'kinds_0006'
+down_revision: str | None = 'accounts_0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
