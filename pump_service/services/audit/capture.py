@@ -8,6 +8,11 @@
   inserts in the same transaction: a rolled-back change leaves no entry, a committed one always
   has one. A rolled-back savepoint drops the entries captured inside it.
 
+Secrets never enter the trail: a password hash or a CSRF token shows as ``[redacted]`` (so the
+entry still says it changed). A login session's ``last_seen_at`` touch (written at most every
+few minutes for the idle limit) is bookkeeping, not a change anyone made, and is not audited;
+the login itself is.
+
 Bulk device data is summarised: the rows a pump's own log yields on an interrogation (up to
 hundreds per download) are the device's data, not a person's change, so each flush gets one
 entry per pump saying how many rows arrived and which ids they took. Service-side log rows (a
@@ -30,6 +35,12 @@ from pump_service.services.audit.pending import capture, drop_rolled_back, take_
 __all__ = ["install_audit_hooks"]
 
 _STAGED = "pump_service.audit.staged"
+REDACTED = "[redacted]"
+_SECRET_COLUMNS: dict[str, frozenset[str]] = {
+    "user_account": frozenset({"password_hash"}),
+    "login_session": frozenset({"csrf_token"}),
+}
+_BOOKKEEPING_COLUMNS: dict[str, frozenset[str]] = {"login_session": frozenset({"last_seen_at"})}
 _NEVER_AUDITED = frozenset({AuditEntry.__tablename__, AuditChainHead.__tablename__})
 DEVICE_DATA_NOTE = "device data: one entry per ingest of a pump's log"
 
@@ -61,6 +72,11 @@ def _column_keys(state: InstanceState[Any]) -> list[str]:
     return [attr.key for attr in state.mapper.column_attrs]
 
 
+def _redacted(table: str, values: dict[str, Any]) -> dict[str, Any]:
+    secret = _SECRET_COLUMNS.get(table, frozenset())
+    return {key: (REDACTED if key in secret and value is not None else value) for key, value in values.items()}
+
+
 def _update(state: InstanceState[Any], table: str) -> _Change | None:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -71,16 +87,22 @@ def _update(state: InstanceState[Any], table: str) -> _Change | None:
         if history.deleted:  # an old value not loaded before the change is simply not known
             before[key] = history.deleted[0]
         after[key] = history.added[0] if history.added else None
-    if not after:
+    if not after or after.keys() <= _BOOKKEEPING_COLUMNS.get(table, frozenset()):
         return None
     ids = {key: state.attrs[key].value for key in _key_columns(state)}
-    return _Change(AuditAction.UPDATE, table, _entity_id(state, ids), {**ids, **before}, {**ids, **after})
+    return _Change(
+        AuditAction.UPDATE,
+        table,
+        _entity_id(state, ids),
+        _redacted(table, {**ids, **before}),
+        _redacted(table, {**ids, **after}),
+    )
 
 
 def _delete(state: InstanceState[Any], table: str) -> _Change:
     # Reading each attribute loads any that expired, while the row still exists.
     before = {key: state.attrs[key].value for key in _column_keys(state)}
-    return _Change(AuditAction.DELETE, table, _entity_id(state, before), before, None)
+    return _Change(AuditAction.DELETE, table, _entity_id(state, before), _redacted(table, before), None)
 
 
 def _insert_values(state: InstanceState[Any]) -> dict[str, Any]:
@@ -138,7 +160,9 @@ def _on_after_flush(session: Session, _flush: UOWTransaction) -> None:
         table = _table(state)
         if table is not None:
             values = _insert_values(state)
-            changes.append(_Change(AuditAction.INSERT, table, _entity_id(state, values), None, values))
+            changes.append(
+                _Change(AuditAction.INSERT, table, _entity_id(state, values), None, _redacted(table, values))
+            )
     changes.extend(_summarise_device_rows(device_rows))
     for change in changes:
         note = DEVICE_DATA_NOTE if change.entity == DeviceLogRecord.__tablename__ and change.entity_id is None else None
