@@ -119,7 +119,8 @@ def serve(
         ticker = None
     print(f"pump-service on http://{host}:{port}  (API docs: http://{host}:{port}/docs, pumps: /pumps)", flush=True)
     try:
-        uvicorn.run(api, host=host, port=port, log_level="warning")
+        # No access log: request paths and queries carry patient references (no PHI in logs).
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if ticker is not None:
             ticker.shutdown()

@@ -100,6 +100,7 @@ class RefillScheduler:
     @staticmethod
     def _on_problem(event: JobExecutionEvent) -> None:
         if event.exception is not None:
-            log.error("tick_failed", error=repr(event.exception))
+            # The type only: a service error's message may name a patient, and logs hold no PHI.
+            log.error("tick_failed", error=type(event.exception).__name__)
         else:
             log.warning("tick_missed", scheduled=str(event.scheduled_run_time))
