@@ -205,3 +205,24 @@ def test_reads_write_nothing(engine: Engine) -> None:
         session.scalars(select(Patient)).all()
         session.commit()
     assert chain_head(engine) == head
+
+
+def test_a_row_changed_several_times_in_one_transaction_is_one_entry(engine: Engine) -> None:
+    with acting_as(NURSE), transaction(engine) as session:
+        register_patient(session, PatientEntry(patient_ref="P-1", body_mass_kg=70.0), actor=NURSE, now=T0)
+        session.flush()
+        patient = session.scalars(select(Patient)).one()
+        patient.body_mass_kg = 71.0
+        session.flush()
+        patient.body_mass_kg = 72.0
+    with acting_as(NURSE), transaction(engine) as session:
+        patient = session.scalars(select(Patient)).one()
+        patient.body_mass_kg = 73.0
+        session.flush()
+        patient.body_mass_kg = 74.0
+        patient.station_id = "station-2"
+    entries = audit_rows(engine, entity="patient")
+    assert [e.action for e in entries] == ["insert", "update"]
+    assert entries[0].after["body_mass_kg"] == 72.0  # the row as the first transaction committed it
+    assert entries[1].before == {"id": patient.id, "body_mass_kg": 72.0, "station_id": "station-1"}
+    assert entries[1].after == {"id": patient.id, "body_mass_kg": 74.0, "station_id": "station-2"}

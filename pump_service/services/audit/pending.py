@@ -8,7 +8,7 @@ its entries with it, and a rolled-back transaction leaves none.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -96,7 +96,42 @@ def capture(
         after=after,
         note=note,
     )
-    session.info.setdefault(_PENDING, []).append(entry)
+    queue: list[PendingEntry] = session.info.setdefault(_PENDING, [])
+    if action == "update" and entity_id is not None:
+        for index in range(len(queue) - 1, -1, -1):
+            earlier = queue[index]
+            if (earlier.entity, earlier.entity_id) != (entity, entity_id):
+                continue
+            if _mergeable(earlier, entry):
+                queue[index] = _merged(earlier, entry)
+                return
+            break
+    queue.append(entry)
+
+
+def _mergeable(earlier: PendingEntry, later: PendingEntry) -> bool:
+    """The same row changed again in the same transaction (or savepoint), by the same actor."""
+    return (
+        earlier.action in ("insert", "update")
+        and earlier.owner is later.owner
+        and (earlier.actor_user, earlier.actor_role, earlier.station_id)
+        == (later.actor_user, later.actor_role, later.station_id)
+        and isinstance(earlier.after, dict)
+        and isinstance(later.after, dict)
+    )
+
+
+def _merged(earlier: PendingEntry, later: PendingEntry) -> PendingEntry:
+    """One entry for a row changed several times before the commit: first values before, last after.
+
+    A refill updates its pump four or five times in one transaction (figures, due date, clinic,
+    version); the trail records what the transaction changed, once.
+    """
+    after = {**earlier.after, **later.after}
+    if earlier.action == "insert":
+        return replace(earlier, after=after)
+    before = {**(later.before or {}), **(earlier.before or {})}
+    return replace(earlier, before=before, after=after)
 
 
 def take_pending(session: Session) -> list[PendingEntry]:
