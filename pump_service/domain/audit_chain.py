@@ -134,10 +134,10 @@ class StoredEntry:
 
 
 def _first_problem(
-    entries: Iterable[StoredEntry], head_seq: int, head_hash: str
+    entries: Iterable[StoredEntry], head_seq: int, head_hash: str, from_seq: int, from_hash: str
 ) -> tuple[int, int, ChainProblem | None]:
-    expected_seq = 1
-    previous_hash = GENESIS_HASH
+    expected_seq = from_seq
+    previous_hash = from_hash
     checked = 0
     for entry in entries:
         record = entry.record
@@ -168,12 +168,20 @@ def _first_problem(
     return checked, last_seq, None
 
 
-def verify_chain(entries: Iterable[StoredEntry], *, head_seq: int, head_hash: str) -> ChainVerdict:
-    """Judge ``entries`` (in ascending sequence order) against the chain head.
+def verify_chain(
+    entries: Iterable[StoredEntry],
+    *,
+    head_seq: int,
+    head_hash: str,
+    from_seq: int = 1,
+    from_hash: str = GENESIS_HASH,
+) -> ChainVerdict:
+    """Judge ``entries`` (ascending, starting at ``from_seq``) against the chain head.
 
-    Stops at the first problem, which names the first bad sequence number.
+    ``from_hash`` is the stored hash of entry ``from_seq - 1`` when only the newest part is
+    checked. Stops at the first problem, which names the first bad sequence number.
     """
-    checked, last_seq, problem = _first_problem(entries, head_seq, head_hash)
+    checked, last_seq, problem = _first_problem(entries, head_seq, head_hash, from_seq, from_hash)
     return ChainVerdict(checked=checked, last_seq=last_seq, problem=problem)
 
 

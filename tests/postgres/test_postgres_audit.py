@@ -90,7 +90,12 @@ def test_concurrent_writers_take_turns_on_the_chain_head(pg_engine: Engine) -> N
 
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE audit_entry SET actor_user = 'x'", "DELETE FROM audit_entry", "TRUNCATE audit_entry"],
+    [
+        "UPDATE audit_entry SET actor_user = 'x'",
+        "DELETE FROM audit_entry",
+        "TRUNCATE audit_entry",
+        "DELETE FROM audit_chain_head",
+    ],
 )
 def test_the_database_refuses_to_change_an_entry(pg_engine: Engine, statement: str) -> None:
     _patients(pg_engine, ["P-1"])

@@ -9,6 +9,7 @@ from sqlmodel import Session, SQLModel
 from sqlmodel import select as sqlmodel_select
 
 from pump_service.domain.access import Role
+from pump_service.domain.audit_chain import ChainFault, ChainProblem
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Patient, Pump, Refill, RefillComponent
@@ -22,7 +23,7 @@ from pump_service.services.scheduling.clinic_admin import change_clinic
 from pump_service.services.scheduling.clinics import default_clinic
 from pump_service.services.scheduling.contracts import ClinicChanges
 from pump_service.settings import Settings
-from tests.audit_support import audit_rows, chain_head
+from tests.audit_support import audit_rows, chain_head, drop_append_only_triggers
 from tests.charge_support import bill_refill, billed_body, register_hai
 from tests.services.test_visits import Station
 from tests.support import T0, FixedClock
@@ -226,3 +227,40 @@ def test_a_row_changed_several_times_in_one_transaction_is_one_entry(engine: Eng
     assert entries[0].after["body_mass_kg"] == 72.0  # the row as the first transaction committed it
     assert entries[1].before == {"id": patient.id, "body_mass_kg": 72.0, "station_id": "station-1"}
     assert entries[1].after == {"id": patient.id, "body_mass_kg": 74.0, "station_id": "station-2"}
+
+
+def _six_entries(engine: Engine) -> None:
+    with acting_as(NURSE):
+        for i in range(6):
+            with transaction(engine) as session:
+                register_patient(session, PatientEntry(patient_ref=f"P-{i}", body_mass_kg=70.0), actor=NURSE, now=T0)
+
+
+def test_the_newest_window_is_checked_from_its_stored_predecessor(engine: Engine) -> None:
+    _six_entries(engine)
+    with transaction(engine) as session:
+        window = verify_audit_chain(session, newest=3)
+    assert (window.intact, window.checked, window.last_seq) == (True, 3, 6)
+    drop_append_only_triggers(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE audit_entry SET actor_user = 'x' WHERE seq IN (2, 5)"))
+    with transaction(engine) as session:
+        assert verify_audit_chain(session, newest=3).problem == ChainProblem(
+            5, ChainFault.ALTERED, "entry 5 was altered: its fields do not give its stored hash"
+        )
+        whole = verify_audit_chain(session)
+    assert whole.problem is not None
+    assert whole.problem.seq == 2
+
+
+def test_the_chain_head_cannot_be_deleted_and_its_loss_is_named(engine: Engine) -> None:
+    _six_entries(engine)
+    with pytest.raises(IntegrityError, match="append-only"), engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_chain_head"))
+    with engine.begin() as connection:
+        connection.execute(text("DROP TRIGGER audit_chain_head_no_delete"))
+        connection.execute(text("DELETE FROM audit_chain_head"))
+    with transaction(engine) as session:
+        problem = verify_audit_chain(session).problem
+    assert problem is not None
+    assert problem.fault is ChainFault.HEAD_MISMATCH

@@ -21,11 +21,14 @@ depends_on: str | Sequence[str] | None = None
 _GENESIS = '0' * 64
 _REFUSAL = 'audit_entry is append-only'
 
-# Append-only in the database itself: an UPDATE or DELETE of an entry fails whoever issues it.
+# Append-only in the database itself: an UPDATE or DELETE of an entry fails whoever issues it,
+# and the chain head (updated by every append) cannot be deleted.
 _SQLITE_TRIGGERS = [
     f"CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry "
     f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END",
     f"CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry "
+    f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END",
+    f"CREATE TRIGGER audit_chain_head_no_delete BEFORE DELETE ON audit_chain_head "
     f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END",
 ]
 _POSTGRES_TRIGGERS = [
@@ -34,6 +37,8 @@ _POSTGRES_TRIGGERS = [
     "CREATE TRIGGER audit_entry_no_update BEFORE UPDATE OR DELETE ON audit_entry "
     "FOR EACH ROW EXECUTE FUNCTION audit_entry_refuse_change()",
     "CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_refuse_change()",
+    "CREATE TRIGGER audit_chain_head_no_delete BEFORE DELETE OR TRUNCATE ON audit_chain_head "
     "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_refuse_change()",
 ]
 
@@ -74,10 +79,12 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.execute('DROP TRIGGER IF EXISTS audit_entry_no_update ON audit_entry')
         op.execute('DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry')
+        op.execute('DROP TRIGGER IF EXISTS audit_chain_head_no_delete ON audit_chain_head')
         op.execute('DROP FUNCTION IF EXISTS audit_entry_refuse_change()')
     else:
         op.execute('DROP TRIGGER IF EXISTS audit_entry_no_update')
         op.execute('DROP TRIGGER IF EXISTS audit_entry_no_delete')
+        op.execute('DROP TRIGGER IF EXISTS audit_chain_head_no_delete')
     op.drop_table('audit_chain_head')
     op.drop_index('ix_audit_entry_entity', table_name='audit_entry')
     op.drop_index('ix_audit_entry_actor_user', table_name='audit_entry')
