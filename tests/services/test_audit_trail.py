@@ -14,6 +14,7 @@ from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Patient, Pump, Refill, RefillComponent
 from pump_service.persistence.schedule_models import ClinicChange
+from pump_service.scheduler import RefillScheduler
 from pump_service.services.actor import SYSTEM_USER, Actor, acting_as
 from pump_service.services.audit import UNATTRIBUTED_NOTE, AuditAction, audit_clock, record_event, verify_audit_chain
 from pump_service.services.charges.recording import void_charge
@@ -264,3 +265,18 @@ def test_the_chain_head_cannot_be_deleted_and_its_loss_is_named(engine: Engine) 
         problem = verify_audit_chain(session).problem
     assert problem is not None
     assert problem.fault is ChainFault.HEAD_MISMATCH
+
+
+def test_the_scheduler_s_changes_are_the_system_s_at_this_station_in_the_clock_s_time(
+    engine: Engine, settings: Settings
+) -> None:
+    with acting_as(NURSE):
+        register_hai(engine, NURSE)
+        bill_refill(engine, settings, NURSE, billed_body())
+    clock = FixedClock(T0 + timedelta(days=13, hours=12))  # a day before the booked appointment
+    RefillScheduler(engine, settings, clock).tick()
+    reminders = audit_rows(engine, entity="notification")
+    assert reminders
+    assert {(e.actor_user, e.actor_role, e.station_id, e.note, e.at) for e in reminders} == {
+        (SYSTEM_USER, None, settings.station_id, None, clock.now())
+    }
