@@ -12,7 +12,7 @@ from typing import Annotated, Protocol, runtime_checkable
 
 from pydantic import AfterValidator, AwareDatetime
 
-__all__ = ["Clock", "SystemClock", "UtcDatetime", "as_utc"]
+__all__ = ["EARLIEST_UTC", "LATEST_UTC", "Clock", "SystemClock", "UtcDatetime", "as_utc"]
 
 
 @runtime_checkable
@@ -56,8 +56,20 @@ def as_utc(value: datetime, *, field: str = "datetime") -> datetime:
     return value.astimezone(UTC)
 
 
+# Times the service computes with (due dates, clinic days, intervals): a value far outside them
+# would overflow later arithmetic (``+ timedelta(days=...)``), so it is refused at the edge.
+EARLIEST_UTC = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_UTC = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is after the last representable instant
+        raise ValueError("the time is outside the range of representable UTC times") from None
+    if not EARLIEST_UTC <= moment <= LATEST_UTC:
+        raise ValueError(f"the time must lie between {EARLIEST_UTC.year} and {LATEST_UTC.year} (got {moment.year})")
+    return moment
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

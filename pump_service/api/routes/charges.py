@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep
+from pump_service.api.pagination import PageDep
 from pump_service.persistence.charge_models import DeliveryState
 from pump_service.services.charges import (
     charge_batch,
@@ -28,6 +29,7 @@ from pump_service.services.charges.contracts import (
     ShownStatus,
 )
 from pump_service.services.charges.views import charge_view
+from pump_service.services.paging import MAX_CURSOR_LENGTH, Page, page_of
 from schemas.clock import UtcDatetime
 
 router = APIRouter(tags=["charges"])
@@ -36,7 +38,7 @@ _EXPORT_MEDIA: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/fhir+json": {}, "x-application/hl7-v2+er7": {}, "text/csv": {}}}
 }
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT, description="page size")]
-CursorQuery = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+CursorQuery = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page")]
 
 
 class ChargeFilters(BaseModel):
@@ -72,7 +74,7 @@ class ChargeFilters(BaseModel):
 
 class ChargeListParams(ChargeFilters):
     limit: int = Field(DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="page size")
-    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+    cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page")
 
 
 class ChargeExportParams(ChargeFilters):
@@ -134,9 +136,10 @@ def create_charge_void(
 
 
 @router.get("/clinics/{clinic_id}/billing", responses={404: {"description": "no such clinic"}})
-def read_clinic_billing(clinic_id: str, session: SessionDep) -> list[ClinicBillingView]:
+def read_clinic_billing(clinic_id: str, session: SessionDep, page: PageDep) -> Page[ClinicBillingView]:
     """Every version of the clinic's billing set-up, oldest first (empty: the packaged defaults)."""
-    return clinic_billing_history(session, clinic_id)
+    versions = clinic_billing_history(session, clinic_id)
+    return page_of(versions, key=lambda v: (v.version,), kinds=(int,), request=page, list_name=f"billing:{clinic_id}")
 
 
 @router.post(
