@@ -11,6 +11,7 @@ from pump_service.api.routes import catalogue, charges, clinics, health, pumps, 
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
 from pump_service.web import install_assets
+from pump_service.web.login import install_login
 from schemas.clock import Clock, SystemClock
 
 __all__ = ["create_app"]
@@ -35,6 +36,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.add_middleware(RequestBodyGuard)
     install_openapi(app)
     install_assets(app)
+    install_login(app)
     for module in (health, pumps, refills, visits, schedule, clinics, catalogue, charges):
         app.include_router(module.router)
     return app

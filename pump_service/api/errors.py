@@ -19,17 +19,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pump_service.api.problems import ProblemKind, problem_response
 from pump_service.domain.findings import HardStopError
 from pump_service.errors import (
+    AuthenticationError,
     ConflictError,
     DeviceError,
     NotFoundError,
+    PermissionDeniedError,
     RuleViolationError,
     ServiceError,
     StorageUnavailableError,
 )
 from pump_service.persistence.storage_failure import storage_failure
+from pump_service.services.accounts import LoginThrottledError
 from schemas.units import UnitError
 
-__all__ = ["install_error_handlers"]
+__all__ = ["install_error_handlers", "problem"]
 
 _log = structlog.get_logger(__name__)
 
@@ -145,6 +148,28 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(status, kind, title, str(detail or title), headers=getattr(exc, "headers", None) or None)
 
 
+def problem(status: int, title: str, detail: str, *, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A problem document of ``kind`` (a :class:`ProblemKind` value), for callers outside this module."""
+    return problem_response(status, ProblemKind(kind), title, detail, headers=headers)
+
+
+def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        401, ProblemKind.UNAUTHENTICATED, "Not signed in", str(exc), headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _forbidden(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(403, ProblemKind.FORBIDDEN, "Not allowed", str(exc))
+
+
+def _throttled(request: Request, exc: Exception) -> JSONResponse:
+    retry = str(getattr(exc, "retry_after_s", 60))
+    return problem_response(
+        429, ProblemKind.LOGIN_THROTTLED, "Too many failed sign-ins", str(exc), headers={"Retry-After": retry}
+    )
+
+
 def _internal(request: Request, exc: Exception) -> JSONResponse:
     # Only the type and the route: the message or the body may carry patient data.
     _log.error("unhandled error", error_type=type(exc).__name__, method=request.method, path=request.url.path)
@@ -158,6 +183,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(HardStopError, _hard_stop)
+    app.add_exception_handler(LoginThrottledError, _throttled)
+    app.add_exception_handler(AuthenticationError, _unauthenticated)
+    app.add_exception_handler(PermissionDeniedError, _forbidden)
     app.add_exception_handler(RuleViolationError, _rule_violation)
     app.add_exception_handler(UnitError, _rule_violation)
     app.add_exception_handler(NotFoundError, _service_error(404, ProblemKind.NOT_FOUND, "Not found"))

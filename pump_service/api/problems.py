@@ -39,6 +39,7 @@ class ProblemKind(StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
     TOO_MANY_REQUESTS = "too-many-requests"
+    LOGIN_THROTTLED = "login-throttled"
     DEVICE_UNAVAILABLE = "device-unavailable"
     STORAGE_UNAVAILABLE = "storage-unavailable"
     HTTP_ERROR = "http-error"  # any other HTTP status raised by the framework
