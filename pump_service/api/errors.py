@@ -6,6 +6,7 @@ Retry-After) and, last, anything unexpected (a 500 problem; logged by exception 
 with the request body or patient data).
 """
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -143,9 +144,25 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     kind, title = _HTTP_KINDS.get(status, (ProblemKind.HTTP_ERROR, "HTTP error"))
     if status == 404 and detail in (None, "Not Found"):
         detail = f"no route {request.url.path}"
+    headers = dict(getattr(exc, "headers", None) or {})
     if status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    return problem_response(status, kind, title, str(detail or title), headers=getattr(exc, "headers", None) or None)
+        allowed = _allowed_methods(request, headers.get("Allow"))
+        if allowed:
+            headers["Allow"] = allowed
+    return problem_response(status, kind, title, str(detail or title), headers=headers or None)
+
+
+def _allowed_methods(request: Request, fallback: str | None) -> str | None:
+    """Every documented method on this path (Starlette's own Allow names only one route's methods)."""
+    path = request.scope["path"]
+    methods = {
+        method.upper()
+        for template, item in request.app.openapi().get("paths", {}).items()
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)
+        for method in item
+    }
+    return ", ".join(sorted(methods)) if methods else fallback
 
 
 def problem(status: int, title: str, detail: str, *, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:

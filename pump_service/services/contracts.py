@@ -22,7 +22,7 @@ from pump_service.billing.facts import (
 from pump_service.domain import bounds
 from pump_service.domain.findings import FindingCode, OverrideRole
 from pump_service.persistence.models import PumpState
-from schemas.clock import UtcDatetime
+from schemas.clock import IsoDate, UtcDatetime
 from schemas.drug import DoseBasis
 from schemas.drug_catalogue import get_drug
 from schemas.prescription import Prescription
@@ -166,7 +166,7 @@ class FillComponentEntry(_Request):
     )
     ndc: str | None = Field(None, pattern=r"^[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}$|^[0-9]{10,11}$")
     lot: str | None = Field(None, min_length=1, max_length=40)
-    expires_on: date | None = None
+    expires_on: IsoDate | None = None
     # What billing needs to know about the container the amount came from.
     container: ContainerKind | None = Field(None, description="single- or multi-dose; default by drug (heparin multi)")
     opened_mg: MassMg | None = Field(None, description="whole single-dose containers opened (waste = opened - used)")

@@ -1,6 +1,5 @@
 """Stored charge events: list them (paged), daily batches, exports, voids; clinics' billing set-up."""
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -30,7 +29,7 @@ from pump_service.services.charges.contracts import (
 )
 from pump_service.services.charges.views import charge_view
 from pump_service.services.paging import MAX_CURSOR_LENGTH, Page, page_of
-from schemas.clock import UtcDatetime
+from schemas.clock import IsoDate, UtcDatetime
 
 router = APIRouter(tags=["charges"])
 
@@ -49,8 +48,8 @@ class ChargeFilters(BaseModel):
     status: ShownStatus | None = Field(None, description="billable, not-billable, entered-in-error, voided, credited")
     delivery: DeliveryState | None = Field(None, description="pending, delivered, rejected or skipped")
     visit: str | None = Field(None, max_length=80, description="only this visit key")
-    since: date | None = Field(None, description="date of service on or after (YYYY-MM-DD)")
-    until: date | None = Field(None, description="date of service on or before (YYYY-MM-DD)")
+    since: IsoDate | None = Field(None, description="date of service on or after (YYYY-MM-DD)")
+    until: IsoDate | None = Field(None, description="date of service on or before (YYYY-MM-DD)")
     recorded_since: UtcDatetime | None = Field(None, description="recorded at or after (with a UTC offset)")
     payer: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{1,40}$", description="payer profile id")
     clinic: str | None = Field(None, max_length=32, description="clinic id")
@@ -97,7 +96,7 @@ def read_charges(session: SessionDep, params: Annotated[ChargeListParams, Query(
 def read_charge_batch(
     session: SessionDep,
     clinic: Annotated[str, Query(max_length=32, description="clinic id")],
-    service_date: Annotated[date, Query(alias="date", description="date of service (YYYY-MM-DD)")],
+    service_date: Annotated[IsoDate, Query(alias="date", description="date of service (YYYY-MM-DD)")],
     limit: LimitQuery = DEFAULT_PAGE_LIMIT,
     cursor: CursorQuery = None,
 ) -> ChargeBatch:

@@ -29,6 +29,7 @@ from pump_service.services.scheduling.contracts import (
 )
 from pump_service.services.scheduling.views import appointment_view
 from pump_service.services.scheduling.worklist import worklist
+from schemas.clock import IsoDate
 
 router = APIRouter(tags=["clinics"])
 
@@ -82,7 +83,7 @@ def read_holidays(clinic_id: str, session: SessionDep, page: PageDep) -> Page[Ho
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "no such clinic or holiday"}},
 )
-def delete_holiday(clinic_id: str, day: date, session: SessionDep, clock: ClockDep, actor: ActorDep) -> Response:
+def delete_holiday(clinic_id: str, day: IsoDate, session: SessionDep, clock: ClockDep, actor: ActorDep) -> Response:
     """Open the clinic again on a day; bookings moved away from it stay where they are."""
     remove_holiday(session, get_clinic(session, clinic_id), day, actor=actor, now=clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,6 @@
 """The clinic schedule, its iCalendar feed, cancellations and no-shows, holidays, notifications."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -22,6 +22,7 @@ from pump_service.services.scheduling.views import (
     notification_view,
     schedule_ical,
 )
+from schemas.clock import IsoDate
 
 router = APIRouter(tags=["schedule"])
 
@@ -39,7 +40,7 @@ class CancelEntry(BaseModel):
 class HolidayEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day: date
+    day: IsoDate
     name: str = Field(min_length=1, max_length=100)
 
 

@@ -15,7 +15,7 @@ from pump_service.errors import RuleViolationError
 from pump_service.persistence.charge_models import DeliveryState
 from pump_service.services import paging
 from pump_service.services.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
-from schemas.clock import UtcDatetime
+from schemas.clock import IsoDate, UtcDatetime
 
 __all__ = [
     "DEFAULT_PAGE_LIMIT",
@@ -168,7 +168,7 @@ class ClinicBillingEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    effective_from: date
+    effective_from: IsoDate
     jurisdiction: str | None = Field(None, description="Medicare A/B MAC jurisdiction, e.g. JJ or JM")
     place_of_service: str | None = Field(None, pattern=r"^[0-9]{2}$", description="default CMS POS of the clinic")
     payer_profile: str | None = Field(None, pattern=_PROFILE_ID, description="default profile of the clinic")
