@@ -42,6 +42,7 @@ class ProblemKind(StrEnum):
     LOGIN_THROTTLED = "login-throttled"
     DEVICE_UNAVAILABLE = "device-unavailable"
     STORAGE_UNAVAILABLE = "storage-unavailable"
+    UNHEALTHY = "unhealthy"
     HTTP_ERROR = "http-error"  # any other HTTP status raised by the framework
     INTERNAL = "internal"
 
