@@ -95,7 +95,12 @@ def test_changing_hours_and_capacity_moves_the_bookings_that_no_longer_fit(clien
 
 
 def test_holidays_are_validated_listed_and_removed(client: TestClient) -> None:
-    bad = {"2020-01-01": "in the past", "9999-12-31": "beyond", "2026-11-21": "Saturday"}
+    bad = {
+        "2020-01-01": "in the past",
+        "2990-12-31": "beyond",
+        "9999-12-31": "between 1900 and 2999",
+        "2026-11-21": "Saturday",
+    }
     for day, message in bad.items():
         response = client.post("/clinics/main/holidays", json={"day": day, "name": "x"}, headers=DESK)
         assert response.status_code == 422, day

@@ -142,6 +142,14 @@ def test_a_write_while_another_connection_holds_the_lock_is_a_503_and_lands_once
     assert _patients(migrated) == ["P-1", "P-2"]
 
 
+def _fill(engine: Engine) -> None:
+    with transaction(engine) as session:
+        session.add(Patient(patient_ref="P-FULL", created_at=T0, created_by="t", station_id="s"))
+        session.flush()
+        for _ in range(50):
+            session.execute(text("INSERT INTO filler VALUES (zeroblob(4096))"))
+
+
 def test_a_full_database_is_a_storage_failure_and_rolls_back(settings: Settings, migrated: Path) -> None:
     engine = make_engine(settings.database_url)
     with engine.begin() as connection:
@@ -154,13 +162,11 @@ def test_a_full_database_is_a_storage_failure_and_rolls_back(settings: Settings,
 
     engine.dispose()  # reconnect, so the cap applies
     try:
-        with pytest.raises(StorageUnavailableError) as caught, transaction(engine) as session:
-            session.add(Patient(patient_ref="P-FULL", created_at=T0, created_by="t", station_id="s"))
-            session.flush()
-            for _ in range(50):
-                session.execute(text("INSERT INTO filler VALUES (zeroblob(4096))"))
-        assert storage_failure(caught.value.__cause__) is not None  # type: ignore[arg-type]
-        assert storage_failure(caught.value.__cause__).condition is StorageCondition.FULL  # type: ignore[arg-type,union-attr]
+        with pytest.raises(StorageUnavailableError) as caught:
+            _fill(engine)
+        failure = storage_failure(caught.value.__cause__) if caught.value.__cause__ else None
+        assert failure is not None
+        assert failure.condition is StorageCondition.FULL
         assert caught.value.retry_after_s > 0
         with transaction(engine) as session:
             assert session.exec(select(Patient).where(Patient.patient_ref == "P-FULL")).first() is None

@@ -166,13 +166,13 @@ class ClinicBillingEntry(BaseModel):
     (``covered_from`` dates as ``YYYY-MM-DD``); their ids may not repeat a packaged profile.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=4096)
 
     effective_from: IsoDate
     jurisdiction: str | None = Field(None, description="Medicare A/B MAC jurisdiction, e.g. JJ or JM")
     place_of_service: str | None = Field(None, pattern=r"^[0-9]{2}$", description="default CMS POS of the clinic")
     payer_profile: str | None = Field(None, pattern=_PROFILE_ID, description="default profile of the clinic")
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=20)
     note: str | None = Field(None, max_length=200)
 
 

@@ -42,7 +42,9 @@ _REF = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN/Infinity are refused here as well as by the API's body guard (the CLI builds these too);
+    # no request string is longer than a few kilobytes (free-text notes are shorter still).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_max_length=4096)
 
 
 class AnalysisEntry(_Entry):
