@@ -6,8 +6,9 @@ document declares (status, content type, headers, schema). Each generated case i
 generated, and with its path ids replaced by ids that exist (a seeded clinic, pump, appointment and
 notification), so the routes behind real ids are reached too. One fresh database per run.
 
-The bounded run is part of ``make test``; ``PUMP_SCHEMATHESIS_EXAMPLES`` raises it (the ``slow``
-test below runs 300 examples per operation).
+The bounded run (fuzzing, 25 examples per operation) is part of ``make test``;
+``PUMP_SCHEMATHESIS_EXAMPLES`` changes its size. The ``slow`` run (``PUMP_SCHEMATHESIS_FULL=1``) adds
+schemathesis' coverage phase (every boundary value of every field) and 300 fuzzed examples per operation.
 """
 
 import os
@@ -78,7 +79,18 @@ def _seeded_app(tmp: Path) -> tuple[FastAPI, str, dict[str, Any]]:
 # exist from then on; the fixture below removes the database when the module's tests are done.
 _TMP = Path(tempfile.mkdtemp(prefix="pump-schemathesis-"))
 _APP, _TOKEN, _IDS = _seeded_app(_TMP)
-schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
+
+
+def _schema(*, coverage: bool) -> Any:
+    loaded = schemathesis.openapi.from_asgi("/openapi.json", _APP)
+    # The coverage phase sends every boundary value of every field (thousands of requests for the
+    # refill body) whatever max_examples says: the slow run has it, the bounded run fuzzes only.
+    loaded.config.phases.coverage.enabled = coverage
+    return loaded
+
+
+schema = _schema(coverage=False)
+full_schema = _schema(coverage=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -111,6 +123,18 @@ def _with_real_ids(case: Case[Any], ids: dict[str, Any]) -> bool:
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_input_gets_a_5xx_and_every_4xx_is_a_problem(case: Case[Any]) -> None:
+    _check(case, _TOKEN)
+    if _with_real_ids(case, _IDS):
+        _check(case, _TOKEN)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("PUMP_SCHEMATHESIS_FULL") != "1", reason="the full schemathesis run: set PUMP_SCHEMATHESIS_FULL=1"
+)
+@full_schema.parametrize()
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_the_full_run_with_every_boundary_value(case: Case[Any]) -> None:
     _check(case, _TOKEN)
     if _with_real_ids(case, _IDS):
         _check(case, _TOKEN)
