@@ -24,12 +24,15 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+from sqlmodel import select
 
 from pump_service.api.app import create_app
 from pump_service.domain.access import Role
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.schedule_models import Appointment
+from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration
 from pump_service.services.pumps.registry import register_patient, register_pump
 from pump_service.settings import Settings
@@ -44,7 +47,7 @@ _NOT_CHECKED: list[Any] = [positive_data_acceptance]
 
 
 def _seeded_app(tmp: Path) -> tuple[FastAPI, str, dict[str, Any]]:
-    """A fresh, migrated database with a clinic, a patient, a pump, its appointment and a notification."""
+    """A fresh, migrated database: the default clinic (with the bench station), a patient and a pump."""
     app_settings = Settings(
         database_url=f"sqlite:///{tmp}/schemathesis.db", station_id="test-station", clinic_tz="America/New_York"
     )
@@ -55,9 +58,6 @@ def _seeded_app(tmp: Path) -> tuple[FastAPI, str, dict[str, Any]]:
     station = ensure_bench_station(engine, app_settings)
     username, _ = make_user(engine, Role.BENCH)
     token = token_for(engine, username, station)
-    from sqlmodel import select
-
-    from pump_service.services.actor import Actor
 
     actor = Actor(user="seed", station_id=station)
     with transaction(engine) as session:
@@ -81,7 +81,7 @@ _TMP = Path(tempfile.mkdtemp(prefix="pump-schemathesis-"))
 _APP, _TOKEN, _IDS = _seeded_app(_TMP)
 
 
-def _schema(*, coverage: bool) -> Any:
+def _schema(*, coverage: bool) -> OpenApiSchema:
     loaded = schemathesis.openapi.from_asgi("/openapi.json", _APP)
     # The coverage phase sends every boundary value of every field (thousands of requests for the
     # refill body) whatever max_examples says: the slow run has it, the bounded run fuzzes only.
