@@ -41,16 +41,17 @@ def _configure_sqlite(engine: Engine) -> None:
 def make_engine(database_url: str) -> Engine:
     """An engine for ``database_url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
-    For a SQLite file the parent directory is created.
+    For a SQLite file the parent directory is created. Bound parameters are never shown in error
+    messages (``hide_parameters``): they hold patient references, and errors end up in logs.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from pump_service.api.app import create_app
@@ -200,3 +201,12 @@ def test_health_is_ok_when_the_database_takes_a_write_and_changes_nothing(settin
     assert first.json()["status"] == "ok"
     assert first.json()["schema_revision"] == first.json()["expected_revision"]
     assert _patients(migrated) == ["P-1"]
+
+
+def test_a_database_error_never_shows_the_bound_values(engine: Engine) -> None:
+    """Errors end up in logs; a patient reference bound into a failed statement must not."""
+    with pytest.raises(IntegrityError) as caught, transaction(engine) as session:  # noqa: PT012
+        session.add(Patient(patient_ref="P-SECRET-REF", created_at=T0, created_by="t", station_id="s"))
+        session.flush()
+        session.add(Patient(patient_ref="P-SECRET-REF", created_at=T0, created_by="t", station_id="s"))
+    assert "P-SECRET-REF" not in str(caught.value)
