@@ -5,8 +5,9 @@ Every entry is returned as before, plus ``figures``: each figure it sets as
 client never has to guess which numbers are sourced.
 """
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from pump_service.api.auth import current_principal
 from schemas.drug import Drug
 from schemas.drug_catalogue import DRUGS
 from schemas.pump import PumpModel
@@ -32,11 +33,11 @@ class DrugEntry(Drug):
         return cls(**dict(drug), figures=drug.sourced_figures())
 
 
-@router.get("/pump-models")
+@router.get("/pump-models", dependencies=[Depends(current_principal)])
 def read_pump_models() -> list[PumpModelEntry]:
     return [PumpModelEntry.of(m) for m in PUMP_MODELS.values()]
 
 
-@router.get("/drugs")
+@router.get("/drugs", dependencies=[Depends(current_principal)])
 def read_drugs() -> list[DrugEntry]:
     return [DrugEntry.of(d) for d in DRUGS.values()]

@@ -3,9 +3,11 @@
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
+from pump_service.api.auth import current_principal, require
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
+from pump_service.domain.access import Permission
 from pump_service.services.scheduling.clinic_admin import (
     assign_pump,
     change_clinic,
@@ -33,26 +35,31 @@ router = APIRouter(tags=["clinics"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such clinic"}}
 
 
-@router.post("/clinics", status_code=status.HTTP_201_CREATED, responses={409: {"description": "clinic id taken"}})
+@router.post(
+    "/clinics",
+    dependencies=[Depends(require(Permission.MANAGE_CLINIC))],
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "clinic id taken"}},
+)
 def create(entry: ClinicEntry, session: SessionDep, clock: ClockDep, actor: ActorDep) -> ClinicView:
     """A new clinic with its working days, hours, slot length, capacity, zone and jurisdiction."""
     return clinic_view(session, create_clinic(session, entry, actor=actor, now=clock.now()))
 
 
-@router.get("/clinics")
+@router.get("/clinics", dependencies=[Depends(current_principal)])
 def read_clinics(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> list[ClinicView]:
     """Every clinic (the default clinic from the settings is created on first use)."""
     default_clinic(session, settings, now=clock.now())
     return [clinic_view(session, c) for c in list_clinics(session)]
 
 
-@router.get("/clinics/{clinic_id}", responses=_NOT_FOUND)
+@router.get("/clinics/{clinic_id}", dependencies=[Depends(current_principal)], responses=_NOT_FOUND)
 def read_clinic(clinic_id: str, session: SessionDep) -> ClinicView:
     """One clinic: its settings and holidays."""
     return clinic_view(session, get_clinic(session, clinic_id))
 
 
-@router.patch("/clinics/{clinic_id}", responses=_NOT_FOUND)
+@router.patch("/clinics/{clinic_id}", dependencies=[Depends(require(Permission.MANAGE_CLINIC))], responses=_NOT_FOUND)
 def patch_clinic(
     clinic_id: str, changes: ClinicChanges, session: SessionDep, clock: ClockDep, actor: ActorDep
 ) -> ClinicChangeResult:
@@ -61,13 +68,13 @@ def patch_clinic(
     return ClinicChangeResult(clinic=clinic_view(session, clinic), moved=[appointment_view(session, m) for m in moved])
 
 
-@router.get("/clinics/{clinic_id}/history", responses=_NOT_FOUND)
+@router.get("/clinics/{clinic_id}/history", dependencies=[Depends(current_principal)], responses=_NOT_FOUND)
 def read_history(clinic_id: str, session: SessionDep) -> list[ClinicChangeView]:
     """Every change of the clinic, oldest first: who, from which station, when, before and after."""
     return clinic_history(session, get_clinic(session, clinic_id))
 
 
-@router.get("/clinics/{clinic_id}/holidays", responses=_NOT_FOUND)
+@router.get("/clinics/{clinic_id}/holidays", dependencies=[Depends(current_principal)], responses=_NOT_FOUND)
 def read_holidays(clinic_id: str, session: SessionDep) -> list[HolidayView]:
     """The clinic's holidays in day order."""
     return [HolidayView.model_validate(h) for h in list_holidays(session, get_clinic(session, clinic_id))]
@@ -75,6 +82,7 @@ def read_holidays(clinic_id: str, session: SessionDep) -> list[HolidayView]:
 
 @router.delete(
     "/clinics/{clinic_id}/holidays/{day}",
+    dependencies=[Depends(require(Permission.MANAGE_CLINIC))],
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "no such clinic or holiday"}},
 )
@@ -84,7 +92,9 @@ def delete_holiday(clinic_id: str, day: date, session: SessionDep, clock: ClockD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/clinics/{clinic_id}/worklist", responses=_NOT_FOUND)
+@router.get(
+    "/clinics/{clinic_id}/worklist", dependencies=[Depends(require(Permission.READ_CLINICAL))], responses=_NOT_FOUND
+)
 def read_worklist(
     clinic_id: str,
     session: SessionDep,
@@ -99,6 +109,7 @@ def read_worklist(
 
 @router.put(
     "/clinics/{clinic_id}/pumps/{serial}",
+    dependencies=[Depends(require(Permission.MANAGE_SCHEDULE))],
     responses={404: {"description": "no such clinic or pump"}, 409: {"description": "the pump is explanted"}},
 )
 def put_pump(clinic_id: str, serial: str, session: SessionDep, clock: ClockDep, actor: ActorDep) -> PumpAssignment:
