@@ -9,7 +9,7 @@ the cookie is sent by the browser on its own, the token only by the station's ow
 """
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated
@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 from pump_service.domain.access import Permission, Role, allows
 from pump_service.errors import AuthenticationError, PermissionDeniedError
@@ -37,6 +38,7 @@ __all__ = [
     "Principal",
     "RouteGuard",
     "SignInRequiredError",
+    "api_routes",
     "current_principal",
     "principal_of",
     "require",
@@ -198,6 +200,16 @@ class RouteGuard:
     """What a route asks of its caller: a signed-in principal, and ``permission`` unless it is None."""
 
     permission: Permission | None
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute under ``routes`` (``app.routes``), into included routers too."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        nested = getattr(route, "original_router", None)  # FastAPI's included router
+        if nested is not None:
+            yield from api_routes(nested.routes)
 
 
 def route_guard(route: APIRoute) -> RouteGuard | None:

@@ -1,5 +1,6 @@
 """The visit routes beside refills: analyses, reprogrammings, flushes and abandoning a visit."""
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,3 +135,19 @@ def test_openapi_documents_the_visit_routes(client: TestClient) -> None:
         assert {"200", "201", "404", "409", "422"} <= set(paths[path]["post"]["responses"])
     assert {"200", "201", "404", "409"} <= set(paths["/visits/{visit_key}/abandon"]["post"]["responses"])
     assert "/pumps/{serial}/refills" in paths  # the refill route is unchanged
+
+
+def test_a_port_in_the_query_is_ignored_and_nothing_connects_out(client: TestClient, station: Station) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    try:
+        target = f"socket://127.0.0.1:{listener.getsockname()[1]}"
+        response = client.post("/pumps/SM-1/analyses", params={"port": target}, json={"performed_at": AT})
+        assert response.status_code == 201, response.text
+        assert response.json()["simulated"] is True  # it went to the station's own (simulated) programmer
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # no one connected to the port the client named
+    finally:
+        listener.close()
