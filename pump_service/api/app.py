@@ -4,11 +4,12 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from pump_service import __version__
+from pump_service.api.audit_clock import AuditClockMiddleware
 from pump_service.api.errors import install_error_handlers
-from pump_service.api.routes import catalogue, charges, clinics, health, pumps, refills, schedule, visits
+from pump_service.api.routes import audit, catalogue, charges, clinics, health, pumps, refills, schedule, visits
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
-from pump_service.web import install_assets
+from pump_service.web import audit_pages, install_assets
 from pump_service.web.login import install_login
 from schemas.clock import Clock, SystemClock
 
@@ -32,6 +33,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     install_error_handlers(app)
     install_assets(app)
     install_login(app)
-    for module in (health, pumps, refills, visits, schedule, clinics, catalogue, charges):
+    app.add_middleware(AuditClockMiddleware)
+    app.include_router(audit_pages.router)  # before the API: it answers only requests for HTML
+    for module in (health, pumps, refills, visits, schedule, clinics, catalogue, charges, audit):
         app.include_router(module.router)
     return app

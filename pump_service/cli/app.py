@@ -12,6 +12,7 @@ import typer
 
 from pump_service.cli import (
     account_commands,
+    audit_commands,
     charges_commands,
     pump_commands,
     schedule_commands,
@@ -23,6 +24,7 @@ from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.info import gather_info, render_info
 from pump_service.cli.output import due_table, local, plan_report, pump_detail, pump_table, refill_report
 from pump_service.locations import masked_url
+from pump_service.services.actor import SYSTEM_USER, Actor, acting_as
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.conditions import record_conditions
 from pump_service.services.pumps.due_list import list_due
@@ -109,7 +111,7 @@ def serve(
     print(f"database {masked_url(ctx.settings.database_url)}", flush=True)
     logins: list[DemoLogin] = []
     if demo:
-        with transaction(engine) as session:
+        with acting_as(Actor(user=SYSTEM_USER, station_id=ctx.settings.station_id)), transaction(engine) as session:
             seeded = seed_demo(session, settings=ctx.settings, now=ctx.clock.now())
             logins = seed_demo_accounts(
                 session,
@@ -144,7 +146,8 @@ def serve(
         for login in logins:
             print(f"  {login.username:<16} {login.role.value:<10} {login.password or hidden}")
     try:
-        uvicorn.run(api, host=host, port=port, log_level="warning")
+        # No access log: request paths and queries carry patient references (no PHI in logs).
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if ticker is not None:
             ticker.shutdown()
@@ -396,6 +399,7 @@ station_commands.register(app)
 charges_commands.register(app)
 visit_commands.register(app)
 account_commands.register(app)
+audit_commands.register(app)
 
 
 def _configure_logging() -> None:

@@ -237,3 +237,6 @@ from pump_service.persistence.visit_models import Visit  # noqa: E402
 
 __all__ += ["ApiToken", "LoginSession", "StationRow", "UserAccount"]
 __all__ += ["Appointment", "ChargeEventRow", "Clinic", "ClinicHoliday", "Notification", "NotificationDelivery", "Visit"]
+from pump_service.persistence.audit_models import AuditChainHead, AuditEntry  # noqa: E402
+
+__all__ += ["AuditChainHead", "AuditEntry"]
