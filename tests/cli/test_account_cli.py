@@ -1,6 +1,6 @@
 """``users`` and ``stations`` commands, the loopback guard of ``serve``, and ``serve --demo``'s logins."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from pump_service.cli import app
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.services.accounts import list_stations, resolve_token
+from schemas.clock import SystemClock
 
 runner = CliRunner()
 _PHRASE = "a long enough passphrase"
@@ -75,7 +76,7 @@ def test_users_add_list_disable_and_a_token_printed_once(db: str) -> None:
 
 def _now() -> datetime:
     """The CLI runs on the system clock: its token is checked against the same."""
-    return datetime.now(UTC)
+    return SystemClock().now()
 
 
 def test_serve_refuses_a_non_loopback_address_until_an_admin_exists(db: str, served: list[dict[str, Any]]) -> None:
