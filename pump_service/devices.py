@@ -27,6 +27,7 @@ __all__ = [
     "check_prescription_writable",
     "check_programmer_url",
     "device_errors",
+    "is_simulated",
     "programmer_link",
 ]
 
@@ -50,6 +51,11 @@ def check_programmer_url(url: str) -> str:
     if scheme and scheme not in TRANSPORTS and scheme not in _SERIAL_SCHEMES and scheme not in plugins:
         raise RuleViolationError(f"no programmer transport opens {scheme}:// URLs", field="programmer_url")
     return scheme
+
+
+def is_simulated(url: str) -> bool:
+    """Whether ``url`` opens the simulated programmer: what goes through it never reached a real pump."""
+    return scheme_of(url) == SIMULATED_SCHEME
 
 
 @contextmanager

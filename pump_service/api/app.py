@@ -37,7 +37,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         version=__version__,
         description="Implanted drug pumps: device registry, refill checks, dosing and due dates. "
         "Quantities accept a number in the unit named by the field or a string with a unit ('2.5 mL/h'). "
-        "Changes need an X-Actor header (a user id, never a name).",
+        "Every request is signed in: the login-session cookie (pages) or Authorization: Bearer <token> (API); "
+        "each route names the permission it needs, and acts through the signed-in station's programmer.",
         docs_url=None,  # served from local files by install_assets: no CDN
         redoc_url=None,
         responses=SHARED_RESPONSES,

@@ -9,14 +9,17 @@ the cookie is sent by the browser on its own, the token only by the station's ow
 """
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 from pump_service.domain.access import Permission, Role, allows
 from pump_service.errors import AuthenticationError, PermissionDeniedError
@@ -33,11 +36,14 @@ __all__ = [
     "CurrentPrincipal",
     "PageForbiddenError",
     "Principal",
+    "RouteGuard",
     "SignInRequiredError",
+    "api_routes",
     "current_principal",
     "principal_of",
     "require",
     "require_page",
+    "route_guard",
 ]
 
 SESSION_COOKIE = "pump_session"
@@ -151,6 +157,11 @@ async def current_principal(request: Request) -> AsyncIterator[Principal]:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+# Each guard made by require/require_page and the permission it checks (one guard per permission).
+_PERMISSION_OF: dict[Callable[..., object], Permission] = {}
+
+
+@cache
 def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
     """API dependency: the principal, if its role has ``permission`` (else 403 problem)."""
 
@@ -160,9 +171,11 @@ def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal
         return principal
 
     _require.__name__ = f"require_{permission.value}"
+    _PERMISSION_OF[_require] = permission
     return _require
 
 
+@cache
 def require_page(permission: Permission) -> Callable[[Request], AsyncIterator[Principal]]:
     """Page dependency: the principal; not signed in → 303 to the login page; forbidden → 403 page."""
 
@@ -178,4 +191,40 @@ def require_page(permission: Permission) -> Callable[[Request], AsyncIterator[Pr
             yield principal
 
     _require_page.__name__ = f"require_page_{permission.value}"
+    _PERMISSION_OF[_require_page] = permission
     return _require_page
+
+
+@dataclass(frozen=True, slots=True)
+class RouteGuard:
+    """What a route asks of its caller: a signed-in principal, and ``permission`` unless it is None."""
+
+    permission: Permission | None
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute under ``routes`` (``app.routes``), into included routers too."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        nested = getattr(route, "original_router", None)  # FastAPI's included router
+        if nested is not None:
+            yield from api_routes(nested.routes)
+
+
+def route_guard(route: APIRoute) -> RouteGuard | None:
+    """The guard of ``route`` (its strictest permission), or None when anyone may call it."""
+    found: list[Permission | None] = []
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        call = dependency.call
+        if call is not None and call in _PERMISSION_OF:
+            found.append(_PERMISSION_OF[call])
+        elif call is current_principal:
+            found.append(None)
+        pending.extend(dependency.dependencies)
+    if not found:
+        return None
+    named = [permission for permission in found if permission is not None]
+    return RouteGuard(permission=named[0] if named else None)

@@ -1,19 +1,20 @@
-"""Request-scoped dependencies: settings, clock, a transaction per request, the acting user."""
+"""Request-scoped dependencies: settings, clock, a transaction per request, the acting user and station."""
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from pump_service.api.auth import Principal
+from pump_service.api.auth import CurrentPrincipal, Principal
 from pump_service.persistence.db import transaction
+from pump_service.services.accounts import StationRecord, usable_station
 from pump_service.services.actor import Actor, acting_as, current_actor
 from pump_service.settings import Settings
 from schemas.clock import Clock
 
-__all__ = ["ActorDep", "ClockDep", "EngineDep", "SessionDep", "SettingsDep"]
+__all__ = ["ActorDep", "ClockDep", "EngineDep", "SessionDep", "SettingsDep", "StationDep"]
 
 
 def _settings(request: Request) -> Settings:
@@ -50,12 +51,18 @@ def _flush_as_principal(request: Request, session: Session) -> None:
             session.flush()
 
 
-def _actor(
-    settings: Annotated[Settings, Depends(_settings)],
-    x_actor: Annotated[str, Header(description="user id of whoever makes the change (not a name)")],
-    x_station: Annotated[str | None, Header(description="station id; defaults to the server's")] = None,
-) -> Actor:
-    return Actor(user=x_actor, station_id=x_station or settings.station_id)
+def _actor(principal: CurrentPrincipal) -> Actor:
+    """Whoever is signed in, in their role, at the station their session or token is bound to."""
+    return principal.actor()
+
+
+def _station(principal: CurrentPrincipal, engine: Annotated[Engine, Depends(_engine)]) -> StationRecord:
+    """The principal's registered station: the only programmer port a request may use.
+
+    A short transaction of its own: device use cases must not hold one across a programmer link.
+    """
+    with transaction(engine) as session:
+        return usable_station(session, principal.station_id)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -65,4 +72,7 @@ EngineDep = Annotated[Engine, Depends(_engine)]
 # scope="function": the transaction commits (or fails) before the response is sent, so a client is
 # never told "created" for a write that did not land.
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
+# The signed-in principal's actor (no header names a user: issue 11).
 ActorDep = Annotated[Actor, Depends(_actor)]
+# The principal's station: device routes open its programmer_url and nothing else.
+StationDep = Annotated[StationRecord, Depends(_station)]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from pump_service.cli import (
+    account_commands,
     audit_commands,
     charges_commands,
     pump_commands,
@@ -99,15 +100,36 @@ def serve(
     from pump_service.api.app import create_app
     from pump_service.persistence.db import transaction
     from pump_service.scheduler import RefillScheduler, charge_dispatch_work, notification_dispatch_work
+    from pump_service.services.accounts import any_enabled_admin
+    from pump_service.services.accounts.demo_accounts import DEMO_STATION, DemoLogin, seed_demo_accounts
     from pump_service.services.demo import seed_demo
+    from pump_service.settings import is_loopback
 
     ctx = CliContext.from_options(database_url, None)
+    ctx.settings.serve_host = host  # the session cookie is Secure unless this is loopback
     engine = ctx.engine(create=True)
     print(f"database {masked_url(ctx.settings.database_url)}", flush=True)
+    logins: list[DemoLogin] = []
     if demo:
         with acting_as(Actor(user=SYSTEM_USER, station_id=ctx.settings.station_id)), transaction(engine) as session:
             seeded = seed_demo(session, settings=ctx.settings, now=ctx.clock.now())
+            logins = seed_demo_accounts(
+                session,
+                ctx.settings,
+                programmer_url=ctx.settings.device_url,
+                now=ctx.clock.now(),
+                loopback=is_loopback(host),
+            )
         print("seeded demo patients and pumps" if seeded else "database already has pumps: demo seed skipped")
+    if not is_loopback(host):
+        with transaction(engine) as session:
+            has_admin = any_enabled_admin(session)
+        if not has_admin:
+            fail(
+                f"refusing to listen on {host}: no enabled admin account exists yet. Create one first "
+                "(pump-service users add NAME --role admin), or serve on 127.0.0.1",
+                code=2,
+            )
     api = create_app(ctx.settings, clock=ctx.clock, engine=engine)
     work = (
         charge_dispatch_work(engine, ctx.settings, ctx.clock),
@@ -118,6 +140,11 @@ def serve(
         print("another process runs the scheduler for this database: serving without it")
         ticker = None
     print(f"pump-service on http://{host}:{port}  (API docs: http://{host}:{port}/docs, pumps: /pumps)", flush=True)
+    if logins:
+        print(f"sign in at http://{host}:{port}/login on station {DEMO_STATION}; demo logins:")
+        hidden = "(password not shown: not a loopback address)"
+        for login in logins:
+            print(f"  {login.username:<16} {login.role.value:<10} {login.password or hidden}")
     try:
         # No access log: request paths and queries carry patient references (no PHI in logs).
         uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
@@ -371,6 +398,7 @@ schedule_commands.register(app)
 station_commands.register(app)
 charges_commands.register(app)
 visit_commands.register(app)
+account_commands.register(app)
 audit_commands.register(app)
 
 

@@ -150,6 +150,8 @@ class Refill(SQLModel, table=True):
     request_digest: str = Field(max_length=64)
     pump_id: int = Field(foreign_key="pump.id", index=True)
     performed_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    # Recorded through the simulated programmer (a test bench): the "pump" it verified is not a pump.
+    simulated: bool = Field(default=False)
     previous_fill_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     previous_fill_volume_ml: float | None = None
     returned_volume_ml: float

@@ -49,6 +49,7 @@ class Visit(SQLModel, table=True):
     # Non-refill kinds: the result returned to the caller, replayed on a retry (charges re-read).
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     abandon_reason: str | None = Field(default=None, max_length=500)
+    simulated: bool = Field(default=False)  # the programmer was the simulator (a test bench)
     request_digest: str | None = Field(default=None, max_length=64)
     refill_request_id: str | None = Field(default=None, max_length=64)
     rx_request_id: str | None = Field(default=None, max_length=64)

@@ -387,6 +387,7 @@ class RefillResult(_Result):
     pump_serial: str
     performed_at: UtcDatetime
     replayed: bool = Field(description="true when this request had already been recorded")
+    simulated: bool = Field(False, description="recorded through a test bench's simulated programmer, not a real pump")
     previous_fill_at: UtcDatetime | None
     previous_fill_volume_ml: float | None
     returned_volume_ml: float

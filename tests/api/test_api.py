@@ -5,29 +5,29 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
+from pump_service.persistence.db import transaction
+from pump_service.persistence.models import Refill
 from pump_service.settings import Settings
+from tests.auth_support import BENCH_STATION, login_client
 from tests.support import T0, FixedClock, fudr_refill
-
-NURSE = {"X-Actor": "nurse-7"}
 
 
 @pytest.fixture
 def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
+    with login_client(create_app(settings, clock=clock, engine=engine), Role.NURSE) as client:
         yield client
 
 
 @pytest.fixture
 def hai(client: TestClient) -> str:
-    assert (
-        client.post("/patients", json={"patient_ref": "P-1", "body_mass_kg": "70 kg"}, headers=NURSE).status_code == 201
-    )
+    assert client.post("/patients", json={"patient_ref": "P-1", "body_mass_kg": "70 kg"}).status_code == 201
     response = client.post(
         "/pumps",
         json={"serial": "HAI-1", "model_id": "hai-30", "route": "intra_arterial", "patient_ref": "P-1"},
-        headers=NURSE,
     )
     assert response.status_code == 201, response.text
     return "HAI-1"
@@ -48,15 +48,15 @@ def test_registered_pumps_are_listed(client: TestClient, hai: str) -> None:
 
 
 def test_refill_round_trip_and_idempotent_retry(client: TestClient, hai: str, clock: FixedClock) -> None:
-    assert client.post(f"/pumps/{hai}/refills", json=fudr_refill(T0), headers=NURSE).status_code == 201
+    assert client.post(f"/pumps/{hai}/refills", json=fudr_refill(T0)).status_code == 201
     clock.set(T0 + timedelta(days=14, minutes=5))
     body = fudr_refill(T0 + timedelta(days=14), returned="19 mL", idempotency_key="visit-2-abcdef")
-    first = client.post(f"/pumps/{hai}/refills", json=body, headers=NURSE)
+    first = client.post(f"/pumps/{hai}/refills", json=body)
     assert first.status_code == 201
     result = first.json()
     assert result["flow_class"] == "alert"
     assert result["deviation_pct"] == pytest.approx(-21.43, abs=0.01)
-    retry = client.post(f"/pumps/{hai}/refills", json=body, headers=NURSE)
+    retry = client.post(f"/pumps/{hai}/refills", json=body)
     assert retry.status_code == 200
     assert retry.json()["replayed"] is True
     assert retry.json()["refill_id"] == result["refill_id"]
@@ -86,7 +86,7 @@ def _refill(**changes: Any) -> dict[str, Any]:
 def test_bad_refills_get_422_naming_the_field_and_store_nothing(
     client: TestClient, hai: str, body: dict[str, Any], loc: list[Any]
 ) -> None:
-    response = client.post(f"/pumps/{hai}/refills", json=body, headers=NURSE)
+    response = client.post(f"/pumps/{hai}/refills", json=body)
     assert response.status_code == 422, response.text
     assert next(e["loc"] for e in response.json()["errors"]) == loc
     assert client.get(f"/pumps/{hai}/refills").json()["items"] == []
@@ -94,9 +94,7 @@ def test_bad_refills_get_422_naming_the_field_and_store_nothing(
 
 
 def test_malformed_json_is_a_400_problem_and_stores_nothing(client: TestClient, hai: str) -> None:
-    response = client.post(
-        f"/pumps/{hai}/refills", content=b"{not json", headers={**NURSE, "Content-Type": "application/json"}
-    )
+    response = client.post(f"/pumps/{hai}/refills", content=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "urn:pump-service:problem:malformed-body"
@@ -104,18 +102,23 @@ def test_malformed_json_is_a_400_problem_and_stores_nothing(client: TestClient, 
     assert client.get(f"/pumps/{hai}/refills").json()["items"] == []
 
 
-def test_changes_need_an_actor(client: TestClient, hai: str) -> None:
-    response = client.post(f"/pumps/{hai}/refills", json=fudr_refill(T0))
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["loc"] == ["header", "x-actor"]
-    bad_actor = client.post(f"/pumps/{hai}/refills", json=fudr_refill(T0), headers={"X-Actor": "Jane Doe"})
-    assert bad_actor.status_code == 422
+def test_changes_need_a_signed_in_user_and_are_attributed_to_them(client: TestClient, hai: str) -> None:
+    anonymous = TestClient(client.app)
+    response = anonymous.post(f"/pumps/{hai}/refills", json=fudr_refill(T0))
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    # No header names the actor any more: an X-Actor of someone else is ignored.
+    spoofed = client.post(f"/pumps/{hai}/refills", json=fudr_refill(T0), headers={"X-Actor": "someone-else"})
+    assert spoofed.status_code == 201
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with transaction(engine) as session:
+        refill = session.exec(select(Refill)).one()
+    assert refill.created_by.startswith("nurse-")
+    assert refill.station_id == BENCH_STATION
 
 
 def test_duplicate_pump_serial_is_a_conflict(client: TestClient, hai: str) -> None:
-    response = client.post(
-        "/pumps", json={"serial": hai, "model_id": "hai-30", "route": "intra_arterial"}, headers=NURSE
-    )
+    response = client.post("/pumps", json={"serial": hai, "model_id": "hai-30", "route": "intra_arterial"})
     assert response.status_code == 409
 
 
@@ -136,7 +139,7 @@ def test_duplicate_pump_serial_is_a_conflict(client: TestClient, hai: str) -> No
     ],
 )
 def test_bad_pump_registrations_are_422(client: TestClient, body: dict[str, Any]) -> None:
-    assert client.post("/pumps", json=body, headers=NURSE).status_code == 422
+    assert client.post("/pumps", json=body).status_code == 422
     assert client.get("/pumps").json()["items"] == []
 
 

@@ -8,18 +8,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis, Drug
 from schemas.drug_catalogue import DRUGS
 from schemas.pump import DeliveryRoute, PumpModel
 from schemas.pump_catalogue import PUMP_MODELS
 from schemas.sourcing import PLACEHOLDER, is_set
+from tests.auth_support import login_client
 from tests.support import FixedClock
 
 
 @pytest.fixture
 def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
+    with login_client(create_app(settings, clock=clock, engine=engine), Role.NURSE) as client:
         yield client
 
 

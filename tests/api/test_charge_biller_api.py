@@ -5,25 +5,46 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
 from pump_service.persistence.db import transaction
 from pump_service.services.actor import Actor
 from pump_service.services.scheduling.clinics import default_clinic
 from pump_service.settings import Settings
+from tests.auth_support import login_client
 from tests.charge_support import bill_refill, billed_body, palmetto_setup, register_hai
 from tests.support import T0, FixedClock
 
-NURSE = {"X-Actor": "nurse-7"}
 DAY = "2026-11-02"
 
 
 @pytest.fixture
-def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
+def app(settings: Settings, engine: Engine, clock: FixedClock) -> FastAPI:
+    return create_app(settings, clock=clock, engine=engine)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A biller: reads charges and batches, voids."""
+    with login_client(app, Role.BILLING, username="biller-7") as client:
         yield client
+
+
+@pytest.fixture
+def manager(app: FastAPI) -> Iterator[TestClient]:
+    """A manager: sets up the clinic's billing."""
+    with login_client(app, Role.MANAGER, username="manager-7") as manager:
+        yield manager
+
+
+@pytest.fixture
+def nurse(app: FastAPI) -> Iterator[TestClient]:
+    with login_client(app, Role.NURSE) as nurse:
+        yield nurse
 
 
 @pytest.fixture
@@ -49,7 +70,7 @@ def _items(client: TestClient, **params: Any) -> list[dict[str, Any]]:
 def test_observation_5_a_voided_charge_shows_voided_links_both_ways_and_leaves_billable(
     client: TestClient, billed: list[str]
 ) -> None:
-    void = client.post(f"/charges/{billed[0]}/void", json={"reason": "entered twice"}, headers=NURSE).json()
+    void = client.post(f"/charges/{billed[0]}/void", json={"reason": "entered twice"}).json()
     [original] = [v for v in _items(client) if v["event_id"] == billed[0]]
     assert (original["status"], original["billing_status"]) == ("voided", "billable")
     assert original["voided_by_event_id"] == void["event_id"]
@@ -99,7 +120,7 @@ def test_observation_6_cursor_pages_cover_every_row_once(client: TestClient, bil
 
 
 def test_daily_batch_totals_by_payer(client: TestClient, billed: list[str]) -> None:
-    client.post(f"/charges/{billed[0]}/void", json={"reason": "entered twice"}, headers=NURSE)
+    client.post(f"/charges/{billed[0]}/void", json={"reason": "entered twice"})
     response = client.get("/charges/batches", params={"clinic": "main", "date": DAY})
     assert response.status_code == 200, response.text
     batch = response.json()
@@ -130,16 +151,17 @@ def clinic(engine: Engine, settings: Settings, actor: Actor) -> str:
         return default_clinic(session, settings, now=T0, actor=actor).clinic_id
 
 
-def test_clinic_billing_versions_over_http(client: TestClient, clinic: str) -> None:
+def test_clinic_billing_versions_over_http(client: TestClient, manager: TestClient, clinic: str) -> None:
     assert client.get(f"/clinics/{clinic}/billing").json()["items"] == []
-    created = client.post(f"/clinics/{clinic}/billing", json=palmetto_setup(), headers=NURSE)
+    assert client.post(f"/clinics/{clinic}/billing", json=palmetto_setup()).status_code == 403  # a biller reads it
+    created = manager.post(f"/clinics/{clinic}/billing", json=palmetto_setup())
     assert created.status_code == 201, created.text
-    assert (created.json()["version"], created.json()["created_by"]) == (1, "nurse-7")
-    client.post(f"/clinics/{clinic}/billing", json=palmetto_setup(note="second"), headers=NURSE)
+    assert (created.json()["version"], created.json()["created_by"]) == (1, "manager-7")
+    manager.post(f"/clinics/{clinic}/billing", json=palmetto_setup(note="second"))
     assert [v["version"] for v in client.get(f"/clinics/{clinic}/billing").json()["items"]] == [1, 2]
     assert client.get("/clinics/nowhere/billing").status_code == 404
-    assert client.post("/clinics/nowhere/billing", json=palmetto_setup(), headers=NURSE).status_code == 404
-    assert client.post(f"/clinics/{clinic}/billing", json=palmetto_setup()).status_code == 422  # no X-Actor
+    assert manager.post("/clinics/nowhere/billing", json=palmetto_setup()).status_code == 404
+    assert TestClient(client.app).post(f"/clinics/{clinic}/billing", json=palmetto_setup()).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -152,21 +174,21 @@ def test_clinic_billing_versions_over_http(client: TestClient, clinic: str) -> N
     ],
 )
 def test_a_bad_clinic_setup_is_422_naming_the_field_and_nothing_changes(
-    client: TestClient, clinic: str, changes: dict[str, Any], loc: list[str]
+    client: TestClient, manager: TestClient, clinic: str, changes: dict[str, Any], loc: list[str]
 ) -> None:
-    response = client.post(f"/clinics/{clinic}/billing", json=palmetto_setup(**changes), headers=NURSE)
+    response = manager.post(f"/clinics/{clinic}/billing", json=palmetto_setup(**changes))
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == loc
     assert client.get(f"/clinics/{clinic}/billing").json()["items"] == []
 
 
 def test_a_refill_naming_an_unknown_payer_profile_is_422_and_records_nothing(
-    client: TestClient, engine: Engine, actor: Actor
+    client: TestClient, nurse: TestClient, engine: Engine, actor: Actor
 ) -> None:
     serial = register_hai(engine, actor)
     body = billed_body(payer_profile="no_such_payer")
-    response = client.post(f"/pumps/{serial}/refills", json=body, headers=NURSE)
+    response = nurse.post(f"/pumps/{serial}/refills", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["body", "billing", "payer_profile"]
-    assert client.get(f"/pumps/{serial}/refills").json()["items"] == []
+    assert nurse.get(f"/pumps/{serial}/refills").json()["items"] == []
     assert _items(client) == []

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.chargeitem import ChargeItem
@@ -12,17 +13,23 @@ from hl7apy.parser import parse_message
 from sqlalchemy import Engine
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
+from tests.auth_support import login_client
 from tests.charge_support import bill_refill, billed_body, register_hai
 from tests.support import T0, FixedClock
 
-NURSE = {"X-Actor": "nurse-7"}
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, clock: FixedClock) -> FastAPI:
+    return create_app(settings, clock=clock, engine=engine)
 
 
 @pytest.fixture
-def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A biller: reads charges and batches, voids."""
+    with login_client(app, Role.BILLING, username="biller-7") as client:
         yield client
 
 
@@ -67,14 +74,14 @@ def test_exports_parse(client: TestClient, billed: list[str]) -> None:
 
 def test_void_once_then_conflict(client: TestClient, billed: list[str], clock: FixedClock) -> None:
     clock.set(T0 + timedelta(hours=2))
-    response = client.post(f"/charges/{billed[0]}/void", json={"reason": "entered twice"}, headers=NURSE)
+    response = client.post(f"/charges/{billed[0]}/void", json={"reason": "entered twice"})
     assert response.status_code == 201, response.text
     void = response.json()
     assert (void["kind"], void["status"], void["original_event_id"]) == ("void", "entered-in-error", billed[0])
-    assert (void["created_by"], void["created_at"]) == ("nurse-7", "2026-11-02T11:00:00Z")
-    again = client.post(f"/charges/{billed[0]}/void", json={"reason": "again"}, headers=NURSE)
+    assert (void["created_by"], void["created_at"]) == ("biller-7", "2026-11-02T11:00:00Z")
+    again = client.post(f"/charges/{billed[0]}/void", json={"reason": "again"})
     assert again.status_code == 409
-    assert client.post("/charges/nope/void", json={"reason": "x"}, headers=NURSE).status_code == 404
-    assert client.post(f"/charges/{billed[1]}/void", json={"reason": ""}, headers=NURSE).status_code == 422
-    assert client.post(f"/charges/{billed[1]}/void", json={"reason": "x"}).status_code == 422  # no X-Actor
+    assert client.post("/charges/nope/void", json={"reason": "x"}).status_code == 404
+    assert client.post(f"/charges/{billed[1]}/void", json={"reason": ""}).status_code == 422
+    assert TestClient(client.app).post(f"/charges/{billed[1]}/void", json={"reason": "x"}).status_code == 401
     assert len(client.get("/charges").json()["items"]) == 5

@@ -2,16 +2,17 @@
 
 import re
 
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
 from pump_service.settings import Settings
+from tests.auth_support import login_client
 from tests.support import FixedClock
 
 
 def test_docs_pages_load_every_asset_from_the_service(settings: Settings, engine: Engine, clock: FixedClock) -> None:
-    with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
+    with login_client(create_app(settings, clock=clock, engine=engine), Role.NURSE) as client:
         for page in ("/docs", "/redoc"):
             html = client.get(page)
             assert html.status_code == 200

@@ -7,19 +7,19 @@ from icalendar import Calendar
 from sqlalchemy import Engine
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
 from pump_service.settings import Settings
+from tests.auth_support import login_client
 from tests.support import T0, FixedClock, fudr_refill
-
-NURSE = {"X-Actor": "nurse-7"}
 
 
 @pytest.fixture
 def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
-        client.post("/patients", json={"patient_ref": "P-1", "body_mass_kg": "70 kg"}, headers=NURSE)
+    with login_client(create_app(settings, clock=clock, engine=engine), Role.NURSE) as client:
+        client.post("/patients", json={"patient_ref": "P-1", "body_mass_kg": "70 kg"})
         pump = {"serial": "HAI-1", "model_id": "hai-30", "route": "intra_arterial", "patient_ref": "P-1"}
-        assert client.post("/pumps", json=pump, headers=NURSE).status_code == 201
-        assert client.post("/pumps/HAI-1/refills", json=fudr_refill(T0), headers=NURSE).status_code == 201
+        assert client.post("/pumps", json=pump).status_code == 201
+        assert client.post("/pumps/HAI-1/refills", json=fudr_refill(T0)).status_code == 201
         yield client
 
 
@@ -47,24 +47,26 @@ def test_cancel_and_no_show_rebook_and_escalations_can_be_acknowledged(client: T
     [view] = client.get("/schedule", params={"days": 30}).json()["items"]
     clock.set(T0 + timedelta(days=14, hours=8))  # after the appointment
     no_show = {"reason": "did not come", "no_show": True}
-    response = client.post(f"/appointments/{view['appointment_id']}/cancel", json=no_show, headers=NURSE)
+    response = client.post(f"/appointments/{view['appointment_id']}/cancel", json=no_show)
     assert response.status_code == 200, response.text
     assert response.json()["appointment_id"] != view["appointment_id"]
     [escalation] = client.get("/notifications").json()["items"]
     assert escalation["kind"] == "no_show"
-    ack = client.post(f"/notifications/{escalation['notification_id']}/ack", headers=NURSE)
+    ack = client.post(f"/notifications/{escalation['notification_id']}/ack")
     assert ack.json()["status"] == "acknowledged"
     assert client.get("/notifications").json()["items"] == []
-    again = client.post(f"/appointments/{view['appointment_id']}/cancel", json={"reason": "x"}, headers=NURSE)
+    again = client.post(f"/appointments/{view['appointment_id']}/cancel", json={"reason": "x"})
     assert again.status_code == 409
 
 
 def test_a_holiday_moves_the_booking_earlier(client: TestClient) -> None:
-    response = client.post("/clinics/main/holidays", json={"day": "2026-11-16", "name": "training"}, headers=NURSE)
+    manager = login_client(client.app, Role.MANAGER)  # type: ignore[arg-type]  # closing a day is the clinic's
+    assert client.post("/clinics/main/holidays", json={"day": "2026-11-16", "name": "training"}).status_code == 403
+    response = manager.post("/clinics/main/holidays", json={"day": "2026-11-16", "name": "training"})
     assert response.status_code == 201, response.text
     [moved] = response.json()
     assert moved["local_day"] == "2026-11-13"
-    unknown = client.post("/clinics/nope/holidays", json={"day": "2026-11-17", "name": "x"}, headers=NURSE)
+    unknown = manager.post("/clinics/nope/holidays", json={"day": "2026-11-17", "name": "x"})
     assert unknown.status_code == 404
-    bad = client.post("/clinics/main/holidays", json={"day": "not a day", "name": "x"}, headers=NURSE)
+    bad = manager.post("/clinics/main/holidays", json={"day": "not a day", "name": "x"})
     assert bad.status_code == 422

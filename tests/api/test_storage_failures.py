@@ -21,15 +21,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
 from pump_service.errors import StorageUnavailableError
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.models import Patient
 from pump_service.persistence.storage_failure import StorageCondition, storage_failure
 from pump_service.settings import Settings
+from tests.auth_support import login_client
 from tests.support import T0, FixedClock
 
-NURSE = {"X-Actor": "nurse-7"}
+NURSE: dict[str, str] = {}  # the bearer header of the nurse the `migrated` fixture signs up
 PROBLEM = "application/problem+json"
 
 
@@ -39,7 +41,7 @@ def _patients(database: Path) -> list[str]:
 
 
 def _client(settings: Settings, engine: Engine) -> TestClient:
-    return TestClient(create_app(settings, clock=FixedClock(), engine=engine))
+    return TestClient(create_app(settings, clock=FixedClock(), engine=engine), headers=NURSE)
 
 
 def _short_busy_timeout(engine: Engine) -> Engine:
@@ -56,8 +58,10 @@ def _short_busy_timeout(engine: Engine) -> Engine:
 def migrated(settings: Settings) -> Path:
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    with _client(settings, engine) as client:
-        assert client.post("/patients", json={"patient_ref": "P-1"}, headers=NURSE).status_code == 201
+    with login_client(create_app(settings, clock=FixedClock(), engine=engine), Role.NURSE) as client:
+        NURSE.clear()
+        NURSE["Authorization"] = client.headers["Authorization"]  # taken before the file is made read-only
+        assert client.post("/patients", json={"patient_ref": "P-1"}).status_code == 201
     engine.dispose()
     database = Path(settings.database_url.removeprefix("sqlite:///"))
     with closing(sqlite3.connect(database)) as connection:  # fold the WAL back in: the file alone holds the data

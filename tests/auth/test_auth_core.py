@@ -15,7 +15,7 @@ from pump_service.api.auth import SESSION_COOKIE, CurrentPrincipal, Principal, r
 from pump_service.domain.access import Permission, Role
 from pump_service.persistence.account_models import LoginSession, UserAccount
 from pump_service.persistence.db import transaction
-from pump_service.services.accounts import disable_user, revoke_token
+from pump_service.services.accounts import disable_station, disable_user, revoke_token
 from pump_service.services.accounts.secrets_hash import secret_key
 from pump_service.services.actor import Actor, current_actor
 from pump_service.settings import Settings
@@ -233,3 +233,14 @@ def test_login_page_lists_stations_and_remembers_the_last(
     assert page.status_code == 200
     assert f'value="{BENCH_STATION}" selected' in page.text
     assert SESSION_COOKIE not in page.text
+
+
+def test_a_disabled_station_s_tokens_are_refused_with_a_403_problem(app: FastAPI, engine: Engine) -> None:
+    with login_client(app, Role.NURSE) as nurse:
+        assert nurse.get("/_probe").status_code == 200
+        with transaction(engine) as session:
+            disable_station(session, BENCH_STATION, now=app.state.clock.now())
+        response = nurse.get("/_probe")
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert BENCH_STATION in response.json()["detail"]

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
 from pump_service.errors import ConflictError
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
@@ -33,6 +33,7 @@ from simulators.clock import ManualClock
 from simulators.programmable import SimulatedProgrammablePump
 from simulators.programmer import SimulatedProgrammer
 from simulators.transport import programmer_from_url, register_programmer
+from tests.auth_support import login_client
 from tests.services.test_visits import Station, refill_body
 from tests.support import T0
 
@@ -271,7 +272,6 @@ def test_make_run_restarted_twice_still_refills_the_demo_programmable_pump(tmp_p
         device_url=DEMO_DEVICE,
     )
     clock = ManualClock(T0)
-    headers = {"X-Actor": "nurse-3"}
     for run in (1, 2, 3):
         engine: Engine = make_engine(settings.database_url)
         upgrade(engine)
@@ -279,12 +279,14 @@ def test_make_run_restarted_twice_still_refills_the_demo_programmable_pump(tmp_p
             seed_demo(session, settings=settings, now=clock.now())
         register_programmer(DEMO_DEVICE, programmer_from_url(DEMO_DEVICE, clock))  # a new process, a new simulator
         try:
-            with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
-                visit = client.post("/pumps/SM20-0003/visits", headers=headers)
+            app = create_app(settings, clock=clock, engine=engine)
+            with login_client(app, Role.NURSE, programmer_url=DEMO_DEVICE, station_id="bench-1") as client:
+                visit = client.post("/pumps/SM20-0003/visits")
                 assert visit.status_code == 200, visit.text
                 body = {**_demo_refill(run), "performed_at": clock.now().isoformat()}
-                refill = client.post("/pumps/SM20-0003/refills", json=body, headers=headers)
+                refill = client.post("/pumps/SM20-0003/refills", json=body)
                 assert refill.status_code == 201, refill.text
+                assert refill.json()["simulated"] is True  # the demo's programmer is the simulator
                 if run > 1:
                     assert any(a.startswith("log_rebaselined:") for a in visit.json()["attention"])
         finally:

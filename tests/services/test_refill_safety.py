@@ -11,12 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from pump_service.api.app import create_app
+from pump_service.domain.access import Role
 from pump_service.domain.findings import FindingCode, HardStopError
 from pump_service.errors import DeviceOutcomeUnknownError
 from pump_service.persistence.db import transaction
@@ -29,11 +29,10 @@ from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
 from simulators.link_faults import LinkFaultPlan
+from tests.auth_support import login_client
 from tests.services.conftest import Record
 from tests.services.test_visits import Station, refill_body
 from tests.support import T0, FixedClock, fudr_refill
-
-NURSE = {"X-Actor": "nurse-7"}
 
 
 def _pump(engine: Engine, serial: str) -> Pump:
@@ -148,9 +147,9 @@ def test_impossible_quantities_are_refused_naming_the_field_value_and_range(
 def test_the_api_refuses_them_with_422_and_stores_nothing(
     settings: Settings, engine: Engine, clock: FixedClock, change: dict[str, Any]
 ) -> None:
-    with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
-        client.post("/pumps", json={"serial": "HAI-1", "model_id": "hai-30", "route": "intra_arterial"}, headers=NURSE)
-        response = client.post("/pumps/HAI-1/refills", json={**fudr_refill(T0), **change}, headers=NURSE)
+    with login_client(create_app(settings, clock=clock, engine=engine), Role.NURSE) as client:
+        client.post("/pumps", json={"serial": "HAI-1", "model_id": "hai-30", "route": "intra_arterial"})
+        response = client.post("/pumps/HAI-1/refills", json={**fudr_refill(T0), **change})
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["loc"][:2] == ["body", next(iter(change))]
     assert (_count(engine, Refill), _count(engine, RefillComponent)) == (0, 0)
@@ -159,19 +158,19 @@ def test_the_api_refuses_them_with_422_and_stores_nothing(
 def test_a_hard_stop_over_http_is_a_problem_document_with_the_findings(
     settings: Settings, engine: Engine, clock: FixedClock
 ) -> None:
-    with TestClient(create_app(settings, clock=clock, engine=engine)) as client:
-        client.post("/patients", json={"patient_ref": "P-1", "body_mass_kg": "70 kg"}, headers=NURSE)
+    with login_client(create_app(settings, clock=clock, engine=engine), Role.NURSE) as client:
+        client.post("/patients", json={"patient_ref": "P-1", "body_mass_kg": "70 kg"})
         body = {"serial": "HAI-1", "model_id": "hai-30", "route": "intra_arterial", "patient_ref": "P-1"}
-        client.post("/pumps", json=body, headers=NURSE)
-        assert client.post("/pumps/HAI-1/refills", json=fudr_refill(T0), headers=NURSE).status_code == 201
+        client.post("/pumps", json=body)
+        assert client.post("/pumps/HAI-1/refills", json=fudr_refill(T0)).status_code == 201
         at = T0 + timedelta(hours=2, minutes=30)
         clock.set(at)
         refill = fudr_refill(at, returned="1 mL")
-        plan = client.post("/pumps/HAI-1/refills/plan", json=refill, headers=NURSE)
+        plan = client.post("/pumps/HAI-1/refills/plan", json=refill)
         assert plan.status_code == 200
         assert plan.json()["committable"] is False
         assert set(plan.json()["unresolved"]) == {"refill_interval_short", "implausible_flow"}
-        response = client.post("/pumps/HAI-1/refills", json=refill, headers=NURSE)
+        response = client.post("/pumps/HAI-1/refills", json=refill)
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()

@@ -5,8 +5,9 @@ Every entry is returned as before, plus ``figures``: each figure it sets as
 client never has to guess which numbers are sourced.
 """
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from pump_service.api.auth import current_principal
 from pump_service.api.pagination import PageDep
 from pump_service.services.paging import Page, page_of
 from schemas.drug import Drug
@@ -34,14 +35,14 @@ class DrugEntry(Drug):
         return cls(**dict(drug), figures=drug.sourced_figures())
 
 
-@router.get("/pump-models")
+@router.get("/pump-models", dependencies=[Depends(current_principal)])
 def read_pump_models(page: PageDep) -> Page[PumpModelEntry]:
     """The pump models, by id, a page at a time."""
     models = [PumpModelEntry.of(m) for m in PUMP_MODELS.values()]
     return page_of(models, key=lambda m: (m.model_id,), kinds=(str,), request=page, list_name="pump-models")
 
 
-@router.get("/drugs")
+@router.get("/drugs", dependencies=[Depends(current_principal)])
 def read_drugs(page: PageDep) -> Page[DrugEntry]:
     """The drugs, by id, a page at a time."""
     drugs = [DrugEntry.of(d) for d in DRUGS.values()]

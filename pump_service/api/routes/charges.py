@@ -2,11 +2,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from pump_service.api.auth import require
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep
 from pump_service.api.pagination import PageDep
+from pump_service.domain.access import Permission
 from pump_service.persistence.charge_models import DeliveryState
 from pump_service.services.charges import (
     charge_batch,
@@ -86,13 +88,21 @@ class VoidEntry(BaseModel):
     reason: str = Field(min_length=1, max_length=200, description="why the charge is wrong (no patient details)")
 
 
-@router.get("/charges", responses={404: {"description": "unknown clinic"}})
+@router.get(
+    "/charges",
+    dependencies=[Depends(require(Permission.READ_BILLING))],
+    responses={404: {"description": "unknown clinic"}},
+)
 def read_charges(session: SessionDep, params: Annotated[ChargeListParams, Query()]) -> ChargePage:
     """Stored charges, voids and credits in recording order, one page at a time."""
     return list_charge_page(session, params.query())
 
 
-@router.get("/charges/batches", responses={404: {"description": "unknown clinic"}})
+@router.get(
+    "/charges/batches",
+    dependencies=[Depends(require(Permission.READ_BILLING))],
+    responses={404: {"description": "unknown clinic"}},
+)
 def read_charge_batch(
     session: SessionDep,
     clinic: Annotated[str, Query(max_length=32, description="clinic id")],
@@ -106,6 +116,7 @@ def read_charge_batch(
 
 @router.get(
     "/charges/export",
+    dependencies=[Depends(require(Permission.READ_BILLING))],
     response_class=Response,
     responses={**_EXPORT_MEDIA, 404: {"description": "unknown visit or clinic"}},
 )
@@ -121,6 +132,7 @@ def read_charges_export(
 
 @router.post(
     "/charges/{event_id}/void",
+    dependencies=[Depends(require(Permission.MANAGE_CHARGES))],
     status_code=201,
     responses={404: {"description": "no such event"}, 409: {"description": "already voided or credited"}},
 )
@@ -134,7 +146,11 @@ def create_charge_void(
     return charge_view(void_charge(session, event_id, reason=entry.reason, actor=actor, now=clock.now()))
 
 
-@router.get("/clinics/{clinic_id}/billing", responses={404: {"description": "no such clinic"}})
+@router.get(
+    "/clinics/{clinic_id}/billing",
+    dependencies=[Depends(require(Permission.READ_BILLING))],
+    responses={404: {"description": "no such clinic"}},
+)
 def read_clinic_billing(clinic_id: str, session: SessionDep, page: PageDep) -> Page[ClinicBillingView]:
     """Every version of the clinic's billing set-up, oldest first (empty: the packaged defaults)."""
     versions = clinic_billing_history(session, clinic_id)
@@ -143,6 +159,7 @@ def read_clinic_billing(clinic_id: str, session: SessionDep, page: PageDep) -> P
 
 @router.post(
     "/clinics/{clinic_id}/billing",
+    dependencies=[Depends(require(Permission.MANAGE_CLINIC))],
     status_code=201,
     responses={404: {"description": "no such clinic"}, 422: {"description": "invalid set-up; nothing stored"}},
 )

@@ -3,10 +3,12 @@
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
+from pump_service.api.auth import current_principal, require
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
 from pump_service.api.pagination import PageDep
+from pump_service.domain.access import Permission
 from pump_service.services.paging import Page, page_of
 from pump_service.services.scheduling.clinic_admin import (
     assign_pump,
@@ -36,13 +38,18 @@ router = APIRouter(tags=["clinics"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such clinic"}}
 
 
-@router.post("/clinics", status_code=status.HTTP_201_CREATED, responses={409: {"description": "clinic id taken"}})
+@router.post(
+    "/clinics",
+    dependencies=[Depends(require(Permission.MANAGE_CLINIC))],
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "clinic id taken"}},
+)
 def create(entry: ClinicEntry, session: SessionDep, clock: ClockDep, actor: ActorDep) -> ClinicView:
     """A new clinic with its working days, hours, slot length, capacity, zone and jurisdiction."""
     return clinic_view(session, create_clinic(session, entry, actor=actor, now=clock.now()))
 
 
-@router.get("/clinics")
+@router.get("/clinics", dependencies=[Depends(current_principal)])
 def read_clinics(session: SessionDep, settings: SettingsDep, clock: ClockDep, page: PageDep) -> Page[ClinicView]:
     """Every clinic by id, a page at a time (the default clinic from the settings is created on first use)."""
     default_clinic(session, settings, now=clock.now())
@@ -50,13 +57,13 @@ def read_clinics(session: SessionDep, settings: SettingsDep, clock: ClockDep, pa
     return page_of(views, key=lambda c: (c.clinic_id,), kinds=(str,), request=page, list_name="clinics")
 
 
-@router.get("/clinics/{clinic_id}", responses=_NOT_FOUND)
+@router.get("/clinics/{clinic_id}", dependencies=[Depends(current_principal)], responses=_NOT_FOUND)
 def read_clinic(clinic_id: str, session: SessionDep) -> ClinicView:
     """One clinic: its settings and holidays."""
     return clinic_view(session, get_clinic(session, clinic_id))
 
 
-@router.patch("/clinics/{clinic_id}", responses=_NOT_FOUND)
+@router.patch("/clinics/{clinic_id}", dependencies=[Depends(require(Permission.MANAGE_CLINIC))], responses=_NOT_FOUND)
 def patch_clinic(
     clinic_id: str, changes: ClinicChanges, session: SessionDep, clock: ClockDep, actor: ActorDep
 ) -> ClinicChangeResult:
@@ -65,13 +72,13 @@ def patch_clinic(
     return ClinicChangeResult(clinic=clinic_view(session, clinic), moved=[appointment_view(session, m) for m in moved])
 
 
-@router.get("/clinics/{clinic_id}/history", responses=_NOT_FOUND)
+@router.get("/clinics/{clinic_id}/history", dependencies=[Depends(current_principal)], responses=_NOT_FOUND)
 def read_history(clinic_id: str, session: SessionDep, page: PageDep) -> Page[ClinicChangeView]:
     """Every change of the clinic, oldest first: who, from which station, when, before and after."""
     return clinic_history_page(session, get_clinic(session, clinic_id), page)
 
 
-@router.get("/clinics/{clinic_id}/holidays", responses=_NOT_FOUND)
+@router.get("/clinics/{clinic_id}/holidays", dependencies=[Depends(current_principal)], responses=_NOT_FOUND)
 def read_holidays(clinic_id: str, session: SessionDep, page: PageDep) -> Page[HolidayView]:
     """The clinic's holidays in day order, a page at a time."""
     holidays = [HolidayView.model_validate(h) for h in list_holidays(session, get_clinic(session, clinic_id))]
@@ -80,6 +87,7 @@ def read_holidays(clinic_id: str, session: SessionDep, page: PageDep) -> Page[Ho
 
 @router.delete(
     "/clinics/{clinic_id}/holidays/{day}",
+    dependencies=[Depends(require(Permission.MANAGE_CLINIC))],
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "no such clinic or holiday"}},
 )
@@ -89,7 +97,9 @@ def delete_holiday(clinic_id: str, day: IsoDate, session: SessionDep, clock: Clo
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/clinics/{clinic_id}/worklist", responses=_NOT_FOUND)
+@router.get(
+    "/clinics/{clinic_id}/worklist", dependencies=[Depends(require(Permission.READ_CLINICAL))], responses=_NOT_FOUND
+)
 def read_worklist(
     clinic_id: str,
     session: SessionDep,
@@ -112,6 +122,7 @@ def read_worklist(
 
 @router.put(
     "/clinics/{clinic_id}/pumps/{serial}",
+    dependencies=[Depends(require(Permission.MANAGE_SCHEDULE))],
     responses={404: {"description": "no such clinic or pump"}, 409: {"description": "the pump is explanted"}},
 )
 def put_pump(clinic_id: str, serial: str, session: SessionDep, clock: ClockDep, actor: ActorDep) -> PumpAssignment:

@@ -1,9 +1,11 @@
 """Pumps, patients and the conditions a constant-flow pump is under."""
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 
+from pump_service.api.auth import require
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
 from pump_service.api.pagination import PageDep
+from pump_service.domain.access import Permission
 from pump_service.services.contracts import (
     ConditionEntry,
     ModelCorrection,
@@ -27,7 +29,7 @@ from pump_service.services.pumps.registry import (
 router = APIRouter(tags=["pumps"])
 
 
-@router.get("/pumps")
+@router.get("/pumps", dependencies=[Depends(require(Permission.READ_CLINICAL))])
 def read_pumps(session: SessionDep, clock: ClockDep, page: PageDep) -> Page[PumpView]:
     """Every registered pump with its last known state and next due date, by serial, a page at a time."""
     views = list_pump_views(session, now=clock.now())
@@ -35,7 +37,10 @@ def read_pumps(session: SessionDep, clock: ClockDep, page: PageDep) -> Page[Pump
 
 
 @router.post(
-    "/pumps", status_code=status.HTTP_201_CREATED, responses={409: {"description": "serial already registered"}}
+    "/pumps",
+    dependencies=[Depends(require(Permission.MANAGE_PUMPS))],
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "serial already registered"}},
 )
 def create_pump(entry: PumpRegistration, session: SessionDep, clock: ClockDep, actor: ActorDep) -> PumpView:
     """Register a pump (its patient must exist)."""
@@ -43,7 +48,11 @@ def create_pump(entry: PumpRegistration, session: SessionDep, clock: ClockDep, a
     return pump_view(pump, patient_ref=entry.patient_ref, now=clock.now())
 
 
-@router.get("/pumps/{serial}", responses={404: {"description": "no such pump"}})
+@router.get(
+    "/pumps/{serial}",
+    dependencies=[Depends(require(Permission.READ_CLINICAL))],
+    responses={404: {"description": "no such pump"}},
+)
 def read_pump(serial: str, session: SessionDep, clock: ClockDep) -> PumpView:
     """One pump, explanted ones included (their history stays readable)."""
     return show_pump(session, serial, now=clock.now())
@@ -51,6 +60,7 @@ def read_pump(serial: str, session: SessionDep, clock: ClockDep) -> PumpView:
 
 @router.post(
     "/pumps/{serial}/replacement",
+    dependencies=[Depends(require(Permission.MANAGE_PUMPS))],
     status_code=status.HTTP_201_CREATED,
     responses={
         404: {"description": "no such pump"},
@@ -73,6 +83,7 @@ def create_replacement(
 
 @router.post(
     "/pumps/{serial}/model",
+    dependencies=[Depends(require(Permission.MANAGE_PUMPS))],
     responses={
         404: {"description": "no such pump"},
         409: {"description": "the pump was explanted"},
@@ -87,7 +98,7 @@ def correct_model(
     return show_pump(session, serial, now=clock.now())
 
 
-@router.post("/patients", status_code=status.HTTP_201_CREATED)
+@router.post("/patients", dependencies=[Depends(require(Permission.MANAGE_PUMPS))], status_code=status.HTTP_201_CREATED)
 def create_patient(entry: PatientEntry, session: SessionDep, clock: ClockDep, actor: ActorDep) -> PatientEntry:
     """Register a patient by pseudonymous reference (or update the body mass)."""
     patient = register_patient(session, entry, actor=actor, now=clock.now())
@@ -96,6 +107,7 @@ def create_patient(entry: PatientEntry, session: SessionDep, clock: ClockDep, ac
 
 @router.post(
     "/pumps/{serial}/conditions",
+    dependencies=[Depends(require(Permission.MANAGE_PUMPS))],
     status_code=status.HTTP_201_CREATED,
     responses={404: {"description": "no such pump"}, 409: {"description": "a period already starts then"}},
 )

@@ -3,10 +3,12 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
-from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep
+from pump_service.api.auth import require
+from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep, StationDep
 from pump_service.api.pagination import PageDep
+from pump_service.domain.access import Permission
 from pump_service.services.contracts import DueItem, RefillEntry, RefillPlanView, RefillResult
 from pump_service.services.paging import Page, page_of
 from pump_service.services.pumps.due_list import list_due
@@ -20,6 +22,7 @@ router = APIRouter(tags=["refills"])
 
 @router.post(
     "/pumps/{serial}/refills",
+    dependencies=[Depends(require(Permission.RECORD_VISIT))],
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "already recorded: the stored refill is returned", "model": RefillResult},
@@ -40,13 +43,15 @@ def create_refill(
     settings: SettingsDep,
     clock: ClockDep,
     actor: ActorDep,
-    port: Annotated[str | None, Query(description="programmer port; default the station's")] = None,
+    station: StationDep,
 ) -> RefillResult:
     """Record a refill visit, writing a programmable pump through the programmer, exactly once.
 
     Returns the expected residual, flow check, fill amounts, warnings and the next due date.
     """
-    result = complete_visit(engine, serial, entry, settings=settings, clock=clock, actor=actor, device_url=port)
+    result = complete_visit(
+        engine, serial, entry, settings=settings, clock=clock, actor=actor, device_url=station.programmer_url
+    )
     if result.replayed:
         response.status_code = status.HTTP_200_OK
     return result
@@ -54,6 +59,7 @@ def create_refill(
 
 @router.post(
     "/pumps/{serial}/refills/plan",
+    dependencies=[Depends(require(Permission.RECORD_VISIT))],
     responses={404: {"description": "no such pump"}, 422: {"description": "a value outside its bound"}},
 )
 def plan_refill_route(
@@ -65,6 +71,7 @@ def plan_refill_route(
 
 @router.post(
     "/pumps/{serial}/visits",
+    dependencies=[Depends(require(Permission.RECORD_VISIT))],
     responses={404: {"description": "no such pump"}, 503: {"description": "the programmer failed"}},
 )
 def create_visit(
@@ -73,19 +80,23 @@ def create_visit(
     settings: SettingsDep,
     clock: ClockDep,
     actor: ActorDep,
-    port: Annotated[str | None, Query(description="programmer port; default the station's")] = None,
+    station: StationDep,
 ) -> VisitPreview:
     """Start a refill visit: interrogate a programmable pump, show the residual expected now."""
-    return start_visit(engine, serial, settings=settings, clock=clock, actor=actor, device_url=port)
+    return start_visit(engine, serial, settings=settings, clock=clock, actor=actor, device_url=station.programmer_url)
 
 
-@router.get("/pumps/{serial}/refills", responses={404: {"description": "no such pump"}})
+@router.get(
+    "/pumps/{serial}/refills",
+    dependencies=[Depends(require(Permission.READ_CLINICAL))],
+    responses={404: {"description": "no such pump"}},
+)
 def read_refills(serial: str, session: SessionDep, page: PageDep) -> Page[RefillResult]:
     """A pump's refills, newest first, a page at a time."""
     return refill_page(session, serial, page)
 
 
-@router.get("/due")
+@router.get("/due", dependencies=[Depends(require(Permission.READ_CLINICAL))])
 def read_due(
     session: SessionDep, clock: ClockDep, page: PageDep, within_days: Annotated[float, Query(ge=0, le=3660)] = 14.0
 ) -> Page[DueItem]:

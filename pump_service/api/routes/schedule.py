@@ -3,12 +3,14 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from pump_service.api.auth import require
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
 from pump_service.api.pagination import PageDep
 from pump_service.api.params import RowId
+from pump_service.domain.access import Permission
 from pump_service.services.paging import Page, page_of
 from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
 from pump_service.services.scheduling.clinics import add_holiday, calendar_of, default_clinic, get_clinic
@@ -44,7 +46,7 @@ class HolidayEntry(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
 
-@router.get("/schedule", responses=_NOT_FOUND)
+@router.get("/schedule", dependencies=[Depends(require(Permission.READ_CLINICAL))], responses=_NOT_FOUND)
 def read_schedule(
     session: SessionDep,
     settings: SettingsDep,
@@ -66,7 +68,12 @@ def read_schedule(
     )
 
 
-@router.get("/schedule.ics", response_class=Response, responses={200: {"content": {"text/calendar": {}}}, **_NOT_FOUND})
+@router.get(
+    "/schedule.ics",
+    dependencies=[Depends(require(Permission.READ_CLINICAL))],
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}, **_NOT_FOUND},
+)
 def read_schedule_ical(
     session: SessionDep, settings: SettingsDep, clock: ClockDep, clinic: str | None = None
 ) -> Response:
@@ -78,6 +85,7 @@ def read_schedule_ical(
 
 @router.post(
     "/appointments/{appointment_id}/cancel",
+    dependencies=[Depends(require(Permission.MANAGE_SCHEDULE))],
     responses={**_NOT_FOUND, 409: {"description": "the appointment is not booked, or a no-show before it started"}},
 )
 def cancel(
@@ -98,6 +106,7 @@ def cancel(
 
 @router.post(
     "/clinics/{clinic_id}/holidays",
+    dependencies=[Depends(require(Permission.MANAGE_CLINIC))],
     status_code=201,
     responses={
         **_NOT_FOUND,
@@ -117,20 +126,28 @@ def create_holiday(
     ]
 
 
-@router.get("/notifications")
+@router.get("/notifications", dependencies=[Depends(require(Permission.READ_CLINICAL))])
 def read_notifications(session: SessionDep, page: PageDep, open_only: bool = True) -> Page[NotificationView]:
     """Reminders and escalations, newest first, a page at a time."""
     rows, cursor = notification_page(session, open_only=open_only, request=page)
     return Page(items=[notification_view(session, n) for n in rows], next_cursor=cursor)
 
 
-@router.post("/notifications/{notification_id}/ack", responses={**_NOT_FOUND, 409: {"description": "not open"}})
+@router.post(
+    "/notifications/{notification_id}/ack",
+    dependencies=[Depends(require(Permission.MANAGE_SCHEDULE))],
+    responses={**_NOT_FOUND, 409: {"description": "not open"}},
+)
 def ack_notification(notification_id: RowId, session: SessionDep, clock: ClockDep, actor: ActorDep) -> NotificationView:
     """Mark a reminder or escalation as handled."""
     return notification_view(session, acknowledge(session, notification_id, actor=actor, now=clock.now()))
 
 
-@router.get("/notifications/{notification_id}/deliveries", responses=_NOT_FOUND)
+@router.get(
+    "/notifications/{notification_id}/deliveries",
+    dependencies=[Depends(require(Permission.READ_CLINICAL))],
+    responses=_NOT_FOUND,
+)
 def read_notification_deliveries(notification_id: RowId, session: SessionDep, page: PageDep) -> Page[DeliveryView]:
     """The delivery log of one notification, newest first: one line per channel, with attempts and the last error."""
     return delivery_page(session, notification_id=notification_id, request=page)

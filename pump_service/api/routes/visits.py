@@ -2,9 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
-from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep
+from pump_service.api.auth import require
+from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep, StationDep
+from pump_service.domain.access import Permission
 from pump_service.services.visits.contracts import (
     AbandonEntry,
     AnalysisEntry,
@@ -16,7 +18,6 @@ from pump_service.services.visits.other_kinds import abandon_visit, record_analy
 
 router = APIRouter(tags=["visits"])
 
-PortQuery = Annotated[str | None, Query(description="programmer port; default the station's")]
 _REPLAYED = {"description": "already recorded: the stored visit is returned (replayed: true)", "model": VisitResult}
 _NOT_FOUND = {"description": "no such pump"}
 _CONFLICT = {"description": "idempotency key reused for a different request, or the pump changed meanwhile"}
@@ -31,6 +32,7 @@ def _answer(result: VisitResult, response: Response) -> VisitResult:
 
 @router.post(
     "/pumps/{serial}/analyses",
+    dependencies=[Depends(require(Permission.RECORD_VISIT))],
     status_code=status.HTTP_201_CREATED,
     responses={
         200: _REPLAYED,
@@ -48,15 +50,18 @@ def create_analysis(
     settings: SettingsDep,
     clock: ClockDep,
     actor: ActorDep,
-    port: PortQuery = None,
+    station: StationDep,
 ) -> VisitResult:
     """An analysis (interrogation) only: the pump's status and log stored, its due date replanned, billed once."""
-    result = record_analysis(engine, serial, entry, settings=settings, clock=clock, actor=actor, device_url=port)
+    result = record_analysis(
+        engine, serial, entry, settings=settings, clock=clock, actor=actor, device_url=station.programmer_url
+    )
     return _answer(result, response)
 
 
 @router.post(
     "/pumps/{serial}/reprogrammings",
+    dependencies=[Depends(require(Permission.PRESCRIBE))],
     status_code=status.HTTP_201_CREATED,
     responses={
         200: _REPLAYED,
@@ -77,15 +82,18 @@ def create_reprogramming(
     settings: SettingsDep,
     clock: ClockDep,
     actor: ActorDep,
-    port: PortQuery = None,
+    station: StationDep,
 ) -> VisitResult:
     """A new prescription written to a programmable pump exactly once (no refill), read back, replanned, billed."""
-    result = record_reprogramming(engine, serial, entry, settings=settings, clock=clock, actor=actor, device_url=port)
+    result = record_reprogramming(
+        engine, serial, entry, settings=settings, clock=clock, actor=actor, device_url=station.programmer_url
+    )
     return _answer(result, response)
 
 
 @router.post(
     "/pumps/{serial}/flushes",
+    dependencies=[Depends(require(Permission.RECORD_VISIT))],
     status_code=status.HTTP_201_CREATED,
     responses={
         200: _REPLAYED,
@@ -110,6 +118,7 @@ def create_flush(
 
 @router.post(
     "/visits/{visit_key}/abandon",
+    dependencies=[Depends(require(Permission.RECORD_VISIT))],
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "already abandoned with this request: the stored visit is returned", "model": VisitResult},

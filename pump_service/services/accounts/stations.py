@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from pump_service.devices import SIMULATED_SCHEME, check_programmer_url
+from pump_service.devices import check_programmer_url, is_simulated
 from pump_service.errors import ConflictError, NotFoundError, PermissionDeniedError, RuleViolationError
 from pump_service.persistence.account_models import StationRow
 from pump_service.persistence.schedule_models import Clinic
@@ -48,8 +48,7 @@ class StationRecord:
 
 
 def is_simulated_url(url: str) -> bool:
-    head, sep, _ = url.partition("://")
-    return bool(sep) and head.lower() == SIMULATED_SCHEME
+    return is_simulated(url)
 
 
 def _record(row: StationRow) -> StationRecord:

@@ -130,6 +130,7 @@ class VisitResult(_Result):
     pump_serial: str
     performed_at: UtcDatetime
     replayed: bool = Field(description="true when this request had already been recorded")
+    simulated: bool = Field(False, description="done through a test bench's simulated programmer, not a real pump")
     findings: tuple[FindingResult, ...] = ()
     warnings: tuple[str, ...] = ()
     override: OverrideResult | None = None

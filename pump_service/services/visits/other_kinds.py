@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from pump_service.billing import compute_charges
-from pump_service.devices import check_prescription_writable, programmer_link
+from pump_service.devices import check_prescription_writable, is_simulated, programmer_link
 from pump_service.domain.findings import Finding, FindingCode, HardStopError, Override, Tier, unresolved_hard_stops
 from pump_service.domain.planning_rate import PlanningRate, planning_rate
 from pump_service.domain.refill_plan import FUTURE_TOLERANCE, PlannedComponent, judge_doses
@@ -292,6 +292,7 @@ def _finish(
     visit.state = state.value
     visit.performed_at = call.performed_at
     visit.result = result.model_dump(mode="json", exclude={"charges", "replayed"})
+    visit.simulated = result.simulated
     visit.facts = {**visit.facts, "findings": [f.as_dict() for f in findings]}
     visit.updated_at, visit.updated_by = call.now, call.actor.user
     session.add(visit)
@@ -333,9 +334,8 @@ def record_analysis(
             return stored
         _require_programmable(pump, "an analysis")
         _charges(session, call, pump, entry.billing, done, store=False)  # a refused fact stops it here
-    reading = interrogate(
-        engine, device_url or settings.device_url, settings=settings, clock=clock, actor=actor, pump_serial=serial
-    )
+    url = device_url or settings.device_url
+    reading = interrogate(engine, url, settings=settings, clock=clock, actor=actor, pump_serial=serial)
     findings = _device_findings(reading.warnings)
     findings += tuple(
         Finding(FindingCode.DEVICE, Tier.WARNING, f"the pump reports alarm {code}", {"alarm": code})
@@ -359,6 +359,7 @@ def record_analysis(
             planning_rate_ml_per_day=pump.planning_rate_ml_per_day,
             next_due_at=reading.next_due_at,
             new_log_entries=reading.new_log_entries,
+            simulated=is_simulated(url),
         )
 
 
@@ -516,7 +517,8 @@ def record_reprogramming(
         if contents is not None:  # judged before the programmer is even linked
             _require_committable(_dose_findings(contents, rate, body_mass), override)
         _charges(session, call, pump, entry.billing, done, store=False)
-    with programmer_link(device_url or settings.device_url, clock=clock) as client:
+    url = device_url or settings.device_url
+    with programmer_link(url, clock=clock) as client:
         client.link(serial)
         before = client.status()
         continuity = check_continuity(engine, pump_id, before, actor=actor, now=clock.now(), client=client)
@@ -568,6 +570,7 @@ def record_reprogramming(
             planning_rate_ml_per_day=pump.planning_rate_ml_per_day,
             next_due_at=due_at,
             new_log_entries=new_entries,
+            simulated=is_simulated(url),
         )
         crashpoint("mid_commit")
     crashpoint("after_commit")

@@ -108,6 +108,7 @@ def refill_result(session: Session, refill: Refill, *, replayed: bool = False) -
         pump_serial=pump.serial,
         performed_at=refill.performed_at,
         replayed=replayed,
+        simulated=refill.simulated,
         previous_fill_at=refill.previous_fill_at,
         previous_fill_volume_ml=refill.previous_fill_volume_ml,
         returned_volume_ml=refill.returned_volume_ml,

@@ -29,7 +29,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from pump_service.devices import check_prescription_writable, programmer_link
+from pump_service.devices import check_prescription_writable, is_simulated, programmer_link
 from pump_service.domain.findings import Finding, FindingCode, Tier
 from pump_service.domain.refill_plan import RefillPlan, RegisterReading
 from pump_service.errors import ConflictError, RuleViolationError
@@ -178,7 +178,8 @@ def complete_visit(
         plan.require_committable()
         return _commit(engine, req, plan, rx_changed=False)
     _require_committable_but_the_register(plan)
-    with programmer_link(device_url or settings.device_url, clock=clock) as client:
+    url = device_url or settings.device_url
+    with programmer_link(url, clock=clock) as client:
         client.link(serial)
         before = client.status()
         continuity = check_continuity(engine, pump_id, before, actor=actor, now=clock.now(), client=client)
@@ -216,7 +217,14 @@ def complete_visit(
         *(Finding(FindingCode.PROGRAMMER_REGISTER, Tier.WARNING, warning) for warning in written.warnings),
     )
     return _commit(
-        engine, req, plan, rx_changed=rx_changed, status=after, read_at=read_at, extra_findings=device_findings
+        engine,
+        req,
+        plan,
+        rx_changed=rx_changed,
+        status=after,
+        read_at=read_at,
+        extra_findings=device_findings,
+        simulated=is_simulated(url),
     )
 
 
@@ -318,8 +326,12 @@ def _commit(
     status: PumpStatus | None = None,
     read_at: datetime | None = None,
     extra_findings: tuple[Finding, ...] = (),
+    simulated: bool = False,
 ) -> RefillResult:
-    """Store the plan, the read-back, the charges and the visit's end in one transaction."""
+    """Store the plan, the read-back, the charges and the visit's end in one transaction.
+
+    ``simulated``: the programmer was the simulator, so the refill is marked as never having reached a pump.
+    """
     entry, actor, now = req.entry, req.actor, req.now
     with transaction(engine) as session:
         # Lock first, then look for a twin: a concurrent identical request that committed while
@@ -336,6 +348,7 @@ def _commit(
         refill = store_refill(
             session, pump, plan, entry, actor=actor, settings=req.settings, now=now, extra_findings=extra_findings
         )
+        refill.simulated = simulated
         if entry.prescription is not None and rx_changed:
             rx = entry.prescription
             if status is not None and status.prescription is not None:
@@ -365,7 +378,7 @@ def _commit(
             store_status(
                 session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor, replan=False
             )
-        _mark_committed(session, pump, req, refill.id)
+        _mark_committed(session, pump, req, refill.id, simulated=simulated)
         session.flush()
         crashpoint("mid_commit")
         result = refill_result(session, refill)
@@ -373,7 +386,7 @@ def _commit(
     return result
 
 
-def _mark_committed(session: Session, pump: Pump, req: _Request, refill_id: int | None) -> None:
+def _mark_committed(session: Session, pump: Pump, req: _Request, refill_id: int | None, *, simulated: bool) -> None:
     visit = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first()
     if visit is None:
         visit = Visit(
@@ -391,5 +404,6 @@ def _mark_committed(session: Session, pump: Pump, req: _Request, refill_id: int 
         raise ConflictError(f"idempotency key {req.visit_key} was already used for a different visit")
     visit.state = VisitState.COMMITTED.value
     visit.refill_id = refill_id
+    visit.simulated = simulated
     visit.updated_at, visit.updated_by = req.now, req.actor.user
     session.add(visit)

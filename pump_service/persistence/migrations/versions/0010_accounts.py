@@ -1,4 +1,4 @@
-"""accounts: user accounts, login sessions, API tokens and registered stations
+"""accounts: user accounts, login sessions, API tokens, registered stations; simulated refills and visits
 
 Revision ID: accounts_0010
 Revises: kinds_0006
@@ -20,7 +20,13 @@ depends_on: str | Sequence[str] | None = None
 _UTC = pump_service.persistence.types.UTCDateTime(timezone=True)
 
 
+# Plain ADD COLUMN: a batch copy cannot drop a table that others reference (SQLite, FKs on).
+_SIMULATED_IN = ('refill', 'visit')
+
+
 def upgrade() -> None:
+    for table in _SIMULATED_IN:
+        op.add_column(table, sa.Column('simulated', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table(
         'user_account',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -88,3 +94,5 @@ def downgrade() -> None:
     op.drop_table('login_session')
     op.drop_index(op.f('ix_user_account_username'), table_name='user_account')
     op.drop_table('user_account')
+    for table in reversed(_SIMULATED_IN):
+        op.drop_column(table, 'simulated')
