@@ -5,7 +5,18 @@ from sqlalchemy import Engine
 
 from pump_service import __version__
 from pump_service.api.errors import install_error_handlers
-from pump_service.api.routes import catalogue, charges, clinics, health, pumps, refills, schedule, visits
+from pump_service.api.routes import (
+    catalogue,
+    charges,
+    clinics,
+    cosignatures,
+    gs1,
+    health,
+    pumps,
+    refills,
+    schedule,
+    visits,
+)
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
 from pump_service.web import install_assets
@@ -30,6 +41,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.engine = engine or make_engine(settings.database_url)
     install_error_handlers(app)
     install_assets(app)
-    for module in (health, pumps, refills, visits, schedule, clinics, catalogue, charges):
+    for module in (health, pumps, refills, cosignatures, gs1, visits, schedule, clinics, catalogue, charges):
         app.include_router(module.router)
     return app
