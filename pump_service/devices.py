@@ -9,22 +9,47 @@ registry at run time; the service never imports the simulators.
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import entry_points
 
 from drivers import DriverError, OutcomeUnknownError, ProgrammerClient, ProgrammerError, open_transport
 from drivers.errors import ReconciliationRequiredError
 from drivers.messages import prescription_to_wire
+from drivers.registry import ENTRY_POINT_GROUP, TRANSPORTS, scheme_of
 from pump_service.errors import DeviceError, DeviceOutcomeUnknownError, RuleViolationError
 from schemas.clock import Clock
 from schemas.prescription import Prescription
 from schemas.programmer import PendingWrite
 
 __all__ = [
+    "SIMULATED_SCHEME",
     "ProgrammerClient",
     "ProgrammerError",
     "check_prescription_writable",
+    "check_programmer_url",
     "device_errors",
     "programmer_link",
 ]
+
+
+SIMULATED_SCHEME = "sim"
+
+# pyserial's own URL handlers (serial_for_url); anything else with a scheme needs a registered plugin.
+_SERIAL_SCHEMES = frozenset({"socket", "rfc2217", "loop", "spy", "hwgrep", "alt", "cp2110"})
+
+
+def check_programmer_url(url: str) -> str:
+    """The scheme of ``url`` if the driver can open it (a device path gives ``""``).
+
+    Raises:
+        RuleViolationError: an empty URL, or a scheme no transport is registered for.
+    """
+    if not url.strip() or any(c.isspace() for c in url):
+        raise RuleViolationError("the programmer port must be a device path or a port URL", field="programmer_url")
+    scheme = scheme_of(url)
+    plugins = {entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    if scheme and scheme not in TRANSPORTS and scheme not in _SERIAL_SCHEMES and scheme not in plugins:
+        raise RuleViolationError(f"no programmer transport opens {scheme}:// URLs", field="programmer_url")
+    return scheme
 
 
 @contextmanager

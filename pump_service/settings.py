@@ -7,6 +7,7 @@ working directory is not read: like the old relative database path, it made a co
 behaviour depend on where it was started.
 """
 
+import ipaddress
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pump_service.locations import DATABASE_FILE, ENV_FILE, absolute_sqlite_url, default_data_dir, sqlite_url
 
-__all__ = ["DatabaseOrigin", "Settings", "data_dir_from_environment", "load_settings"]
+__all__ = ["DatabaseOrigin", "Settings", "data_dir_from_environment", "is_loopback", "load_settings"]
 
 
 class DatabaseOrigin(StrEnum):
@@ -87,6 +88,20 @@ class Settings(BaseSettings):
     notify_webhook_timeout_s: float = Field(10.0, gt=0)
     notify_max_age_hours: float = Field(72.0, gt=0, description="older open notifications are not sent")
 
+    # Accounts and sign-in (services/accounts). Limits are generous for a shift, strict for a walk-away.
+    session_idle_minutes: float = Field(30.0, gt=0, le=24 * 60, description="a login session unused this long ends")
+    session_max_hours: float = Field(12.0, gt=0, le=7 * 24, description="a login session ends this long after sign-in")
+    login_max_failures: int = Field(5, ge=1, le=100, description="failed logins in a row that lock an account")
+    login_lockout_minutes: float = Field(15.0, gt=0, le=24 * 60, description="how long a locked account is refused")
+    password_min_length: int = Field(12, ge=8, le=128, description="shortest password an account may be given")
+    cookie_secure: bool | None = Field(
+        None,
+        description="mark the session cookie Secure (HTTPS only). Default (unset): Secure unless the server "
+        "listens on a loopback address (127.0.0.1, ::1, localhost), where the station's own browser talks plain "
+        "HTTP that never leaves the machine; behind a TLS proxy on loopback set it to true",
+    )
+    serve_host: str = Field("127.0.0.1", description="the address `serve` listens on (set by `serve --host`)")
+
     _database_origin: DatabaseOrigin = PrivateAttr(DatabaseOrigin.GIVEN)
 
     @field_validator("home")
@@ -106,6 +121,15 @@ class Settings(BaseSettings):
             self.database_url = resolved
             self._database_origin = DatabaseOrigin.RESOLVED
         return self
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens only on this machine (no one else can reach it)."""
+        return is_loopback(self.serve_host)
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else not self.loopback
 
     @property
     def database_origin(self) -> DatabaseOrigin:
@@ -143,6 +167,16 @@ class Settings(BaseSettings):
                 if address.count("@") != 1 or any(c.isspace() or c in "<>,;" for c in address):
                     raise ValueError(f"not an e-mail address for {route!r}: {address!r}")
         return value
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` is a loopback address or ``localhost`` (never a wildcard such as 0.0.0.0)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

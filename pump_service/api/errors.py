@@ -4,10 +4,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from pump_service.domain.findings import HardStopError
-from pump_service.errors import ConflictError, DeviceError, NotFoundError, RuleViolationError, ServiceError
+from pump_service.errors import (
+    AuthenticationError,
+    ConflictError,
+    DeviceError,
+    NotFoundError,
+    PermissionDeniedError,
+    RuleViolationError,
+    ServiceError,
+)
+from pump_service.services.accounts import LoginThrottledError
 from schemas.units import UnitError
 
-__all__ = ["install_error_handlers"]
+__all__ = ["install_error_handlers", "problem"]
 
 
 def _rule_violation(request: Request, exc: Exception) -> JSONResponse:
@@ -32,6 +41,25 @@ def _hard_stop(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content=body, media_type="application/problem+json")
 
 
+def problem(status: int, title: str, detail: str, *, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An RFC 9457 problem document (type, title, status, detail)."""
+    body = {"type": f"urn:pump-service:problem:{kind}", "title": title, "status": status, "detail": detail}
+    return JSONResponse(status_code=status, content=body, media_type="application/problem+json", headers=headers)
+
+
+def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:
+    return problem(401, "Not signed in", str(exc), kind="unauthenticated", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _forbidden(request: Request, exc: Exception) -> JSONResponse:
+    return problem(403, "Not allowed", str(exc), kind="forbidden")
+
+
+def _throttled(request: Request, exc: Exception) -> JSONResponse:
+    retry = str(getattr(exc, "retry_after_s", 60))
+    return problem(429, "Too many failed sign-ins", str(exc), kind="login-throttled", headers={"Retry-After": retry})
+
+
 def _status(status: int):  # type: ignore[no-untyped-def]
     def handler(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=status, content={"detail": str(exc)})
@@ -41,6 +69,9 @@ def _status(status: int):  # type: ignore[no-untyped-def]
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HardStopError, _hard_stop)
+    app.add_exception_handler(LoginThrottledError, _throttled)
+    app.add_exception_handler(AuthenticationError, _unauthenticated)
+    app.add_exception_handler(PermissionDeniedError, _forbidden)
     app.add_exception_handler(RuleViolationError, _rule_violation)
     app.add_exception_handler(UnitError, _rule_violation)
     app.add_exception_handler(NotFoundError, _status(404))

@@ -229,12 +229,14 @@ class DeviceLogRecord(SQLModel, table=True):
 
 
 # The other table families register on the same metadata (Alembic's env imports this module).
+from pump_service.persistence.account_models import ApiToken, LoginSession, StationRow, UserAccount  # noqa: E402
 from pump_service.persistence.charge_models import ChargeEventRow  # noqa: E402
 from pump_service.persistence.cosignature_models import Cosignature  # noqa: E402
 from pump_service.persistence.notification_models import NotificationDelivery  # noqa: E402
 from pump_service.persistence.schedule_models import Appointment, Clinic, ClinicHoliday, Notification  # noqa: E402
 from pump_service.persistence.visit_models import Visit  # noqa: E402
 
+__all__ += ["ApiToken", "LoginSession", "StationRow", "UserAccount"]
 __all__ += [
     "Appointment",
     "ChargeEventRow",

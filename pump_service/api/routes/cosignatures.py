@@ -1,8 +1,12 @@
 """Co-signatures: a physician's override or a second person's check, signed at the station with their password."""
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
-from pump_service.api.deps import ActorDep, ClockDep, EngineDep
+from fastapi import APIRouter, Depends, status
+
+from pump_service.api.auth import Principal, require
+from pump_service.api.deps import ClockDep, EngineDep
+from pump_service.domain.access import Permission
 from pump_service.services.visits.cosignature_contracts import CosignatureRequest, CosignatureView
 from pump_service.services.visits.cosignatures import sign_cosignature
 
@@ -20,11 +24,15 @@ router = APIRouter(tags=["refills"])
     },
 )
 def create_cosignature(
-    serial: str, request: CosignatureRequest, engine: EngineDep, clock: ClockDep, actor: ActorDep
+    serial: str,
+    request: CosignatureRequest,
+    engine: EngineDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(Permission.RECORD_VISIT))],
 ) -> CosignatureView:
     """A second person signs, with their own password, an override of named hard stops or the check of a spinal fill.
 
     The id returned goes into the refill's ``cosignatures``; it is valid for this pump for 15
     minutes and for one refill.
     """
-    return sign_cosignature(engine, serial, request, requester=actor, clock=clock)
+    return sign_cosignature(engine, serial, request, requester=principal.actor(), clock=clock)

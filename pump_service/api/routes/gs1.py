@@ -1,11 +1,14 @@
 """GS1 barcodes of drug vials: what a scan says (GTIN, NDC, lot, expiry, serial)."""
 
 from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from pump_service.api.deps import ActorDep, ClockDep, SettingsDep
+from pump_service.api.auth import Principal, require
+from pump_service.api.deps import ClockDep, SettingsDep
+from pump_service.domain.access import Permission
 from pump_service.services.visits.gs1 import MAX_SCAN_CHARS, parse_vial_barcode
 
 router = APIRouter(tags=["refills"])
@@ -32,7 +35,12 @@ class ScanView(BaseModel):
 
 
 @router.post("/gs1/parse", responses={422: {"description": "not a GS1 vial barcode (the problem is named)"}})
-def parse_scan(request: ScanRequest, settings: SettingsDep, clock: ClockDep, actor: ActorDep) -> ScanView:
+def parse_scan(
+    request: ScanRequest,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(Permission.RECORD_VISIT))],
+) -> ScanView:
     """Parse a vial's scanned GS1 barcode; nothing is stored."""
     scan = parse_vial_barcode(request.data)
     today = clock.now().astimezone(settings.zone).date()

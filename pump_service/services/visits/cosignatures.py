@@ -28,6 +28,7 @@ from pump_service.persistence.cosignature_models import Cosignature, Cosignature
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Pump
 from pump_service.persistence.visit_models import Visit
+from pump_service.services.accounts.credentials import verify_credentials
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import CosignatureBrief, OverrideEntry, RefillEntry
 from pump_service.services.pumps.registry import get_pump
@@ -64,7 +65,6 @@ def verified_signer(engine: Engine, username: str, password: str, now: datetime)
         AuthenticationError: unknown user, wrong password, disabled or locked account.
     """
     # Imported here: the accounts package is the auth feature's; co-signing is its only use here.
-    from pump_service.services.accounts.credentials import verify_credentials
 
     failure: AuthenticationError | None = None
     with transaction(engine) as session:  # commits the failed-attempt count with the refusal

@@ -1,0 +1,181 @@
+"""Who is asking: the request's principal, from a bearer token (API) or the login-session cookie (pages).
+
+Every route names the permission it needs (``Depends(require(Permission.X))``). The principal
+dependency is ``async`` and does its database lookup in the thread pool, so what it sets for the
+request (``request.state.principal`` and the :func:`~pump_service.services.actor.acting_as`
+context) is seen by the endpoint and by every later dependency. A cookie-authenticated unsafe
+request must carry the session's CSRF token (``X-CSRF-Token`` header or ``csrf_token`` form field):
+the cookie is sent by the browser on its own, the token only by the station's own pages.
+"""
+
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from pump_service.domain.access import Permission, Role, allows
+from pump_service.errors import AuthenticationError, PermissionDeniedError
+from pump_service.persistence.db import transaction
+from pump_service.services.accounts import AccessPolicy, resolve_session, resolve_token, usable_station
+from pump_service.services.actor import Actor, acting_as
+from pump_service.settings import Settings
+from schemas.clock import Clock
+
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "CurrentPrincipal",
+    "PageForbiddenError",
+    "Principal",
+    "SignInRequiredError",
+    "current_principal",
+    "principal_of",
+    "require",
+    "require_page",
+]
+
+SESSION_COOKIE = "pump_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The signed-in account of a request and the station it acts from."""
+
+    user_id: str  # the account's username; becomes Actor.user
+    role: Role
+    station_id: str  # the station the session or token is bound to
+    session_id: str | None  # None for bearer tokens
+    csrf_token: str | None  # the login session's CSRF token (None for bearer tokens)
+
+    def actor(self) -> Actor:
+        return Actor(user=self.user_id, station_id=self.station_id, role=self.role)
+
+    def may(self, permission: Permission) -> bool:
+        return allows(self.role, permission)
+
+
+class SignInRequiredError(Exception):
+    """A page needs a signed-in user: answered with a redirect to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in required")
+        self.location = f"/login?next={quote(next_path, safe='/')}"
+
+
+class PageForbiddenError(Exception):
+    """A signed-in user opened a page their role may not use: answered with a 403 page."""
+
+    def __init__(self, principal: Principal, permission: Permission) -> None:
+        super().__init__(f"the {principal.role} role may not {permission.value.replace('_', ' ')}")
+        self.principal = principal
+        self.permission = permission
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _look_up(engine: Engine, clock: Clock, policy: AccessPolicy, bearer: str | None, cookie: str | None) -> Principal:
+    """Resolve the credentials (one short transaction: a session's last use is recorded)."""
+    now = clock.now()
+    with transaction(engine) as session:
+        if bearer is not None:
+            token, user = resolve_token(session, bearer, now=now)
+            station_id, session_id, csrf = token.station_id, None, None
+        elif cookie:
+            login, user = resolve_session(session, cookie, now=now, policy=policy)
+            station_id, session_id, csrf = login.station_id, login.id, login.csrf_token
+        else:
+            raise AuthenticationError("sign in, or send 'Authorization: Bearer <token>'")
+        usable_station(session, station_id)
+        return Principal(
+            user_id=user.username, role=user.role, station_id=station_id, session_id=session_id, csrf_token=csrf
+        )
+
+
+async def _check_csrf(request: Request, expected: str) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        value = (await request.form()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise PermissionDeniedError("missing or wrong CSRF token: reload the page and try again")
+
+
+async def principal_of(request: Request) -> Principal:
+    """The request's principal, resolved once per request (for routes that handle "not signed in" themselves)."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    settings: Settings = request.app.state.settings
+    policy = AccessPolicy.from_settings(settings)
+    bearer = _bearer(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = await run_in_threadpool(
+        _look_up, request.app.state.engine, request.app.state.clock, policy, bearer, cookie
+    )
+    if principal.session_id is not None and request.method not in _SAFE_METHODS:
+        await _check_csrf(request, principal.csrf_token or "")
+    request.state.principal = principal
+    return principal
+
+
+async def current_principal(request: Request) -> AsyncIterator[Principal]:
+    """The request's principal; the request runs as its actor.
+
+    Raises:
+        AuthenticationError: no, a malformed, expired or revoked credential (401).
+        PermissionDeniedError: a cookie request without its CSRF token, or an unusable station (403).
+    """
+    principal = await principal_of(request)
+    with acting_as(principal.actor()):
+        yield principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+    """API dependency: the principal, if its role has ``permission`` (else 403 problem)."""
+
+    async def _require(principal: CurrentPrincipal) -> Principal:
+        if not principal.may(permission):
+            raise PermissionDeniedError(f"the {principal.role} role may not {permission.value.replace('_', ' ')}")
+        return principal
+
+    _require.__name__ = f"require_{permission.value}"
+    return _require
+
+
+def require_page(permission: Permission) -> Callable[[Request], AsyncIterator[Principal]]:
+    """Page dependency: the principal; not signed in → 303 to the login page; forbidden → 403 page."""
+
+    async def _require_page(request: Request) -> AsyncIterator[Principal]:
+        try:
+            principal = await principal_of(request)
+        except AuthenticationError as exc:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise SignInRequiredError(target) from exc
+        if not principal.may(permission):
+            raise PageForbiddenError(principal, permission)
+        with acting_as(principal.actor()):
+            yield principal
+
+    _require_page.__name__ = f"require_page_{permission.value}"
+    return _require_page
