@@ -19,7 +19,7 @@ from pump_service.api.routes import (
 )
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
-from pump_service.web import install_assets
+from pump_service.web import install_assets, visit_wizard
 from pump_service.web.login import install_login
 from schemas.clock import Clock, SystemClock
 
@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     install_error_handlers(app)
     install_assets(app)
     install_login(app)
+    app.include_router(visit_wizard.router)
     for module in (health, pumps, refills, cosignatures, gs1, visits, schedule, clinics, catalogue, charges):
         app.include_router(module.router)
     return app

@@ -13,12 +13,12 @@ from datetime import datetime
 
 from pump_service.domain.findings import Finding, FindingCode, Tier
 from pump_service.domain.refill_inputs import PlannedComponent
+from pump_service.domain.return_findings import SPINAL_ROUTES
 from schemas.drug import AmountBasis
 from schemas.pump import DeliveryRoute
 
 __all__ = ["SPINAL_ROUTES", "SecondCheck", "second_check_findings", "second_check_required"]
 
-SPINAL_ROUTES = frozenset({DeliveryRoute.INTRATHECAL, DeliveryRoute.EPIDURAL})
 # Concentrations are read off the same label by both people; allow only rounding of the figure.
 CONCENTRATION_REL_TOL = 0.005
 # Without a stated syringe graduation, the finest one the bounds allow a 20 mL pump's syringe.
