@@ -14,6 +14,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from pump_service.domain.access import Role
+from schemas.clock import SystemClock
 from tests.browser.conftest import SECOND_NURSE, LiveStation, Shots
 
 SERIAL = "SM20-0003"
@@ -64,7 +65,7 @@ def test_a_nurse_records_an_intrathecal_refill_with_a_physician_override_and_a_s
     page.fill("#scan", "(01)00304091234018(17)301231(10)X")  # a mistyped GTIN is refused, naming why
     page.press("#scan", "Enter")
     expect(page.get_by_test_id("scan-error")).to_contain_text("check digit")
-    expires = date.today() + timedelta(days=400)
+    expires = SystemClock().now().date() + timedelta(days=400)
     page.fill("#scan", _vial(expires))
     page.press("#scan", "Enter")
     expect(page.get_by_test_id("scan-ok")).to_contain_text("NDC 0409123401")
