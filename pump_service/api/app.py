@@ -13,6 +13,7 @@ from pump_service.api.routes import (
     gs1,
     health,
     pumps,
+    refill_records,
     refills,
     schedule,
     visits,
@@ -21,6 +22,7 @@ from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
 from pump_service.web import install_assets, visit_wizard
 from pump_service.web.login import install_login
+from pump_service.web.pages import PAGES, PAGES_BEFORE_API
 from schemas.clock import Clock, SystemClock
 
 __all__ = ["create_app"]
@@ -44,6 +46,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     install_assets(app)
     install_login(app)
     app.include_router(visit_wizard.router)
-    for module in (health, pumps, refills, cosignatures, gs1, visits, schedule, clinics, catalogue, charges):
+    for page_router in PAGES_BEFORE_API:  # they answer only requests for HTML; the API keeps the others
+        app.include_router(page_router)
+    api = (health, pumps, refills, refill_records, cosignatures, gs1, visits, schedule, clinics, catalogue, charges)
+    for module in api:
         app.include_router(module.router)
+    for page_router in PAGES:
+        app.include_router(page_router)
     return app
