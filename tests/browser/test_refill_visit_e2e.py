@@ -8,10 +8,12 @@ the pump's register, records it with the discrepancy warning; then the next appo
 charges and the PDF record.
 """
 
+import io
 from datetime import date, timedelta
 from typing import Any
 
 from playwright.sync_api import Page, expect
+from pypdf import PdfReader
 
 from pump_service.domain.access import Role
 from schemas.clock import SystemClock
@@ -48,11 +50,13 @@ def test_a_nurse_records_an_intrathecal_refill_with_a_physician_override_and_a_s
     page.set_default_timeout(10_000)
     _sign_in(page, live, Role.NURSE, then="/")
     shots("worklist")
+    expect(page.locator("h1")).to_contain_text("Worklist")
     link = _worklist_link(page)
-    if link.count():  # the worklist (pages branch) links each due pump to its visit
-        link.click()
-    else:
-        page.goto(f"{live.url}/visits/new?pump={SERIAL}")
+    if not link.count():  # nothing booked today: the visit starts from the pump's page
+        page.goto(f"{live.url}/pumps/{SERIAL}")
+        shots("pump-page")
+        link = _worklist_link(page)
+    link.click()
     expect(page.get_by_test_id("previous")).to_be_visible()
     expect(page.get_by_test_id("who")).to_contain_text("nurse-e2e")
     shots("wizard-opened")
@@ -126,3 +130,8 @@ def test_a_nurse_records_an_intrathecal_refill_with_a_physician_override_and_a_s
     assert record.status == 200, f"the PDF record (pages branch) answered {record.status}"
     assert record.headers["content-type"].startswith("application/pdf")
     assert record.body().startswith(b"%PDF")
+    (shots.folder / "refill-record.pdf").write_bytes(record.body())
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(record.body())).pages)
+    assert SERIAL in text
+    assert physician in text  # who overrode
+    assert SECOND_NURSE[0] in text  # who checked
