@@ -69,6 +69,15 @@ def _drugs_for(route: DeliveryRoute) -> list[dict[str, Any]]:
     ]
 
 
+def _vehicles_for(route: DeliveryRoute) -> list[dict[str, str]]:
+    """Diluents that make up the rest of a fill mixed from a stronger stock."""
+    return [
+        {"id": d.drug_id, "name": d.name}
+        for d in sorted(DRUGS.values(), key=lambda d: d.name)
+        if d.amount_basis is AmountBasis.VEHICLE and route in d.routes
+    ]
+
+
 @router.get("/visits/new", response_class=HTMLResponse)
 def new_visit(
     request: Request, principal: RecordingNurse, pump: Annotated[str, Query(pattern=_SERIAL)]
@@ -103,7 +112,10 @@ def new_visit(
         "programmable": view.family == PumpFamily.PROGRAMMABLE.value,
         "spinal": route in SPINAL_ROUTES,
         "drugs": _drugs_for(route),
+        "vehicles": _vehicles_for(route),
         "station": station,
+        # A physician at the station overrides in their own name; anyone else asks one to co-sign.
+        "own_override": principal.may(Permission.OVERRIDE_HARD_STOP),
         "form": {
             "serial": view.serial,
             "version": view.version,

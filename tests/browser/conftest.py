@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from sqlalchemy import Engine
 
 from pump_service.api import deps
 from pump_service.api.app import create_app
@@ -106,6 +107,7 @@ class LiveStation:
     url: str
     settings: Settings
     station_id: str
+    engine: Engine  # the server's database, for what another station does meanwhile
 
     def user(self, role: Role) -> tuple[str, str]:
         return f"{role.value}-e2e", PASSWORDS[role]
@@ -154,7 +156,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStation]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield LiveStation(f"http://127.0.0.1:{port}", settings, BENCH_STATION)
+        yield LiveStation(f"http://127.0.0.1:{port}", settings, BENCH_STATION, engine)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -28,7 +28,7 @@ def _vial(expires: date, lot: str = "BAC-E2E-7") -> str:
     return "]d2" + "0100304091234017" + "17" + expires.strftime("%y%m%d") + "10" + lot + GS + "21SN0042"
 
 
-def _sign_in(page: Page, live: LiveStation, role: Role, then: str) -> None:
+def sign_in(page: Page, live: LiveStation, role: Role, then: str) -> None:
     username, password = live.user(role)
     page.goto(f"{live.url}/login?next={then}")
     page.fill("#username", username)
@@ -48,7 +48,7 @@ def test_a_nurse_records_an_intrathecal_refill_with_a_physician_override_and_a_s
     page: Page, live: LiveStation, shots: Shots
 ) -> None:
     page.set_default_timeout(10_000)
-    _sign_in(page, live, Role.NURSE, then="/")
+    sign_in(page, live, Role.NURSE, then="/")
     shots("worklist")
     expect(page.locator("h1")).to_contain_text("Worklist")
     link = _worklist_link(page)

@@ -9,6 +9,8 @@
   const spinal = root.dataset.spinal === "true";
   const performedAt = root.dataset.performedAt;
   const key = root.dataset.key; // made when the form was loaded: a double click or a retry records once
+  const ownOverride = root.dataset.ownOverride === "true"; // a physician at the station signs nothing extra
+  let directOverride = null;
   let version = Number(root.dataset.version);
   const signatures = { override: null, checks: [] };
   // Every overridable hard stop met since the form was loaded, by the live check or by the visit
@@ -75,15 +77,18 @@
     if ($("expires").value) component.expires_on = $("expires").value;
     // The scanned NDC is shown, not sent: a barcode's 10 digits do not say their 4-4-2/5-3-2/5-4-1
     // hyphenation, and billing takes an NDC only in a form it can tell apart.
+    const components = [component];
+    if ($("diluent").value) components.push({ drug_id: $("diluent").value });
     const body = {
       performed_at: performedAt,
       returned_volume_ml: number("returned"),
       fill_volume_ml: number("fill"),
-      components: [component],
+      components: components,
       idempotency_key: key,
       expected_pump_version: version,
       cosignatures: [signatures.override, ...signatures.checks].filter((id) => id !== null),
     };
+    if (directOverride !== null) body.override = directOverride;
     const resolution = number("resolution");
     if (resolution !== null) body.syringe_resolution_ml = resolution;
     return body;
@@ -207,7 +212,7 @@
     show($("findings"), shown);
     p.unresolved.filter((c) => !NOT_OVERRIDABLE.has(c)).forEach((c) => stopCodes.add(c));
     const overridable = p.unresolved.filter((c) => !NOT_OVERRIDABLE.has(c));
-    $("override-box").hidden = overridable.length === 0 && signatures.override === null;
+    $("override-box").hidden = overridable.length === 0 && signatures.override === null && directOverride === null;
     $("override-codes").textContent = overridable.length ? `Hard stops to override: ${[...stopCodes].sort().join(", ")}` : "";
     if (spinal) {
       const c = p.components.find((x) => x.concentration !== null);
@@ -217,6 +222,18 @@
   }
 
   // ---- co-signatures ------------------------------------------------------------------------
+
+  function overrideAsMe() {
+    const reason = $("override-reason").value.trim();
+    const out = $("override-result");
+    if (reason.length < 10) {
+      show(out, [el("p", { class: "finding error", "data-testid": "sign-error" }, "give the reason (10 characters or more)")]);
+      return;
+    }
+    directOverride = { reason: reason, codes: [...stopCodes].sort() };
+    show(out, [el("p", { class: "finding ok", "data-testid": "signed" }, `Override of ${directOverride.codes.join(", ")} in your own name.`)]);
+    schedulePlan();
+  }
 
   async function sign(kind) {
     const isOverride = kind === "hard_stop_override";
@@ -304,11 +321,12 @@
   ["concentration", "lot", "expires", "returned", "fill", "resolution"].forEach((id) =>
     $(id).addEventListener("input", schedulePlan)
   );
+  $("diluent").addEventListener("change", schedulePlan);
   // Placement is the nurse's own check at the port: no write is reviewed before it is ticked.
   $("needle").addEventListener("change", () => {
     $("review").disabled = !(lastPlan && lastPlan.committable && $("needle").checked);
   });
-  $("override-sign").addEventListener("click", () => sign("hard_stop_override"));
+  $("override-sign").addEventListener("click", () => (ownOverride ? overrideAsMe() : sign("hard_stop_override")));
   if ($("check-sign")) $("check-sign").addEventListener("click", () => sign("second_check"));
   $("review").addEventListener("click", review);
   $("back").addEventListener("click", back);
