@@ -15,10 +15,12 @@ from sqlalchemy import Engine
 from pump_service.cli.context import CliContext
 from pump_service.domain.findings import FindingCode
 from pump_service.domain.second_check import second_check_required
+from pump_service.persistence.db import transaction
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import RefillEntry
 from pump_service.services.visits.cosignature_contracts import OverrideCosignRequest, SecondCheckCosignRequest
 from pump_service.services.visits.cosignatures import sign_cosignature, verified_signer
+from pump_service.services.visits.refill_record import replayed_result
 from pump_service.services.visits.refill_visit import plan_visit
 from schemas.drug import AmountBasis
 
@@ -55,6 +57,9 @@ def cosign_refill(
     Raises:
         AuthenticationError, PermissionDeniedError, RuleViolationError: see :func:`sign_cosignature`.
     """
+    with transaction(engine) as session:
+        if replayed_result(session, serial, entry) is not None:
+            return entry  # already recorded: the retry replays it, nobody signs again
     ids = list(entry.cosignatures)
     if override_by is not None:
         request = OverrideCosignRequest(

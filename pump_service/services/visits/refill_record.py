@@ -61,7 +61,9 @@ def refill_key(serial: str, entry: RefillEntry) -> tuple[str, str]:
 
 
 def _digest(serial: str, entry: RefillEntry) -> str:
-    content = entry.model_dump(mode="json", exclude={"idempotency_key"})
+    # The co-signatures authorise the fill; they are not its content: a retry signed again (the
+    # console asks for the password each time, a signature may have expired) is the same refill.
+    content = entry.model_dump(mode="json", exclude={"idempotency_key", "cosignatures"})
     blob = json.dumps({"serial": serial, "entry": content}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -120,7 +120,8 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures
     """
     pump = get_pump(session, req.serial)
     expected = req.entry.expected_pump_version
-    if expected is not None and expected != pump.version:
+    started = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first() is not None
+    if expected is not None and expected != pump.version and not started:  # a retry of this form's visit
         raise ConflictError(
             f"pump {req.serial} changed since the form was loaded (version {expected} -> {pump.version}): "
             "nothing was written; reload the visit"
