@@ -14,7 +14,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,11 +149,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStation]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = clock.monotonic() + 15
     while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+        if clock.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
+        clock.sleep(0.05)
     try:
         yield LiveStation(f"http://127.0.0.1:{port}", settings, BENCH_STATION, engine)
     finally:
