@@ -8,7 +8,7 @@ from pathlib import Path
 from bench import Result
 
 # Every suite module under bench/; each later issue adds its own.
-SUITES = ("bench.foundation", "bench.simulators", "bench.drivers", "bench.service", "bench.link")
+SUITES = ("bench.foundation", "bench.simulators", "bench.drivers", "bench.service", "bench.link", "bench.audit")
 
 
 def main() -> None:

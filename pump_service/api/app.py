@@ -4,8 +4,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from pump_service import __version__
+from pump_service.api.audit_clock import AuditClockMiddleware
 from pump_service.api.errors import install_error_handlers
 from pump_service.api.routes import (
+    audit,
     catalogue,
     charges,
     clinics,
@@ -20,7 +22,7 @@ from pump_service.api.routes import (
 )
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
-from pump_service.web import install_assets, visit_wizard
+from pump_service.web import audit_pages, install_assets, visit_wizard
 from pump_service.web.login import install_login
 from pump_service.web.pages import PAGES, PAGES_BEFORE_API
 from schemas.clock import Clock, SystemClock
@@ -45,11 +47,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     install_error_handlers(app)
     install_assets(app)
     install_login(app)
+    app.add_middleware(AuditClockMiddleware)
+    app.include_router(audit_pages.router)  # before the API: it answers only requests for HTML
     app.include_router(visit_wizard.router)
     for page_router in PAGES_BEFORE_API:  # they answer only requests for HTML; the API keeps the others
         app.include_router(page_router)
     api = (health, pumps, refills, refill_records, cosignatures, gs1, visits, schedule, clinics, catalogue, charges)
-    for module in api:
+    for module in (*api, audit):
         app.include_router(module.router)
     for page_router in PAGES:
         app.include_router(page_router)

@@ -7,8 +7,9 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from pump_service.api.auth import Principal
 from pump_service.persistence.db import transaction
-from pump_service.services.actor import Actor
+from pump_service.services.actor import Actor, acting_as, current_actor
 from pump_service.settings import Settings
 from schemas.clock import Clock
 
@@ -34,6 +35,19 @@ def _session(request: Request) -> Iterator[Session]:
     engine: Engine = request.app.state.engine
     with transaction(engine) as session:
         yield session
+        _flush_as_principal(request, session)
+
+
+def _flush_as_principal(request: Request, session: Session) -> None:
+    """Flush the request's last changes as its principal before the commit.
+
+    This dependency may be unwound after the principal's (``acting_as`` already left): the
+    changes still unflushed would otherwise reach the audit trail attributed to the system.
+    """
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal) and current_actor() is None:
+        with acting_as(principal.actor()):
+            session.flush()
 
 
 def _actor(

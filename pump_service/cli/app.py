@@ -10,13 +10,21 @@ from typing import Annotated, Any
 
 import typer
 
-from pump_service.cli import charges_commands, pump_commands, schedule_commands, station_commands, visit_commands
+from pump_service.cli import (
+    audit_commands,
+    charges_commands,
+    pump_commands,
+    schedule_commands,
+    station_commands,
+    visit_commands,
+)
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
 from pump_service.cli.cosign import cosign_refill
 from pump_service.cli.info import gather_info, render_info
 from pump_service.cli.output import due_table, local, plan_report, pump_detail, pump_table, refill_report
 from pump_service.locations import masked_url
+from pump_service.services.actor import SYSTEM_USER, Actor, acting_as
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.conditions import record_conditions
 from pump_service.services.pumps.due_list import list_due
@@ -98,7 +106,7 @@ def serve(
     engine = ctx.engine(create=True)
     print(f"database {masked_url(ctx.settings.database_url)}", flush=True)
     if demo:
-        with transaction(engine) as session:
+        with acting_as(Actor(user=SYSTEM_USER, station_id=ctx.settings.station_id)), transaction(engine) as session:
             seeded = seed_demo(session, settings=ctx.settings, now=ctx.clock.now())
         print("seeded demo patients and pumps" if seeded else "database already has pumps: demo seed skipped")
     api = create_app(ctx.settings, clock=ctx.clock, engine=engine)
@@ -112,7 +120,8 @@ def serve(
         ticker = None
     print(f"pump-service on http://{host}:{port}  (API docs: http://{host}:{port}/docs, pumps: /pumps)", flush=True)
     try:
-        uvicorn.run(api, host=host, port=port, log_level="warning")
+        # No access log: request paths and queries carry patient references (no PHI in logs).
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if ticker is not None:
             ticker.shutdown()
@@ -369,6 +378,7 @@ schedule_commands.register(app)
 station_commands.register(app)
 charges_commands.register(app)
 visit_commands.register(app)
+audit_commands.register(app)
 
 
 def _configure_logging() -> None:

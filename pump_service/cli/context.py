@@ -12,8 +12,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import NoReturn, ParamSpec, TypeVar
 
@@ -27,7 +28,8 @@ from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.locations import masked_url, sqlite_file
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
-from pump_service.services.actor import Actor
+from pump_service.services.actor import Actor, acting_as
+from pump_service.services.audit import audit_clock
 from pump_service.settings import DatabaseOrigin, Settings, load_settings
 from schemas.clock import Clock, SystemClock
 from schemas.units import UnitError
@@ -55,15 +57,36 @@ def missing_database_message(settings: Settings) -> str:
     )
 
 
+# The context managers a running command entered (its actor, its audit clock), left when it ends.
+_command_resources: ContextVar[ExitStack | None] = ContextVar("pump_service_cli_resources", default=None)
+
+
+def _for_this_command(manager: "AbstractContextManager[object]") -> None:
+    """Enter ``manager`` until the running command ends (``handle_errors`` gives each command its scope)."""
+    stack = _command_resources.get()
+    if stack is not None:
+        stack.enter_context(manager)
+
+
 @dataclass
 class CliContext:
+    """Settings, clock and acting user of one command.
+
+    The audit trail stamps the command's changes with its clock, and attributes them to its actor
+    from the moment the command asks who acts (:attr:`actor`): commands that only read never do,
+    and ``serve`` must not, since requests bring their own.
+    """
+
     settings: Settings
     clock: Clock
     actor_user: str | None
+    _acting: Actor | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_options(cls, database_url: str | None, actor: str | None) -> "CliContext":
-        return cls(settings=load_settings(database_url=database_url), clock=SystemClock(), actor_user=actor)
+        ctx = cls(settings=load_settings(database_url=database_url), clock=SystemClock(), actor_user=actor)
+        _for_this_command(audit_clock(ctx.clock))
+        return ctx
 
     def engine(self, *, create: bool = False) -> Engine:
         """An engine on the database, migrated to head.
@@ -91,8 +114,12 @@ class CliContext:
 
     @property
     def actor(self) -> Actor:
-        user = self.actor_user or os.environ.get("PUMP_ACTOR") or getpass.getuser()
-        return Actor(user=user, station_id=self.settings.station_id)
+        """Who runs this command (``--actor``, ``$PUMP_ACTOR`` or the login name), at this station."""
+        if self._acting is None:
+            user = self.actor_user or os.environ.get("PUMP_ACTOR") or getpass.getuser()
+            self._acting = Actor(user=user, station_id=self.settings.station_id)
+            _for_this_command(acting_as(self._acting))
+        return self._acting
 
 
 # Exit codes: 1 a failure (device, storage), 2 bad input, 3 a hard stop that needs an override.
@@ -118,19 +145,29 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except ValidationError as exc:
-            fail(_validation_line(exc))
-        except RuleViolationError as exc:
-            fail(f"{exc.field}: {exc}" if exc.field else str(exc))
-        except HardStopError as exc:
-            for finding in exc.findings:
-                print(f"{finding.tier.value:<9} {finding.code.value}: {finding.message}", file=sys.stderr)
-            fail(str(exc), code=HARD_STOP_EXIT)
-        except (UnitError, NotFoundError, ConflictError, ValueError) as exc:
-            fail(str(exc))
-        except ServiceError as exc:
-            fail(str(exc), code=1)
+        with ExitStack() as resources:
+            token = _command_resources.set(resources)
+            try:
+                return _reported(func, *args, **kwargs)
+            finally:
+                _command_resources.reset(token)
 
     return wrapper
+
+
+def _reported(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a command, ending it with one line on stderr and an exit code if the service refuses."""
+    try:
+        return func(*args, **kwargs)
+    except ValidationError as exc:
+        fail(_validation_line(exc))
+    except RuleViolationError as exc:
+        fail(f"{exc.field}: {exc}" if exc.field else str(exc))
+    except HardStopError as exc:
+        for finding in exc.findings:
+            print(f"{finding.tier.value:<9} {finding.code.value}: {finding.message}", file=sys.stderr)
+        fail(str(exc), code=HARD_STOP_EXIT)
+    except (UnitError, NotFoundError, ConflictError, ValueError) as exc:
+        fail(str(exc))
+    except ServiceError as exc:
+        fail(str(exc), code=1)

@@ -247,3 +247,6 @@ __all__ += [
     "NotificationDelivery",
     "Visit",
 ]
+from pump_service.persistence.audit_models import AuditChainHead, AuditEntry  # noqa: E402
+
+__all__ += ["AuditChainHead", "AuditEntry"]

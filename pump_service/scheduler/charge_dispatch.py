@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from pump_service.billing import FolderDestination, HttpDestination, RetryPolicy, deliver
 from pump_service.billing.delivery import HttpSender, urllib_post
 from pump_service.persistence.db import transaction
+from pump_service.scheduler.attribution import as_scheduler
 from pump_service.services.charges.dispatch import DispatchReport, charge_destination, due_charges, record_outcomes
 from pump_service.settings import Settings
 from schemas.clock import Clock
@@ -52,13 +53,14 @@ def charge_dispatch_work(
         if target is None:
             return DispatchReport()
         now = clock.now()
-        with transaction(engine) as session:
-            due = due_charges(session, now=now)
-        if not due.events:
-            return DispatchReport()
-        outcomes = deliver(due.events, target, now=now, attempts=due.attempts, policy=policy, send=send)
-        with transaction(engine) as session:
-            report = record_outcomes(session, due, outcomes, now=now)
+        with as_scheduler(settings, clock):
+            with transaction(engine) as session:
+                due = due_charges(session, now=now)
+            if not due.events:
+                return DispatchReport()
+            outcomes = deliver(due.events, target, now=now, attempts=due.attempts, policy=policy, send=send)
+            with transaction(engine) as session:
+                report = record_outcomes(session, due, outcomes, now=now)
         log.info("charges_dispatched", at=now.isoformat(), **report.counts)
         return report
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from pump_service.outbound import RetryPolicy
 from pump_service.persistence.db import transaction
+from pump_service.scheduler.attribution import as_scheduler
 from pump_service.services.scheduling.channels import Channel, channels_from_settings
 from pump_service.services.scheduling.delivery import (
     DEFAULT_RETRY,
@@ -57,13 +58,14 @@ def notification_dispatch_work(
         if not configured:
             return DeliveryReport()
         now = clock.now()
-        with transaction(engine) as session:
-            snapshot = due_deliveries(session, configured, now=now, max_age=max_age)
-        results = send_due(snapshot.deliveries, configured, now=now) if snapshot.deliveries else []
-        with transaction(engine) as session:
-            report = record_attempts(
-                session, results, now=now, policy=policy, created=snapshot.created, cancelled=snapshot.cancelled
-            )
+        with as_scheduler(settings, clock):
+            with transaction(engine) as session:
+                snapshot = due_deliveries(session, configured, now=now, max_age=max_age)
+            results = send_due(snapshot.deliveries, configured, now=now) if snapshot.deliveries else []
+            with transaction(engine) as session:
+                report = record_attempts(
+                    session, results, now=now, policy=policy, created=snapshot.created, cancelled=snapshot.cancelled
+                )
         if report.counts:
             log.info("notifications_dispatched", at=now.isoformat(), **report.counts)
         return report

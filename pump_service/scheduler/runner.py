@@ -19,6 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from pump_service.persistence.db import transaction
+from pump_service.scheduler.attribution import as_scheduler
 from pump_service.scheduler.leader import LeaderLock, acquire_leader_lock
 from pump_service.services.scheduling.notifications import TickReport, process_due
 from pump_service.settings import Settings
@@ -53,10 +54,11 @@ class RefillScheduler:
     def tick(self) -> TickReport:
         """Decide everything due now, in one transaction."""
         now = self._clock.now()
-        with transaction(self._engine) as session:
-            report = process_due(session, settings=self._settings, now=now)
-        for work in self._extra_work:
-            work()
+        with as_scheduler(self._settings, self._clock):
+            with transaction(self._engine) as session:
+                report = process_due(session, settings=self._settings, now=now)
+            for work in self._extra_work:
+                work()
         self.ticks += 1
         if report.total:
             log.info("tick", at=now.isoformat(), **dict(report.created))
@@ -98,6 +100,7 @@ class RefillScheduler:
     @staticmethod
     def _on_problem(event: JobExecutionEvent) -> None:
         if event.exception is not None:
-            log.error("tick_failed", error=repr(event.exception))
+            # The type only: a service error's message may name a patient, and logs hold no PHI.
+            log.error("tick_failed", error=type(event.exception).__name__)
         else:
             log.warning("tick_missed", scheduled=str(event.scheduled_run_time))

@@ -1,7 +1,7 @@
 """co-signatures (physician overrides, second-person checks) and the refill's record of them
 
 Revision ID: cosign_0010
-Revises: accounts_0010
+Revises: audit_0010
 Create Date: 2026-12-02 00:40:00
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import pump_service.persistence.types
 
 
 revision: str = 'cosign_0010'
-down_revision: str | None = 'accounts_0010'
+down_revision: str | None = 'audit_0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
