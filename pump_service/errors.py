@@ -30,11 +30,16 @@ class ConflictError(ServiceError):
 
 
 class RuleViolationError(ServiceError, ValueError):
-    """Input that breaks a domain rule (HTTP 422). ``field`` names the offending input, if one does."""
+    """Input that breaks a domain rule (HTTP 422). ``field`` names the offending input, if one does.
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    ``location`` says where that input is in an HTTP request: the body (the default), or the
+    ``query``, ``path`` or ``header``.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, location: str = "body") -> None:
         super().__init__(message)
         self.field = field
+        self.location = location
 
 
 class DeviceError(ServiceError):
@@ -54,4 +59,11 @@ class PermissionDeniedError(ServiceError, PermissionError):
 
 
 class StorageUnavailableError(ServiceError):
-    """The database cannot take the write now (locked, full, read-only): retry later (HTTP 503)."""
+    """The database cannot take the write now (locked, full, read-only): retry later (HTTP 503).
+
+    ``retry_after_s`` becomes the response's Retry-After header.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

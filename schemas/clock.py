@@ -6,13 +6,14 @@ microseconds. All datetimes are timezone-aware UTC; :func:`as_utc` is the gate t
 values instead of guessing their zone.
 """
 
+import re
 import time
-from datetime import UTC, datetime
-from typing import Annotated, Protocol, runtime_checkable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
-__all__ = ["Clock", "SystemClock", "UtcDatetime", "as_utc"]
+__all__ = ["EARLIEST_UTC", "LATEST_UTC", "Clock", "IsoDate", "SystemClock", "UtcDatetime", "as_utc"]
 
 
 @runtime_checkable
@@ -56,9 +57,50 @@ def as_utc(value: datetime, *, field: str = "datetime") -> datetime:
     return value.astimezone(UTC)
 
 
+# Times the service computes with (due dates, clinic days, intervals): a value far outside them
+# would overflow later arithmetic (``+ timedelta(days=...)``), so it is refused at the edge.
+EARLIEST_UTC = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_UTC = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is after the last representable instant
+        raise ValueError("the time is outside the range of representable UTC times") from None
+    if not EARLIEST_UTC <= moment <= LATEST_UTC:
+        raise ValueError(f"the time must lie between {EARLIEST_UTC.year} and {LATEST_UTC.year} (got {moment.year})")
+    return moment
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A pydantic field type: refuses naive datetimes, converts aware ones to UTC."""
+def _text_or_datetime(value: Any) -> Any:
+    # pydantic would read a number (or "0.5") as a Unix timestamp; a client means an ISO 8601 time
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and _ISO_DATE.match(value) is None):
+        raise ValueError("expected an ISO 8601 time with a UTC offset, e.g. 2026-11-02T09:00:00Z")
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    # pydantic would read "0" or 0 as a Unix timestamp; only YYYY-MM-DD (or a date) is a date here
+    if (
+        isinstance(value, datetime)
+        or not isinstance(value, str | date)
+        or (isinstance(value, str) and _ISO_DATE.fullmatch(value) is None)
+    ):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+def _date_in_range(value: date) -> date:
+    if not EARLIEST_UTC.date() <= value <= LATEST_UTC.date():
+        raise ValueError(f"the date must lie between {EARLIEST_UTC.year} and {LATEST_UTC.year}")
+    return value
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_text_or_datetime), AfterValidator(_to_utc)]
+"""A pydantic field type: refuses naive datetimes and bare numbers, converts aware ones to UTC (1900–2999)."""
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_date_in_range)]
+"""A pydantic field type: a calendar date written YYYY-MM-DD, between 1900 and 2999."""

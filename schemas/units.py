@@ -292,7 +292,10 @@ def _canonical_validator(kind: str, minimum: float | None) -> Callable[[Any], fl
         if isinstance(raw, bool):
             raise UnitError(f"expected a {KINDS[kind].label} quantity, got a boolean")
         if isinstance(raw, int | float):
-            value = float(raw)  # a bare number is already in the canonical unit
+            try:
+                value = float(raw)  # a bare number is already in the canonical unit
+            except OverflowError:  # an integer beyond float range (JSON allows any number of digits)
+                raise UnitError("out of range") from None
             if not math.isfinite(value):
                 raise UnitError("not a finite number")
         elif isinstance(raw, str):

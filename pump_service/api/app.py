@@ -5,7 +5,9 @@ from sqlalchemy import Engine
 
 from pump_service import __version__
 from pump_service.api.audit_clock import AuditClockMiddleware
+from pump_service.api.body_limit import RequestBodyGuard
 from pump_service.api.errors import install_error_handlers
+from pump_service.api.openapi import SHARED_RESPONSES, install_openapi
 from pump_service.api.routes import (
     audit,
     catalogue,
@@ -40,11 +42,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         "Changes need an X-Actor header (a user id, never a name).",
         docs_url=None,  # served from local files by install_assets: no CDN
         redoc_url=None,
+        responses=SHARED_RESPONSES,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.engine = engine or make_engine(settings.database_url)
     install_error_handlers(app)
+    app.add_middleware(RequestBodyGuard)
+    install_openapi(app)
     install_assets(app)
     install_login(app)
     app.add_middleware(AuditClockMiddleware)

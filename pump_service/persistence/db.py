@@ -12,7 +12,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
+
+from pump_service.errors import StorageUnavailableError
+from pump_service.persistence.storage_failure import storage_failure
 
 __all__ = ["make_engine", "transaction"]
 
@@ -37,25 +41,44 @@ def _configure_sqlite(engine: Engine) -> None:
 def make_engine(database_url: str) -> Engine:
     """An engine for ``database_url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
-    For a SQLite file the parent directory is created.
+    For a SQLite file the parent directory is created. Bound parameters are never shown in error
+    messages (``hide_parameters``): they hold patient references, and errors end up in logs.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """A session whose work commits on success and rolls back on any exception."""
+    """A session whose work commits on success and rolls back on any exception.
+
+    Raises:
+        StorageUnavailableError: the database is locked, full, read-only or gone (rolled back).
+    """
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
+        except DBAPIError as exc:
+            _roll_back(session)
+            failure = storage_failure(exc)
+            if failure is None:
+                raise
+            raise StorageUnavailableError(failure.explanation, retry_after_s=failure.retry_after_s) from exc
         except BaseException:
             session.rollback()
             raise
+
+
+def _roll_back(session: Session) -> None:
+    """Roll back after a storage error; a connection that is already gone cannot roll back, and need not."""
+    try:
+        session.rollback()
+    except DBAPIError:
+        session.invalidate()

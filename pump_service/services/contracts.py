@@ -22,7 +22,7 @@ from pump_service.billing.facts import (
 from pump_service.domain import bounds
 from pump_service.domain.findings import FindingCode
 from pump_service.persistence.models import PumpState
-from schemas.clock import UtcDatetime
+from schemas.clock import IsoDate, UtcDatetime
 from schemas.drug import DoseBasis
 from schemas.drug_catalogue import get_drug
 from schemas.prescription import Prescription
@@ -76,7 +76,9 @@ PlausibleBodyMassKg = Annotated[BodyMassKg, _within(bounds.BODY_MASS_KG)]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN/Infinity are refused here as well as by the API's body guard (the CLI builds these too);
+    # no request string is longer than a few kilobytes (free-text notes are shorter still).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_max_length=4096)
 
 
 class PatientEntry(_Request):
@@ -167,7 +169,7 @@ class FillComponentEntry(_Request):
     )
     ndc: str | None = Field(None, pattern=r"^[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}$|^[0-9]{10,11}$")
     lot: str | None = Field(None, min_length=1, max_length=40)
-    expires_on: date | None = None
+    expires_on: IsoDate | None = None
     # What billing needs to know about the container the amount came from.
     container: ContainerKind | None = Field(None, description="single- or multi-dose; default by drug (heparin multi)")
     opened_mg: MassMg | None = Field(None, description="whole single-dose containers opened (waste = opened - used)")
@@ -232,12 +234,14 @@ class BillingEntry(_Request):
     supervising_id: str | None = Field(None, pattern=_REF)
     place_of_service: str | None = Field(None, pattern=r"^[0-9]{2}$", description="CMS POS; default from settings")
     payer_profile: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{1,40}$", description="default from settings")
-    diagnoses: tuple[str, ...] = Field((), max_length=12, description="ICD-10-CM codes")
+    diagnoses: tuple[Annotated[str, Field(max_length=10)], ...] = Field(
+        (), max_length=12, description="ICD-10-CM codes"
+    )
     imaging_guidance: ImagingGuidance = ImagingGuidance.NONE
     chemo_cycle_initiated_today: bool = False
     port_flush_only: bool = False
     separate_em: EmService | None = None
-    documentation: tuple[Documentation, ...] = ()
+    documentation: tuple[Documentation, ...] = Field((), max_length=len(Documentation))
     distinct_service_documented: bool = False
     refill_kit_lot: str | None = Field(None, max_length=40, description="the refill kit (A4220) used")
 

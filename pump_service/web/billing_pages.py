@@ -12,12 +12,11 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pump_service.api.auth import Principal, require_page
-from pump_service.api.deps import ClockDep, EngineDep, SessionDep, SettingsDep
+from pump_service.api.deps import ClockDep, SessionDep, SettingsDep
 from pump_service.domain.access import Permission
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.charge_models import DeliveryState
-from pump_service.scheduler.charge_dispatch import charge_dispatch_work
-from pump_service.services.charges import charge_batch, list_charge_page, list_charges, void_charge
+from pump_service.services.charges import charge_batch, dispatch_pending, list_charge_page, list_charges, void_charge
 from pump_service.services.charges.contracts import MAX_PAGE_LIMIT, ChargeQuery
 from pump_service.services.charges.dispatch import charge_destination
 from pump_service.services.scheduling.clinic_admin import list_clinics
@@ -71,15 +70,16 @@ def billing_page(
 
 @router.post("/billing/send", response_model=None)
 def send_due_charges(
-    request: Request, principal: ChargeManager, engine: EngineDep, settings: SettingsDep, clock: ClockDep
+    request: Request, principal: ChargeManager, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> Response:
     """Deliver the charges due now (new ones and retries) to the configured billing system, as a tick would."""
-    if charge_destination(settings) is None:
+    destination = charge_destination(settings)
+    if destination is None:
         return error_page(
             request, 409, "No billing system configured",
             "Set PUMP_CHARGE_DESTINATION_URL or PUMP_CHARGE_DROP_FOLDER; nothing was sent.",
         )  # fmt: skip
-    report = charge_dispatch_work(engine, settings, clock)()
+    report = dispatch_pending(session, destination, now=clock.now())
     counts = ",".join(f"{name}:{n}" for name, n in sorted(report.counts.items()))
     return RedirectResponse(f"/billing?sent={counts}", status_code=303)
 

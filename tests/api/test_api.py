@@ -40,7 +40,7 @@ def test_health_reports_the_schema_revision(client: TestClient) -> None:
 
 
 def test_registered_pumps_are_listed(client: TestClient, hai: str) -> None:
-    pumps = client.get("/pumps").json()
+    pumps = client.get("/pumps").json()["items"]
     assert [p["serial"] for p in pumps] == [hai]
     assert pumps[0]["patient_ref"] == "P-1"
     assert client.get(f"/pumps/{hai}").json()["capacity_ml"] == 30.0
@@ -60,8 +60,8 @@ def test_refill_round_trip_and_idempotent_retry(client: TestClient, hai: str, cl
     assert retry.status_code == 200
     assert retry.json()["replayed"] is True
     assert retry.json()["refill_id"] == result["refill_id"]
-    assert len(client.get(f"/pumps/{hai}/refills").json()) == 2
-    due = client.get("/due", params={"within_days": 30}).json()
+    assert len(client.get(f"/pumps/{hai}/refills").json()["items"]) == 2
+    due = client.get("/due", params={"within_days": 30}).json()["items"]
     assert [d["serial"] for d in due] == [hai]
 
 
@@ -88,22 +88,26 @@ def test_bad_refills_get_422_naming_the_field_and_store_nothing(
 ) -> None:
     response = client.post(f"/pumps/{hai}/refills", json=body, headers=NURSE)
     assert response.status_code == 422, response.text
-    assert next(e["loc"] for e in response.json()["detail"]) == loc
-    assert client.get(f"/pumps/{hai}/refills").json() == []
+    assert next(e["loc"] for e in response.json()["errors"]) == loc
+    assert client.get(f"/pumps/{hai}/refills").json()["items"] == []
     assert client.get(f"/pumps/{hai}").json()["version"] == 1
 
 
-def test_malformed_json_is_422(client: TestClient, hai: str) -> None:
+def test_malformed_json_is_a_400_problem_and_stores_nothing(client: TestClient, hai: str) -> None:
     response = client.post(
         f"/pumps/{hai}/refills", content=b"{not json", headers={**NURSE, "Content-Type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:pump-service:problem:malformed-body"
+    assert response.json()["errors"][0]["loc"][0] == "body"
+    assert client.get(f"/pumps/{hai}/refills").json()["items"] == []
 
 
 def test_changes_need_an_actor(client: TestClient, hai: str) -> None:
     response = client.post(f"/pumps/{hai}/refills", json=fudr_refill(T0))
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["header", "x-actor"]
+    assert response.json()["errors"][0]["loc"] == ["header", "x-actor"]
     bad_actor = client.post(f"/pumps/{hai}/refills", json=fudr_refill(T0), headers={"X-Actor": "Jane Doe"})
     assert bad_actor.status_code == 422
 
@@ -133,12 +137,15 @@ def test_duplicate_pump_serial_is_a_conflict(client: TestClient, hai: str) -> No
 )
 def test_bad_pump_registrations_are_422(client: TestClient, body: dict[str, Any]) -> None:
     assert client.post("/pumps", json=body, headers=NURSE).status_code == 422
-    assert client.get("/pumps").json() == []
+    assert client.get("/pumps").json()["items"] == []
 
 
 def test_catalogues_are_served(client: TestClient) -> None:
-    assert {m["model_id"] for m in client.get("/catalogue/pump-models").json()} >= {"hai-30", "programmable-20"}
-    assert "floxuridine" in {d["drug_id"] for d in client.get("/catalogue/drugs").json()}
+    assert {m["model_id"] for m in client.get("/catalogue/pump-models").json()["items"]} >= {
+        "hai-30",
+        "programmable-20",
+    }
+    assert "floxuridine" in {d["drug_id"] for d in client.get("/catalogue/drugs").json()["items"]}
 
 
 def test_openapi_documents_the_refill_errors(client: TestClient) -> None:

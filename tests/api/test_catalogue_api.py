@@ -26,7 +26,7 @@ def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[Te
 def _by_id(client: TestClient, path: str, key: str) -> dict[str, dict[str, Any]]:
     response = client.get(path)
     assert response.status_code == 200
-    return {entry[key]: entry for entry in response.json()}
+    return {entry[key]: entry for entry in response.json()["items"]}
 
 
 def _expected(entry: Drug | PumpModel) -> dict[str, dict[str, Any]]:

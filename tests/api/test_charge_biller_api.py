@@ -95,7 +95,7 @@ def test_observation_6_cursor_pages_cover_every_row_once(client: TestClient, bil
     assert client.get("/charges", params={"limit": 501}).status_code == 422
     bad = client.get("/charges", params={"cursor": "not-a-cursor"})
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"] == ["body", "cursor"]
+    assert bad.json()["errors"][0]["loc"] == ["query", "cursor"]  # where the cursor really is
 
 
 def test_daily_batch_totals_by_payer(client: TestClient, billed: list[str]) -> None:
@@ -131,12 +131,12 @@ def clinic(engine: Engine, settings: Settings, actor: Actor) -> str:
 
 
 def test_clinic_billing_versions_over_http(client: TestClient, clinic: str) -> None:
-    assert client.get(f"/clinics/{clinic}/billing").json() == []
+    assert client.get(f"/clinics/{clinic}/billing").json()["items"] == []
     created = client.post(f"/clinics/{clinic}/billing", json=palmetto_setup(), headers=NURSE)
     assert created.status_code == 201, created.text
     assert (created.json()["version"], created.json()["created_by"]) == (1, "nurse-7")
     client.post(f"/clinics/{clinic}/billing", json=palmetto_setup(note="second"), headers=NURSE)
-    assert [v["version"] for v in client.get(f"/clinics/{clinic}/billing").json()] == [1, 2]
+    assert [v["version"] for v in client.get(f"/clinics/{clinic}/billing").json()["items"]] == [1, 2]
     assert client.get("/clinics/nowhere/billing").status_code == 404
     assert client.post("/clinics/nowhere/billing", json=palmetto_setup(), headers=NURSE).status_code == 404
     assert client.post(f"/clinics/{clinic}/billing", json=palmetto_setup()).status_code == 422  # no X-Actor
@@ -156,8 +156,8 @@ def test_a_bad_clinic_setup_is_422_naming_the_field_and_nothing_changes(
 ) -> None:
     response = client.post(f"/clinics/{clinic}/billing", json=palmetto_setup(**changes), headers=NURSE)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == loc
-    assert client.get(f"/clinics/{clinic}/billing").json() == []
+    assert response.json()["errors"][0]["loc"] == loc
+    assert client.get(f"/clinics/{clinic}/billing").json()["items"] == []
 
 
 def test_a_refill_naming_an_unknown_payer_profile_is_422_and_records_nothing(
@@ -167,6 +167,6 @@ def test_a_refill_naming_an_unknown_payer_profile_is_422_and_records_nothing(
     body = billed_body(payer_profile="no_such_payer")
     response = client.post(f"/pumps/{serial}/refills", json=body, headers=NURSE)
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["loc"] == ["body", "billing", "payer_profile"]
-    assert client.get(f"/pumps/{serial}/refills").json() == []
+    assert response.json()["errors"][0]["loc"] == ["body", "billing", "payer_profile"]
+    assert client.get(f"/pumps/{serial}/refills").json()["items"] == []
     assert _items(client) == []

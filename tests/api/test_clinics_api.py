@@ -36,7 +36,7 @@ def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[Te
 
 
 def _loc(response: Any) -> list[str]:
-    return [".".join(str(p) for p in d["loc"]) for d in response.json()["detail"]]
+    return [".".join(str(p) for p in d["loc"]) for d in response.json()["errors"]]
 
 
 def test_a_clinic_is_created_listed_shown_and_its_history_kept(client: TestClient) -> None:
@@ -45,10 +45,10 @@ def test_a_clinic_is_created_listed_shown_and_its_history_kept(client: TestClien
     body = created.json()
     assert (body["jurisdiction"], body["slots_per_day"], body["working_days"]) == ("JJ", 8, [0, 1, 2, 3, 4])
     assert client.post("/clinics", json=NORTH, headers=DESK).status_code == 409
-    assert [c["clinic_id"] for c in client.get("/clinics").json()] == ["main", "north"]
+    assert [c["clinic_id"] for c in client.get("/clinics").json()["items"]] == ["main", "north"]
     assert client.get("/clinics/north").json() == body
     assert client.get("/clinics/nowhere").status_code == 404
-    [entry] = client.get("/clinics/north/history").json()
+    [entry] = client.get("/clinics/north/history").json()["items"]
     assert (entry["kind"], entry["changed_by"], entry["station_id"]) == ("created", "desk-3", "front-desk")
     assert client.get("/clinics/nowhere/history").status_code == 404
 
@@ -76,11 +76,11 @@ def test_bad_clinic_input_is_422_naming_the_field_and_changes_nothing(
     assert response.status_code == 422
     assert field in _loc(response)
     assert client.get("/clinics/north").json() == before
-    assert len(client.get("/clinics/north/history").json()) == 1
+    assert len(client.get("/clinics/north/history").json()["items"]) == 1
 
 
 def test_changing_hours_and_capacity_moves_the_bookings_that_no_longer_fit(client: TestClient) -> None:
-    [view] = client.get("/schedule", params={"days": 30}).json()
+    [view] = client.get("/schedule", params={"days": 30}).json()["items"]
     assert view["starts_at"] == "2026-11-16T13:00:00Z"  # 08:00 in New York
     response = client.patch("/clinics/main", json={"opens_at": "09:00", "capacity_per_day": 6}, headers=DESK)
     assert response.status_code == 200, response.text
@@ -89,31 +89,36 @@ def test_changing_hours_and_capacity_moves_the_bookings_that_no_longer_fit(clien
     [moved] = result["moved"]
     assert moved["appointment_id"] != view["appointment_id"]  # 08:00 is no slot any more
     assert (moved["local_day"], moved["starts_at"]) == ("2026-11-16", "2026-11-16T14:00:00Z")  # the new first slot
-    [change] = [c for c in client.get("/clinics/main/history").json() if c["kind"] == "changed"]
+    [change] = [c for c in client.get("/clinics/main/history").json()["items"] if c["kind"] == "changed"]
     assert change["before"] == {"opens_at": "08:00", "capacity_per_day": 16}
     assert client.patch("/clinics/nowhere", json={"capacity_per_day": 3}, headers=DESK).status_code == 404
 
 
 def test_holidays_are_validated_listed_and_removed(client: TestClient) -> None:
-    bad = {"2020-01-01": "in the past", "9999-12-31": "beyond", "2026-11-21": "Saturday"}
+    bad = {
+        "2020-01-01": "in the past",
+        "2990-12-31": "beyond",
+        "9999-12-31": "between 1900 and 2999",
+        "2026-11-21": "Saturday",
+    }
     for day, message in bad.items():
         response = client.post("/clinics/main/holidays", json={"day": day, "name": "x"}, headers=DESK)
         assert response.status_code == 422, day
         assert _loc(response) == ["body.day"]
-        assert message in response.json()["detail"][0]["msg"]
-    assert client.get("/clinics/main/holidays").json() == []
+        assert message in response.json()["errors"][0]["msg"]
+    assert client.get("/clinics/main/holidays").json()["items"] == []
     response = client.post("/clinics/main/holidays", json={"day": "2026-11-26", "name": "Thanksgiving"}, headers=DESK)
     assert response.status_code == 201
-    [holiday] = client.get("/clinics/main/holidays").json()
+    [holiday] = client.get("/clinics/main/holidays").json()["items"]
     assert (holiday["day"], holiday["name"], holiday["created_by"]) == ("2026-11-26", "Thanksgiving", "desk-3")
     assert client.delete("/clinics/main/holidays/2026-11-26", headers=DESK).status_code == 204
-    assert client.get("/clinics/main/holidays").json() == []
+    assert client.get("/clinics/main/holidays").json()["items"] == []
     assert client.delete("/clinics/main/holidays/2026-11-26", headers=DESK).status_code == 404
     assert client.get("/clinics/nowhere/holidays").status_code == 404
 
 
 def test_no_show_before_the_start_is_409_and_a_patient_cancellation_moves_to_another_day(client: TestClient) -> None:
-    [view] = client.get("/schedule", params={"days": 30}).json()
+    [view] = client.get("/schedule", params={"days": 30}).json()["items"]
     url = f"/appointments/{view['appointment_id']}/cancel"
     early = client.post(url, json={"reason": "did not come", "no_show": True}, headers=DESK)
     assert early.status_code == 409
@@ -125,14 +130,14 @@ def test_no_show_before_the_start_is_409_and_a_patient_cancellation_moves_to_ano
 
 
 def test_the_worklist_shows_overdue_visits_and_no_shows(client: TestClient, clock: FixedClock) -> None:
-    assert client.get("/clinics/main/worklist").json() == []
-    [view] = client.get("/schedule", params={"days": 30}).json()
+    assert client.get("/clinics/main/worklist").json()["items"] == []
+    [view] = client.get("/schedule", params={"days": 30}).json()["items"]
     clock.set(T0 + timedelta(days=15))  # a day after the appointment, nothing recorded
-    [item] = client.get("/clinics/main/worklist").json()
+    [item] = client.get("/clinics/main/worklist").json()["items"]
     assert (item["kind"], item["pump_serial"], item["appointment_id"]) == ("overdue", "HAI-1", view["appointment_id"])
     url = f"/appointments/{view['appointment_id']}/cancel"
     rebooked = client.post(url, json={"reason": "did not come", "no_show": True}, headers=DESK).json()
-    [item] = client.get("/clinics/main/worklist").json()
+    [item] = client.get("/clinics/main/worklist").json()["items"]
     assert (item["kind"], item["rebooked_at"]) == ("no_show", rebooked["starts_at"])
     assert client.get("/clinics/nowhere/worklist").status_code == 404
 
@@ -143,7 +148,7 @@ def test_a_pump_moves_to_another_clinic_with_its_booking(client: TestClient) -> 
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["clinic_id"], body["appointment"]["clinic_id"]) == ("north", "north")
-    assert client.get("/schedule", params={"days": 30}).json() == []
-    assert len(client.get("/schedule", params={"days": 30, "clinic": "north"}).json()) == 1
+    assert client.get("/schedule", params={"days": 30}).json()["items"] == []
+    assert len(client.get("/schedule", params={"days": 30, "clinic": "north"}).json()["items"]) == 1
     assert client.put("/clinics/north/pumps/NOPE", headers=DESK).status_code == 404
     assert client.put("/clinics/nowhere/pumps/HAI-1", headers=DESK).status_code == 404

@@ -45,8 +45,8 @@ def test_a_replacement_explants_links_and_refuses_the_old_pump(client: TestClien
     assert refused.status_code == 409
     assert "explanted" in refused.json()["detail"]
     assert "HAI-2" in refused.json()["detail"]
-    assert [d["serial"] for d in client.get("/due", params={"within_days": 3660}).json()] == []
-    assert len(client.get(f"/pumps/{hai}/refills").json()) == 1  # the history stays readable
+    assert [d["serial"] for d in client.get("/due", params={"within_days": 3660}).json()["items"]] == []
+    assert len(client.get(f"/pumps/{hai}/refills").json()["items"]) == 1  # the history stays readable
     assert client.get(f"/pumps/{hai}").json()["state"] == "explanted"
     assert client.post(f"/pumps/{hai}/replacement", json={**NEW, "serial": "HAI-3"}, headers=NURSE).status_code == 409
 
@@ -66,7 +66,7 @@ def test_a_model_correction_stays_in_the_family(client: TestClient, hai: str) ->
         f"/pumps/{hai}/model", json={"model_id": "programmable-20", "reason": "typo"}, headers=NURSE
     )
     assert other_family.status_code == 422
-    assert "another family" in other_family.json()["detail"][0]["msg"]
+    assert "another family" in other_family.json()["errors"][0]["msg"]
     assert (
         client.post("/pumps/NOPE/model", json={"model_id": "cf-50", "reason": "typo"}, headers=NURSE).status_code == 404
     )

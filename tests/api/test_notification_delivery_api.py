@@ -31,11 +31,11 @@ def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[Te
 def test_a_notifications_deliveries_are_listed_and_an_unknown_one_is_404(
     client: TestClient, engine: Engine, clock: FixedClock
 ) -> None:
-    [view] = client.get("/schedule", params={"days": 30}).json()
+    [view] = client.get("/schedule", params={"days": 30}).json()["items"]
     clock.set(T0 + timedelta(days=14, hours=8))
     no_show = {"reason": "did not come", "no_show": True}
     assert client.post(f"/appointments/{view['appointment_id']}/cancel", json=no_show, headers=NURSE).status_code == 200
-    [escalation] = client.get("/notifications").json()
+    [escalation] = client.get("/notifications").json()["items"]
     receiver = Receiver()
     try:
         with transaction(engine) as session:
@@ -45,7 +45,7 @@ def test_a_notifications_deliveries_are_listed_and_an_unknown_one_is_404(
 
     response = client.get(f"/notifications/{escalation['notification_id']}/deliveries")
     assert response.status_code == 200
-    [delivery] = response.json()
+    [delivery] = response.json()["items"]
     assert delivery["delivery_id"] > 0
     assert delivery["key"] == f"{escalation['notification_id']}:webhook"
     assert delivery["channel"] == "webhook"

@@ -24,7 +24,7 @@ def client(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[Te
 
 
 def test_the_schedule_shows_the_booked_refill(client: TestClient) -> None:
-    [view] = client.get("/schedule", params={"days": 30}).json()
+    [view] = client.get("/schedule", params={"days": 30}).json()["items"]
     assert view["pump_serial"] == "HAI-1"
     assert view["status"] == "booked"
     assert view["local_day"] == "2026-11-16"
@@ -44,17 +44,17 @@ def test_the_ical_feed_parses_with_the_clinic_zone(client: TestClient) -> None:
 
 
 def test_cancel_and_no_show_rebook_and_escalations_can_be_acknowledged(client: TestClient, clock: FixedClock) -> None:
-    [view] = client.get("/schedule", params={"days": 30}).json()
+    [view] = client.get("/schedule", params={"days": 30}).json()["items"]
     clock.set(T0 + timedelta(days=14, hours=8))  # after the appointment
     no_show = {"reason": "did not come", "no_show": True}
     response = client.post(f"/appointments/{view['appointment_id']}/cancel", json=no_show, headers=NURSE)
     assert response.status_code == 200, response.text
     assert response.json()["appointment_id"] != view["appointment_id"]
-    [escalation] = client.get("/notifications").json()
+    [escalation] = client.get("/notifications").json()["items"]
     assert escalation["kind"] == "no_show"
     ack = client.post(f"/notifications/{escalation['notification_id']}/ack", headers=NURSE)
     assert ack.json()["status"] == "acknowledged"
-    assert client.get("/notifications").json() == []
+    assert client.get("/notifications").json()["items"] == []
     again = client.post(f"/appointments/{view['appointment_id']}/cancel", json={"reason": "x"}, headers=NURSE)
     assert again.status_code == 409
 

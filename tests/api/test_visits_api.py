@@ -105,7 +105,7 @@ def test_a_flush_is_created_then_replayed(client: TestClient, hai: str) -> None:
     bad = {**body, "injected": [{"drug_id": "floxuridine", "volume_ml": 5}]}
     refused = client.post(f"/pumps/{hai}/flushes", json=bad, headers=NURSE)
     assert refused.status_code == 422
-    assert refused.json()["detail"][0]["loc"] == ["body", "injected", "0", "drug_id"]
+    assert refused.json()["errors"][0]["loc"] == ["body", "injected", "0", "drug_id"]
 
 
 def test_abandoning_a_visit(client: TestClient, hai: str) -> None:

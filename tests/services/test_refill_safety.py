@@ -150,7 +150,7 @@ def test_the_api_refuses_them_with_422_and_stores_nothing(
         client.post("/pumps", json={"serial": "HAI-1", "model_id": "hai-30", "route": "intra_arterial"}, headers=NURSE)
         response = client.post("/pumps/HAI-1/refills", json={**fudr_refill(T0), **change}, headers=NURSE)
         assert response.status_code == 422, response.text
-        assert response.json()["detail"][0]["loc"][:2] == ["body", next(iter(change))]
+        assert response.json()["errors"][0]["loc"][:2] == ["body", next(iter(change))]
     assert (_count(engine, Refill), _count(engine, RefillComponent)) == (0, 0)
 
 

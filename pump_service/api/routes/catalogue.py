@@ -7,6 +7,8 @@ client never has to guess which numbers are sourced.
 
 from fastapi import APIRouter
 
+from pump_service.api.pagination import PageDep
+from pump_service.services.paging import Page, page_of
 from schemas.drug import Drug
 from schemas.drug_catalogue import DRUGS
 from schemas.pump import PumpModel
@@ -33,10 +35,14 @@ class DrugEntry(Drug):
 
 
 @router.get("/pump-models")
-def read_pump_models() -> list[PumpModelEntry]:
-    return [PumpModelEntry.of(m) for m in PUMP_MODELS.values()]
+def read_pump_models(page: PageDep) -> Page[PumpModelEntry]:
+    """The pump models, by id, a page at a time."""
+    models = [PumpModelEntry.of(m) for m in PUMP_MODELS.values()]
+    return page_of(models, key=lambda m: (m.model_id,), kinds=(str,), request=page, list_name="pump-models")
 
 
 @router.get("/drugs")
-def read_drugs() -> list[DrugEntry]:
-    return [DrugEntry.of(d) for d in DRUGS.values()]
+def read_drugs(page: PageDep) -> Page[DrugEntry]:
+    """The drugs, by id, a page at a time."""
+    drugs = [DrugEntry.of(d) for d in DRUGS.values()]
+    return page_of(drugs, key=lambda d: (d.drug_id,), kinds=(str,), request=page, list_name="drugs")

@@ -1,12 +1,12 @@
 """Stored charge events: list them (paged), daily batches, exports, voids; clinics' billing set-up."""
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep
+from pump_service.api.pagination import PageDep
 from pump_service.persistence.charge_models import DeliveryState
 from pump_service.services.charges import (
     charge_batch,
@@ -28,7 +28,8 @@ from pump_service.services.charges.contracts import (
     ShownStatus,
 )
 from pump_service.services.charges.views import charge_view
-from schemas.clock import UtcDatetime
+from pump_service.services.paging import MAX_CURSOR_LENGTH, Page, page_of
+from schemas.clock import IsoDate, UtcDatetime
 
 router = APIRouter(tags=["charges"])
 
@@ -36,7 +37,7 @@ _EXPORT_MEDIA: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/fhir+json": {}, "x-application/hl7-v2+er7": {}, "text/csv": {}}}
 }
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT, description="page size")]
-CursorQuery = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+CursorQuery = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page")]
 
 
 class ChargeFilters(BaseModel):
@@ -47,8 +48,8 @@ class ChargeFilters(BaseModel):
     status: ShownStatus | None = Field(None, description="billable, not-billable, entered-in-error, voided, credited")
     delivery: DeliveryState | None = Field(None, description="pending, delivered, rejected or skipped")
     visit: str | None = Field(None, max_length=80, description="only this visit key")
-    since: date | None = Field(None, description="date of service on or after (YYYY-MM-DD)")
-    until: date | None = Field(None, description="date of service on or before (YYYY-MM-DD)")
+    since: IsoDate | None = Field(None, description="date of service on or after (YYYY-MM-DD)")
+    until: IsoDate | None = Field(None, description="date of service on or before (YYYY-MM-DD)")
     recorded_since: UtcDatetime | None = Field(None, description="recorded at or after (with a UTC offset)")
     payer: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{1,40}$", description="payer profile id")
     clinic: str | None = Field(None, max_length=32, description="clinic id")
@@ -72,7 +73,7 @@ class ChargeFilters(BaseModel):
 
 class ChargeListParams(ChargeFilters):
     limit: int = Field(DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="page size")
-    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+    cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page")
 
 
 class ChargeExportParams(ChargeFilters):
@@ -95,7 +96,7 @@ def read_charges(session: SessionDep, params: Annotated[ChargeListParams, Query(
 def read_charge_batch(
     session: SessionDep,
     clinic: Annotated[str, Query(max_length=32, description="clinic id")],
-    service_date: Annotated[date, Query(alias="date", description="date of service (YYYY-MM-DD)")],
+    service_date: Annotated[IsoDate, Query(alias="date", description="date of service (YYYY-MM-DD)")],
     limit: LimitQuery = DEFAULT_PAGE_LIMIT,
     cursor: CursorQuery = None,
 ) -> ChargeBatch:
@@ -134,9 +135,10 @@ def create_charge_void(
 
 
 @router.get("/clinics/{clinic_id}/billing", responses={404: {"description": "no such clinic"}})
-def read_clinic_billing(clinic_id: str, session: SessionDep) -> list[ClinicBillingView]:
+def read_clinic_billing(clinic_id: str, session: SessionDep, page: PageDep) -> Page[ClinicBillingView]:
     """Every version of the clinic's billing set-up, oldest first (empty: the packaged defaults)."""
-    return clinic_billing_history(session, clinic_id)
+    versions = clinic_billing_history(session, clinic_id)
+    return page_of(versions, key=lambda v: (v.version,), kinds=(int,), request=page, list_name=f"billing:{clinic_id}")
 
 
 @router.post(

@@ -1,15 +1,17 @@
 """Clinics: create, list, show and change them; their history, holidays, worklist and pumps."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
+from pump_service.api.pagination import PageDep
+from pump_service.services.paging import Page, page_of
 from pump_service.services.scheduling.clinic_admin import (
     assign_pump,
     change_clinic,
-    clinic_history,
+    clinic_history_page,
     clinic_view,
     create_clinic,
     list_clinics,
@@ -27,6 +29,7 @@ from pump_service.services.scheduling.contracts import (
 )
 from pump_service.services.scheduling.views import appointment_view
 from pump_service.services.scheduling.worklist import worklist
+from schemas.clock import IsoDate
 
 router = APIRouter(tags=["clinics"])
 
@@ -40,10 +43,11 @@ def create(entry: ClinicEntry, session: SessionDep, clock: ClockDep, actor: Acto
 
 
 @router.get("/clinics")
-def read_clinics(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> list[ClinicView]:
-    """Every clinic (the default clinic from the settings is created on first use)."""
+def read_clinics(session: SessionDep, settings: SettingsDep, clock: ClockDep, page: PageDep) -> Page[ClinicView]:
+    """Every clinic by id, a page at a time (the default clinic from the settings is created on first use)."""
     default_clinic(session, settings, now=clock.now())
-    return [clinic_view(session, c) for c in list_clinics(session)]
+    views = [clinic_view(session, c) for c in list_clinics(session)]
+    return page_of(views, key=lambda c: (c.clinic_id,), kinds=(str,), request=page, list_name="clinics")
 
 
 @router.get("/clinics/{clinic_id}", responses=_NOT_FOUND)
@@ -62,15 +66,16 @@ def patch_clinic(
 
 
 @router.get("/clinics/{clinic_id}/history", responses=_NOT_FOUND)
-def read_history(clinic_id: str, session: SessionDep) -> list[ClinicChangeView]:
+def read_history(clinic_id: str, session: SessionDep, page: PageDep) -> Page[ClinicChangeView]:
     """Every change of the clinic, oldest first: who, from which station, when, before and after."""
-    return clinic_history(session, get_clinic(session, clinic_id))
+    return clinic_history_page(session, get_clinic(session, clinic_id), page)
 
 
 @router.get("/clinics/{clinic_id}/holidays", responses=_NOT_FOUND)
-def read_holidays(clinic_id: str, session: SessionDep) -> list[HolidayView]:
-    """The clinic's holidays in day order."""
-    return [HolidayView.model_validate(h) for h in list_holidays(session, get_clinic(session, clinic_id))]
+def read_holidays(clinic_id: str, session: SessionDep, page: PageDep) -> Page[HolidayView]:
+    """The clinic's holidays in day order, a page at a time."""
+    holidays = [HolidayView.model_validate(h) for h in list_holidays(session, get_clinic(session, clinic_id))]
+    return page_of(holidays, key=lambda h: (h.day,), kinds=(date,), request=page, list_name=f"holidays:{clinic_id}")
 
 
 @router.delete(
@@ -78,7 +83,7 @@ def read_holidays(clinic_id: str, session: SessionDep) -> list[HolidayView]:
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "no such clinic or holiday"}},
 )
-def delete_holiday(clinic_id: str, day: date, session: SessionDep, clock: ClockDep, actor: ActorDep) -> Response:
+def delete_holiday(clinic_id: str, day: IsoDate, session: SessionDep, clock: ClockDep, actor: ActorDep) -> Response:
     """Open the clinic again on a day; bookings moved away from it stay where they are."""
     remove_holiday(session, get_clinic(session, clinic_id), day, actor=actor, now=clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -90,11 +95,19 @@ def read_worklist(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    page: PageDep,
     days: Annotated[int, Query(ge=1, le=366, description="how far back to look")] = 30,
-) -> list[WorklistItem]:
-    """Overdue visits and no-shows not refilled since, oldest first."""
+) -> Page[WorklistItem]:
+    """Overdue visits and no-shows not refilled since, oldest first, a page at a time."""
     grace = timedelta(hours=settings.overdue_grace_hours)
-    return worklist(session, get_clinic(session, clinic_id), now=clock.now(), grace=grace, days=days)
+    items = worklist(session, get_clinic(session, clinic_id), now=clock.now(), grace=grace, days=days)
+    return page_of(
+        items,
+        key=lambda w: (w.starts_at, w.appointment_id, w.kind.value),
+        kinds=(datetime, int, str),
+        request=page,
+        list_name=f"worklist:{clinic_id}",
+    )
 
 
 @router.put(

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, status
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
+from pump_service.api.pagination import PageDep
 from pump_service.services.contracts import (
     ConditionEntry,
     ModelCorrection,
@@ -12,6 +13,7 @@ from pump_service.services.contracts import (
     PumpView,
     ReplacementResult,
 )
+from pump_service.services.paging import Page, page_of
 from pump_service.services.pumps.conditions import record_conditions
 from pump_service.services.pumps.hardware import change_pump_model, replace_pump
 from pump_service.services.pumps.registry import (
@@ -26,9 +28,10 @@ router = APIRouter(tags=["pumps"])
 
 
 @router.get("/pumps")
-def read_pumps(session: SessionDep, clock: ClockDep) -> list[PumpView]:
-    """Every registered pump with its last known state and next due date."""
-    return list_pump_views(session, now=clock.now())
+def read_pumps(session: SessionDep, clock: ClockDep, page: PageDep) -> Page[PumpView]:
+    """Every registered pump with its last known state and next due date, by serial, a page at a time."""
+    views = list_pump_views(session, now=clock.now())
+    return page_of(views, key=lambda v: (v.serial,), kinds=(str,), request=page, list_name="pumps")
 
 
 @router.post(

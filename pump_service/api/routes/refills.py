@@ -1,18 +1,18 @@
 """Refills: record one (idempotently) and read a pump's history; the due list."""
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
 from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep
-from pump_service.persistence import repositories as repo
-from pump_service.persistence.rows import pump_id_of
+from pump_service.api.pagination import PageDep
 from pump_service.services.contracts import DueItem, RefillEntry, RefillPlanView, RefillResult
+from pump_service.services.paging import Page, page_of
 from pump_service.services.pumps.due_list import list_due
-from pump_service.services.pumps.registry import get_pump
 from pump_service.services.visits.plan_views import plan_view
 from pump_service.services.visits.preview import VisitPreview, start_visit
-from pump_service.services.visits.refill_views import refill_result
+from pump_service.services.visits.refill_views import refill_page
 from pump_service.services.visits.refill_visit import complete_visit, plan_visit
 
 router = APIRouter(tags=["refills"])
@@ -80,16 +80,15 @@ def create_visit(
 
 
 @router.get("/pumps/{serial}/refills", responses={404: {"description": "no such pump"}})
-def read_refills(serial: str, session: SessionDep) -> list[RefillResult]:
-    """A pump's refills, newest first."""
-    pump = get_pump(session, serial, include_explanted=True)  # an explanted pump's history stays readable
-    pump_id = pump_id_of(pump)
-    return [refill_result(session, r) for r in repo.refills_of(session, pump_id)]
+def read_refills(serial: str, session: SessionDep, page: PageDep) -> Page[RefillResult]:
+    """A pump's refills, newest first, a page at a time."""
+    return refill_page(session, serial, page)
 
 
 @router.get("/due")
 def read_due(
-    session: SessionDep, clock: ClockDep, within_days: Annotated[float, Query(ge=0, le=3660)] = 14.0
-) -> list[DueItem]:
-    """Pumps due for a refill within ``within_days`` (overdue ones included), soonest first."""
-    return list_due(session, now=clock.now(), within_days=within_days)
+    session: SessionDep, clock: ClockDep, page: PageDep, within_days: Annotated[float, Query(ge=0, le=3660)] = 14.0
+) -> Page[DueItem]:
+    """Pumps due for a refill within ``within_days`` (overdue ones included), soonest first, a page at a time."""
+    due = list_due(session, now=clock.now(), within_days=within_days)
+    return page_of(due, key=lambda d: (d.next_due_at, d.serial), kinds=(datetime, str), request=page, list_name="due")

@@ -1,16 +1,19 @@
 """The clinic schedule, its iCalendar feed, cancellations and no-shows, holidays, notifications."""
 
-from datetime import date
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
+from pump_service.api.pagination import PageDep
+from pump_service.api.params import RowId
+from pump_service.services.paging import Page, page_of
 from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
 from pump_service.services.scheduling.clinics import add_holiday, calendar_of, default_clinic, get_clinic
-from pump_service.services.scheduling.delivery import DeliveryView, list_deliveries
-from pump_service.services.scheduling.notifications import acknowledge, list_notifications
+from pump_service.services.scheduling.delivery import DeliveryView, delivery_page
+from pump_service.services.scheduling.notifications import acknowledge, notification_page
 from pump_service.services.scheduling.views import (
     AppointmentView,
     NotificationView,
@@ -19,6 +22,7 @@ from pump_service.services.scheduling.views import (
     notification_view,
     schedule_ical,
 )
+from schemas.clock import IsoDate
 
 router = APIRouter(tags=["schedule"])
 
@@ -36,7 +40,7 @@ class CancelEntry(BaseModel):
 class HolidayEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day: date
+    day: IsoDate
     name: str = Field(min_length=1, max_length=100)
 
 
@@ -45,13 +49,21 @@ def read_schedule(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    page: PageDep,
     days: Annotated[int, Query(ge=1, le=366)] = 14,
     clinic: Annotated[str | None, Query(description="clinic id; the default clinic if omitted")] = None,
-) -> list[AppointmentView]:
-    """Appointments from today (clinic time) for ``days`` days."""
+) -> Page[AppointmentView]:
+    """Appointments from today (clinic time) for ``days`` days, in time order, a page at a time."""
     now = clock.now()
     row = get_clinic(session, clinic) if clinic else default_clinic(session, settings, now=now)
-    return appointment_views(session, row, calendar_of(session, row).local_day(now), days)
+    views = appointment_views(session, row, calendar_of(session, row).local_day(now), days)
+    return page_of(
+        views,
+        key=lambda a: (a.starts_at, a.appointment_id),
+        kinds=(datetime, int),
+        request=page,
+        list_name=f"schedule:{row.clinic_id}",
+    )
 
 
 @router.get("/schedule.ics", response_class=Response, responses={200: {"content": {"text/calendar": {}}}, **_NOT_FOUND})
@@ -69,7 +81,7 @@ def read_schedule_ical(
     responses={**_NOT_FOUND, 409: {"description": "the appointment is not booked, or a no-show before it started"}},
 )
 def cancel(
-    appointment_id: int, entry: CancelEntry, session: SessionDep, clock: ClockDep, actor: ActorDep
+    appointment_id: RowId, entry: CancelEntry, session: SessionDep, clock: ClockDep, actor: ActorDep
 ) -> AppointmentView:
     """Cancel an appointment (or record a no-show once it has started, which escalates); returns the new booking."""
     new = cancel_appointment(
@@ -106,18 +118,19 @@ def create_holiday(
 
 
 @router.get("/notifications")
-def read_notifications(session: SessionDep, open_only: bool = True) -> list[NotificationView]:
-    """Reminders and escalations, newest first."""
-    return [notification_view(session, n) for n in list_notifications(session, open_only=open_only)]
+def read_notifications(session: SessionDep, page: PageDep, open_only: bool = True) -> Page[NotificationView]:
+    """Reminders and escalations, newest first, a page at a time."""
+    rows, cursor = notification_page(session, open_only=open_only, request=page)
+    return Page(items=[notification_view(session, n) for n in rows], next_cursor=cursor)
 
 
 @router.post("/notifications/{notification_id}/ack", responses={**_NOT_FOUND, 409: {"description": "not open"}})
-def ack_notification(notification_id: int, session: SessionDep, clock: ClockDep, actor: ActorDep) -> NotificationView:
+def ack_notification(notification_id: RowId, session: SessionDep, clock: ClockDep, actor: ActorDep) -> NotificationView:
     """Mark a reminder or escalation as handled."""
     return notification_view(session, acknowledge(session, notification_id, actor=actor, now=clock.now()))
 
 
 @router.get("/notifications/{notification_id}/deliveries", responses=_NOT_FOUND)
-def read_notification_deliveries(notification_id: int, session: SessionDep) -> list[DeliveryView]:
-    """The delivery log of one notification: one line per channel, with attempts and the last error."""
-    return list_deliveries(session, notification_id=notification_id)
+def read_notification_deliveries(notification_id: RowId, session: SessionDep, page: PageDep) -> Page[DeliveryView]:
+    """The delivery log of one notification, newest first: one line per channel, with attempts and the last error."""
+    return delivery_page(session, notification_id=notification_id, request=page)

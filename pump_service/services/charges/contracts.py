@@ -4,18 +4,18 @@ A stored charge is shown with a *shown* status: its engine status (``billable``,
 ``entered-in-error`` for a void), or ``voided``/``credited`` once a correction points at it.
 """
 
-import base64
-import binascii
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pump_service.billing import ChargeStatus, EventKind
 from pump_service.errors import RuleViolationError
 from pump_service.persistence.charge_models import DeliveryState
-from schemas.clock import UtcDatetime
+from pump_service.services import paging
+from pump_service.services.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from schemas.clock import IsoDate, UtcDatetime
 
 __all__ = [
     "DEFAULT_PAGE_LIMIT",
@@ -33,9 +33,7 @@ __all__ = [
     "parse_model",
 ]
 
-DEFAULT_PAGE_LIMIT = 100
-MAX_PAGE_LIMIT = 500
-_CURSOR_PREFIX = "charge:"
+_CURSOR_LIST = "charges"
 _PROFILE_ID = r"^[a-z][a-z0-9_]{1,40}$"
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -62,7 +60,9 @@ class ChargeQuery(BaseModel):
     payer_profile: str | None = Field(None, pattern=_PROFILE_ID)
     clinic: str | None = Field(None, max_length=32, description="clinic id (as in /clinics)")
     limit: int = Field(DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT)
-    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+    cursor: str | None = Field(
+        None, max_length=paging.MAX_CURSOR_LENGTH, description="next_cursor of the previous page"
+    )
 
 
 def parse_model(kind: type[_M], raw: dict[str, Any]) -> _M:
@@ -84,18 +84,13 @@ def parse_model(kind: type[_M], raw: dict[str, Any]) -> _M:
 
 def encode_cursor(last_id: int) -> str:
     """An opaque cursor after the row ``last_id`` (rows are listed in recording order)."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode()).decode().rstrip("=")
+    return paging.encode_cursor(_CURSOR_LIST, (last_id,))
 
 
 def decode_cursor(cursor: str) -> int:
-    """Raises: RuleViolationError: not a cursor this service issued."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith(_CURSOR_PREFIX):
-            raise ValueError(text)
-        return int(text.removeprefix(_CURSOR_PREFIX))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise RuleViolationError("not a cursor of this list (pass next_cursor unchanged)", field="cursor") from None
+    """Raises: RuleViolationError: not a cursor this service issued for the charges list."""
+    (last_id,) = paging.decode_cursor(_CURSOR_LIST, cursor, (int,))
+    return cast(int, last_id)
 
 
 class ChargeView(BaseModel):
@@ -171,13 +166,13 @@ class ClinicBillingEntry(BaseModel):
     (``covered_from`` dates as ``YYYY-MM-DD``); their ids may not repeat a packaged profile.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=4096)
 
-    effective_from: date
+    effective_from: IsoDate
     jurisdiction: str | None = Field(None, description="Medicare A/B MAC jurisdiction, e.g. JJ or JM")
     place_of_service: str | None = Field(None, pattern=r"^[0-9]{2}$", description="default CMS POS of the clinic")
     payer_profile: str | None = Field(None, pattern=_PROFILE_ID, description="default profile of the clinic")
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=20)
     note: str | None = Field(None, max_length=200)
 
 

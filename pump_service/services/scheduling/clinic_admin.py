@@ -18,6 +18,7 @@ from pump_service.persistence.models import Pump, PumpState
 from pump_service.persistence.rows import clinic_id_of, get_stored
 from pump_service.persistence.schedule_models import Appointment, Clinic, ClinicChange, ClinicChangeKind
 from pump_service.services.actor import Actor
+from pump_service.services.paging import Page, PageRequest, rows_page, select_page
 from pump_service.services.scheduling.booking import (
     active_appointment,
     move_to_clinic,
@@ -45,6 +46,7 @@ __all__ = [
     "assign_pump",
     "change_clinic",
     "clinic_history",
+    "clinic_history_page",
     "clinic_view",
     "close_day",
     "create_clinic",
@@ -161,6 +163,26 @@ def clinic_history(session: Session, clinic: Clinic) -> list[ClinicChangeView]:
         .order_by(col(ClinicChange.changed_at), col(ClinicChange.id))
     ).all()
     return [ClinicChangeView.model_validate(r) for r in rows]
+
+
+def clinic_history_page(session: Session, clinic: Clinic, request: PageRequest) -> Page[ClinicChangeView]:
+    """A page of the clinic's changes, oldest first.
+
+    Raises:
+        RuleViolationError: a cursor of another list.
+    """
+    name = f"clinic-history:{clinic.clinic_id}"
+    statement = select_page(
+        select(ClinicChange).where(ClinicChange.clinic_id == clinic_id_of(clinic)),
+        (col(ClinicChange.changed_at), col(ClinicChange.id)),
+        (datetime, int),
+        request=request,
+        list_name=name,
+    )
+    rows, cursor = rows_page(
+        session.exec(statement).all(), key=lambda r: (r.changed_at, r.id or 0), request=request, list_name=name
+    )
+    return Page(items=[ClinicChangeView.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 def close_day(

@@ -62,8 +62,8 @@ def _reminder_days(value: list[int]) -> list[int]:
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 Zone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
 Jurisdiction = Annotated[str, AfterValidator(_jurisdiction)]
-Weekdays = Annotated[list[int], AfterValidator(_weekdays)]
-ReminderDays = Annotated[list[int], AfterValidator(_reminder_days)]
+Weekdays = Annotated[list[int], Field(max_length=7), AfterValidator(_weekdays)]
+ReminderDays = Annotated[list[int], Field(max_length=10), AfterValidator(_reminder_days)]
 LocalTime = Annotated[str, Field(pattern=_HHMM, description="clinic-local HH:MM")]
 SlotMinutes = Annotated[int, Field(gt=0, le=480)]
 Capacity = Annotated[int, Field(gt=0, le=500)]
@@ -85,7 +85,9 @@ CALENDAR_SETTINGS = frozenset({"timezone", "working_days", "opens_at", "closes_a
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN/Infinity are refused here as well as by the API's body guard (the CLI builds these too);
+    # no request string is longer than a few kilobytes (free-text notes are shorter still).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_max_length=4096)
 
 
 class ClinicEntry(_Request):

@@ -48,6 +48,7 @@ from pump_service.persistence.schedule_models import (
     Notification,
     NotificationStatus,
 )
+from pump_service.services.paging import Page, PageRequest, rows_page, select_page
 from pump_service.services.scheduling.channels import Channel, OutgoingMessage, SendResult, SendStatus
 from schemas.clock import UtcDatetime
 
@@ -58,6 +59,7 @@ __all__ = [
     "DeliveryView",
     "DueDelivery",
     "NotificationDeliveryState",
+    "delivery_page",
     "dispatch_notifications",
     "due_deliveries",
     "list_deliveries",
@@ -394,3 +396,25 @@ def render_message(session: Session, notification: Notification, *, delivery_key
     return OutgoingMessage(
         delivery_key=delivery_key, kind=kind, level=level, subject=subject, text=text, payload=payload
     )
+
+
+def delivery_page(session: Session, *, notification_id: int, request: PageRequest) -> Page[DeliveryView]:
+    """A page of one notification's delivery log, newest first.
+
+    Raises:
+        NotFoundError: no notification ``notification_id``.
+        RuleViolationError: a cursor of another list.
+    """
+    if session.get(Notification, notification_id) is None:
+        raise NotFoundError(f"no notification {notification_id}")
+    name = f"deliveries:{notification_id}"
+    statement = select_page(
+        select(NotificationDelivery).where(NotificationDelivery.notification_id == notification_id),
+        (col(NotificationDelivery.id),),
+        (int,),
+        request=request,
+        list_name=name,
+        descending=True,
+    )
+    rows, cursor = rows_page(session.exec(statement).all(), key=lambda d: (d.id or 0,), request=request, list_name=name)
+    return Page(items=[DeliveryView.model_validate(row) for row in rows], next_cursor=cursor)

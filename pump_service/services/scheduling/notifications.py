@@ -27,9 +27,18 @@ from pump_service.persistence.schedule_models import (
     NotificationStatus,
 )
 from pump_service.services.actor import Actor
+from pump_service.services.paging import PageRequest, rows_page, select_page
 from pump_service.settings import Settings
 
-__all__ = ["TickReport", "acknowledge", "close_for_appointment", "list_notifications", "notify", "process_due"]
+__all__ = [
+    "TickReport",
+    "acknowledge",
+    "close_for_appointment",
+    "list_notifications",
+    "notification_page",
+    "notify",
+    "process_due",
+]
 
 
 @dataclass
@@ -140,6 +149,31 @@ def list_notifications(session: Session, *, open_only: bool = True, limit: int =
     if open_only:
         query = query.where(Notification.status == NotificationStatus.OPEN)
     return list(session.exec(query.order_by(col(Notification.created_at).desc()).limit(limit)).all())
+
+
+def notification_page(
+    session: Session, *, open_only: bool, request: PageRequest
+) -> tuple[list[Notification], str | None]:
+    """A page of the notifications (open ones only, if ``open_only``), newest first, and the next cursor.
+
+    Raises:
+        RuleViolationError: a cursor of another list.
+    """
+    query = select(Notification)
+    if open_only:
+        query = query.where(Notification.status == NotificationStatus.OPEN)
+    name = "notifications:open" if open_only else "notifications:all"
+    statement = select_page(
+        query,
+        (col(Notification.created_at), col(Notification.id)),
+        (datetime, int),
+        request=request,
+        list_name=name,
+        descending=True,
+    )
+    return rows_page(
+        session.exec(statement).all(), key=lambda n: (n.created_at, n.id or 0), request=request, list_name=name
+    )
 
 
 def acknowledge(session: Session, notification_id: int, *, actor: Actor, now: datetime) -> Notification:

@@ -7,7 +7,6 @@ with the refill's rules: a retry returns the stored visit with ``replayed: true`
 with different content is a conflict.
 """
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
@@ -22,7 +21,7 @@ from pump_service.services.contracts import (
     OverrideResult,
     PlausibleBodyMassKg,
 )
-from schemas.clock import UtcDatetime
+from schemas.clock import IsoDate, UtcDatetime
 from schemas.drug_catalogue import get_drug
 from schemas.prescription import Prescription
 from schemas.units import ConcUspUPerMl, VolumeMl
@@ -43,7 +42,9 @@ _REF = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN/Infinity are refused here as well as by the API's body guard (the CLI builds these too);
+    # no request string is longer than a few kilobytes (free-text notes are shorter still).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_max_length=4096)
 
 
 class AnalysisEntry(_Entry):
@@ -80,7 +81,7 @@ class FlushAgentEntry(_Entry):
     conc_usp_u_per_ml: ConcUspUPerMl | None = Field(None, gt=0, le=10_000, description="heparin: USP units per mL")
     ndc: str | None = Field(None, pattern=r"^[0-9]{4,5}-[0-9]{3,4}-[0-9]{1,2}$|^[0-9]{10,11}$")
     lot: str | None = Field(None, min_length=1, max_length=40)
-    expires_on: date | None = None
+    expires_on: IsoDate | None = None
 
     @field_validator("drug_id")
     @classmethod

@@ -1,6 +1,7 @@
 """A stored refill as people and clients see it: the same figures recorded, replayed or looked up."""
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -22,11 +23,13 @@ from pump_service.services.contracts import (
     OverrideResult,
     RefillResult,
 )
+from pump_service.services.paging import Page, PageRequest, rows_page, select_page
+from pump_service.services.pumps.registry import get_pump
 from schemas.drug import AmountBasis, Drug
 from schemas.drug_catalogue import get_drug
 from schemas.units import format_quantity
 
-__all__ = ["daily_dose_text", "refill_result", "visit_charge_lines"]
+__all__ = ["daily_dose_text", "refill_page", "refill_result", "visit_charge_lines"]
 
 
 def daily_dose_text(drug: Drug, daily_amount: float | None) -> str | None:
@@ -134,3 +137,29 @@ def refill_result(session: Session, refill: Refill, *, replayed: bool = False) -
         appointment=_appointment(session, refill.booked_appointment_id),
         charges=visit_charge_lines(session, refill.idempotency_key),
     )
+
+
+def refill_page(session: Session, serial: str, request: PageRequest) -> Page[RefillResult]:
+    """A page of the pump's refills, newest first (explanted pumps included: their history stays readable).
+
+    Raises:
+        NotFoundError: no such pump.
+        RuleViolationError: a cursor of another list.
+    """
+    pump = get_pump(session, serial, include_explanted=True)
+    columns = (col(Refill.performed_at), col(Refill.id))
+    statement = select_page(
+        select(Refill).where(Refill.pump_id == pump.id),
+        columns,
+        (datetime, int),
+        request=request,
+        list_name=f"refills:{serial}",
+        descending=True,
+    )
+    rows, cursor = rows_page(
+        session.exec(statement).all(),
+        key=lambda r: (r.performed_at, r.id or 0),
+        request=request,
+        list_name=f"refills:{serial}",
+    )
+    return Page(items=[refill_result(session, r) for r in rows], next_cursor=cursor)
