@@ -28,7 +28,10 @@ DEMO_DEVICE ?= sim://programmable-20?serial=SM20-0003&volume=10
 run: $(STAMP)
 	PUMP_DEVICE_URL='$(DEMO_DEVICE)' $(BIN)/pump-service serve --host $(HOST) --port $(PORT) --demo
 
+# The browser tests need Debian's Chromium: installed here if it can be (as root, apt-get); if not,
+# `make test` goes on and those tests skip with the reason the script gave.
 test: $(STAMP)
+	-@./scripts/ensure-chromium
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

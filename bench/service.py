@@ -5,16 +5,21 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from bench import Result, best_rate
 from pump_service.billing import VisitFacts, compute_charges, load_reference
+from pump_service.domain.access import Role
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
+from pump_service.services.accounts import add_user, find_user
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.registry import register_patient, register_pump
 from pump_service.services.scheduling.notifications import process_due
+from pump_service.services.visits.cosignature_contracts import SecondCheckCosignRequest
+from pump_service.services.visits.cosignatures import sign_cosignature
 from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
@@ -87,6 +92,25 @@ def _tick_seconds(pumps: int = 1000) -> float:
     return best
 
 
+SECOND_NURSE = ("bench-nurse-2", "bench-nurse-2-password")
+
+
+def _second_check(engine: Engine, serial: str, clock: ManualClock) -> int:
+    """The second nurse's check of a 20 mL baclofen 2 mg/mL fill, signed with their password."""
+    with transaction(engine) as session:
+        if find_user(session, SECOND_NURSE[0]) is None:
+            add_user(session, SECOND_NURSE[0], role=Role.NURSE, password=SECOND_NURSE[1], now=T0, created_by="bench")
+    request = SecondCheckCosignRequest(
+        kind="second_check",
+        username=SECOND_NURSE[0],
+        password=SecretStr(SECOND_NURSE[1]),
+        drug_id="baclofen",
+        concentration=2.0,
+        fill_volume_ml=20.0,
+    )
+    return sign_cosignature(engine, serial, request, requester=ACTOR, clock=clock).cosignature_id
+
+
 def _programmable_visits(count: int = 40) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         settings, engine = _setup(tmp, count, "programmable-20")
@@ -114,6 +138,11 @@ def _programmable_visits(count: int = 40) -> float:
                 }
             )
             for i in range(count)
+        ]
+        # Intrathecal fills: a second nurse checks each one at the station (signed before the clock starts).
+        entries = [
+            entry.model_copy(update={"cosignatures": (_second_check(engine, f"P-{i:05d}", clock),)})
+            for i, entry in enumerate(entries)
         ]
         started = time.perf_counter()
         for i, entry in enumerate(entries):

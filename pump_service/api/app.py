@@ -13,6 +13,8 @@ from pump_service.api.routes import (
     catalogue,
     charges,
     clinics,
+    cosignatures,
+    gs1,
     health,
     pumps,
     refill_records,
@@ -22,7 +24,7 @@ from pump_service.api.routes import (
 )
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
-from pump_service.web import audit_pages, install_assets
+from pump_service.web import audit_pages, install_assets, visit_wizard
 from pump_service.web.login import install_login
 from pump_service.web.pages import PAGES, PAGES_BEFORE_API
 from schemas.clock import Clock, SystemClock
@@ -53,9 +55,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     install_login(app)
     app.add_middleware(AuditClockMiddleware)
     app.include_router(audit_pages.router)  # before the API: it answers only requests for HTML
+    app.include_router(visit_wizard.router)
     for page_router in PAGES_BEFORE_API:  # they answer only requests for HTML; the API keeps the others
         app.include_router(page_router)
-    for module in (health, pumps, refills, refill_records, visits, schedule, clinics, catalogue, charges, audit):
+    api = (health, pumps, refills, refill_records, cosignatures, gs1, visits, schedule, clinics, catalogue, charges)
+    for module in (*api, audit):
         app.include_router(module.router)
     for page_router in PAGES:
         app.include_router(page_router)

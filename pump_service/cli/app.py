@@ -21,6 +21,7 @@ from pump_service.cli import (
 )
 from pump_service.cli.components import parse_component
 from pump_service.cli.context import CliContext, fail, handle_errors
+from pump_service.cli.cosign import cosign_refill
 from pump_service.cli.info import gather_info, render_info
 from pump_service.cli.output import due_table, local, plan_report, pump_detail, pump_table, refill_report
 from pump_service.locations import masked_url
@@ -298,11 +299,15 @@ def refill_record(
     override: Annotated[
         list[str] | None, typer.Option("--override", help="hard-stop code a clinician overrides (repeat)")
     ] = None,
-    override_by: Annotated[str | None, typer.Option("--override-by", help="the overriding clinician's id")] = None,
-    override_role: Annotated[
-        str, typer.Option("--override-role", help="physician or qualified_clinician")
-    ] = "physician",
+    override_by: Annotated[
+        str | None,
+        typer.Option("--override-by", help="the overriding physician's username (their password is asked)"),
+    ] = None,
     override_reason: Annotated[str | None, typer.Option("--override-reason", help="why the refill goes ahead")] = None,
+    second_check_by: Annotated[
+        str | None,
+        typer.Option("--second-check-by", help="spinal fills: the second person's username (their password is asked)"),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan and its findings; store nothing")] = False,
     from_file: Annotated[Path | None, typer.Option("--file", help="the whole refill as JSON ('-' for stdin)")] = None,
     rx: Annotated[
@@ -346,23 +351,25 @@ def refill_record(
             "components": [parse_component(c) for c in component],
             "body_mass_kg": body_mass,
             "idempotency_key": key,
-            "override": (
-                {
-                    "clinician_id": override_by,
-                    "role": override_role,
-                    "reason": override_reason,
-                    "codes": override,
-                }
-                if override
-                else None
-            ),
             "prescription": json.loads(rx) if rx else None,
             "billing": {k: v for k, v in billing.items() if v is not None},
         }
     data.setdefault("performed_at", performed_at or ctx.clock.now())
     entry = RefillEntry.model_validate(data)
+    if override and override_by is None:
+        fail("--override needs --override-by: the physician who overrides signs with their own password")
     engine = ctx.engine()
     try:
+        entry = cosign_refill(
+            engine,
+            ctx,
+            serial,
+            entry,
+            override_by=override_by if override and not dry_run else None,
+            override_codes=override or [],
+            override_reason=override_reason,
+            second_check_by=None if dry_run else second_check_by,
+        )
         if dry_run:
             plan = plan_visit(engine, serial, entry, settings=ctx.settings, clock=ctx.clock, actor=ctx.actor)
             view = plan_view(plan)

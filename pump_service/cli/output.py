@@ -89,7 +89,10 @@ def refill_report(r: RefillResult, zone: ZoneInfo) -> str:
         note = " (overridden)" if f.code in overridden else ""
         lines.append(f"{f.tier.replace('_', ' '):<17} {f.code.value}: {f.message}{note}")
     if r.override is not None:
-        lines.append(f"override          by {r.override.clinician_id} ({r.override.role.value}): {r.override.reason}")
+        lines.append(f"override          by {r.override.clinician_id} ({r.override.role}): {r.override.reason}")
+    for sig in r.cosignatures:
+        if sig.kind == "second_check":
+            lines.append(f"second check      by {sig.signer} ({sig.signer_role}) at {local(sig.signed_at, zone)}")
     lines.append(f"planning rate     {r.planning_rate_ml_per_day:.3f} mL/day ({r.planning_rate_source})")
     if r.alarm_at is not None:
         lines.append(f"alarm forecast    {local(r.alarm_at, zone)}")

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from pump_service.cli.context import CliContext, handle_errors
+from pump_service.cli.context import CliContext, fail, handle_errors
+from pump_service.cli.cosign import signed_in_actor
 from pump_service.cli.output import local
 from pump_service.services.visits.contracts import (
     AbandonEntry,
@@ -112,10 +113,10 @@ def visit_reprogram(
     override: Annotated[
         list[str] | None, typer.Option("--override", help="hard-stop code a clinician overrides (repeat)")
     ] = None,
-    override_by: Annotated[str | None, typer.Option("--override-by", help="the overriding clinician's id")] = None,
-    override_role: Annotated[
-        str, typer.Option("--override-role", help="physician or qualified_clinician")
-    ] = "physician",
+    override_by: Annotated[
+        str | None,
+        typer.Option("--override-by", help="the physician who reprograms and overrides (their password is asked)"),
+    ] = None,
     override_reason: Annotated[str | None, typer.Option("--override-reason", help="why it goes ahead")] = None,
     port: PortOpt = None,
     performer_role: PerformerOpt = None,
@@ -133,18 +134,17 @@ def visit_reprogram(
             "prescription": json.loads(rx),
             "body_mass_kg": body_mass,
             "idempotency_key": key,
-            "override": (
-                {"clinician_id": override_by, "role": override_role, "reason": override_reason, "codes": override}
-                if override
-                else None
-            ),
+            "override": {"reason": override_reason, "codes": override} if override else None,
             "billing": _billing(performer_role, payer, diagnoses),
         }
     )
+    if override and override_by is None:
+        fail("--override needs --override-by: the physician signs in with their own password")
     engine = ctx.engine()
     try:
+        acting = signed_in_actor(engine, ctx, override_by) if override_by is not None else ctx.actor
         result = record_reprogramming(
-            engine, serial, entry, settings=ctx.settings, clock=ctx.clock, actor=ctx.actor, device_url=port
+            engine, serial, entry, settings=ctx.settings, clock=ctx.clock, actor=acting, device_url=port
         )
     finally:
         engine.dispose()

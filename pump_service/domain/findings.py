@@ -3,18 +3,29 @@
 A hard stop means the visit cannot be committed and nothing may be written to the pump until an
 authorised clinician (a physician or a qualified clinician) overrides it with a reason. The
 override names the hard stops it covers, so an override given for one finding never waves
-through another that appears on a retry. Every finding has a stable code, a sentence for the
-nurse, and the figures behind it.
+through another that appears on a retry. Some hard stops no override can clear: a spinal fill
+without a matching second-person check (``second_check_missing``) waits for that check, whoever
+signs. Every finding has a stable code, a sentence for the nurse, and the figures behind it.
 """
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
 from pump_service.errors import ServiceError
 
-__all__ = ["Finding", "FindingCode", "HardStopError", "Override", "OverrideRole", "Tier", "unresolved_hard_stops"]
+__all__ = [
+    "NOT_OVERRIDABLE",
+    "Finding",
+    "FindingCode",
+    "HardStopError",
+    "Override",
+    "OverrideRole",
+    "Tier",
+    "unresolved_hard_stops",
+]
 
 
 class Tier(StrEnum):
@@ -24,7 +35,7 @@ class Tier(StrEnum):
 
 
 class OverrideRole(StrEnum):
-    """Who may override a hard stop."""
+    """The roles older refill records name for their overriding clinician (kept to read them)."""
 
     PHYSICIAN = "physician"
     QUALIFIED_CLINICIAN = "qualified_clinician"
@@ -59,6 +70,11 @@ class FindingCode(StrEnum):
     DRUG_EXPIRED = "drug_expired"
     DRUG_ROUTE = "drug_route"
     REFILL_INTERVAL_SHORT = "refill_interval_short"
+    SECOND_CHECK_MISSING = "second_check_missing"
+
+
+# A second person's check cannot be replaced by anyone's override: it is the check itself.
+NOT_OVERRIDABLE = frozenset({FindingCode.SECOND_CHECK_MISSING})
 
 
 Figures = Mapping[str, float | str | None]
@@ -84,25 +100,34 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Override:
-    """A clinician's decision to go ahead despite the named hard stops."""
+    """A clinician's decision to go ahead despite the named hard stops.
+
+    ``clinician_id`` is the signed-in account that decided (the acting physician, or the
+    physician who co-signed on the station with their own password), ``role`` that account's
+    role; ``cosignature_id`` names the co-signature it came from, if one.
+    """
 
     clinician_id: str
-    role: OverrideRole
+    role: str
     reason: str
     codes: frozenset[FindingCode]
+    cosignature_id: int | None = None
+    signed_at: datetime | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
             "clinician_id": self.clinician_id,
-            "role": self.role.value,
+            "role": str(self.role),
             "reason": self.reason,
             "codes": sorted(c.value for c in self.codes),
+            "cosignature_id": self.cosignature_id,
+            "signed_at": self.signed_at.isoformat() if self.signed_at is not None else None,
         }
 
 
 def unresolved_hard_stops(findings: Iterable[Finding], override: Override | None) -> tuple[Finding, ...]:
     """The hard stops the override does not cover (all of them without an override)."""
-    covered = override.codes if override is not None else frozenset()
+    covered = (override.codes if override is not None else frozenset()) - NOT_OVERRIDABLE
     return tuple(f for f in findings if f.tier is Tier.HARD_STOP and f.code not in covered)
 
 
@@ -114,9 +139,12 @@ class HardStopError(ServiceError):
 
     def __init__(self, unresolved: tuple[Finding, ...], findings: tuple[Finding, ...]) -> None:
         codes = ", ".join(f.code.value for f in unresolved)
-        super().__init__(
-            f"hard stop ({codes}): {unresolved[0].message}; nothing was written. A physician or qualified "
-            "clinician may override it with a reason naming these codes"
+        overridable = [f for f in unresolved if f.code not in NOT_OVERRIDABLE]
+        remedy = (
+            "A physician may override it with a reason naming these codes"
+            if overridable
+            else "A second person must confirm the drug, concentration and volume first"
         )
+        super().__init__(f"hard stop ({codes}): {unresolved[0].message}; nothing was written. {remedy}")
         self.unresolved = unresolved
         self.findings = findings

@@ -92,6 +92,10 @@ class RefillPlan:
     def pump_version(self) -> int:
         return self.pump.version
 
+    def with_findings(self, extra: Sequence[Finding]) -> "RefillPlan":
+        """The plan with findings judged outside the domain's inputs (a second person's check) added."""
+        return replace(self, findings=_ordered([*self.findings, *extra])) if extra else self
+
     def with_register(self, register: RegisterReading) -> "RefillPlan":
         """The plan judged against the programmable pump's register, read once the programmer answered.
 

@@ -169,6 +169,8 @@ class Refill(SQLModel, table=True):
     warnings: list[str] = _json_list()
     findings: list[dict[str, Any]] = _json_list()
     override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The co-signatures the refill used (who signed, role, when, what): see cosignature_models.
+    cosignatures: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     register_ml: float | None = None  # a programmable pump's own register before the refill
     nothing_aspirated: bool = False
     planning_rate_ml_per_day: float
@@ -231,12 +233,22 @@ class DeviceLogRecord(SQLModel, table=True):
 # The other table families register on the same metadata (Alembic's env imports this module).
 from pump_service.persistence.account_models import ApiToken, LoginSession, StationRow, UserAccount  # noqa: E402
 from pump_service.persistence.charge_models import ChargeEventRow  # noqa: E402
+from pump_service.persistence.cosignature_models import Cosignature  # noqa: E402
 from pump_service.persistence.notification_models import NotificationDelivery  # noqa: E402
 from pump_service.persistence.schedule_models import Appointment, Clinic, ClinicHoliday, Notification  # noqa: E402
 from pump_service.persistence.visit_models import Visit  # noqa: E402
 
 __all__ += ["ApiToken", "LoginSession", "StationRow", "UserAccount"]
-__all__ += ["Appointment", "ChargeEventRow", "Clinic", "ClinicHoliday", "Notification", "NotificationDelivery", "Visit"]
+__all__ += [
+    "Appointment",
+    "ChargeEventRow",
+    "Clinic",
+    "ClinicHoliday",
+    "Cosignature",
+    "Notification",
+    "NotificationDelivery",
+    "Visit",
+]
 from pump_service.persistence.audit_models import AuditChainHead, AuditEntry  # noqa: E402
 
 __all__ += ["AuditChainHead", "AuditEntry"]

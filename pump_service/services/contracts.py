@@ -20,7 +20,7 @@ from pump_service.billing.facts import (
     SuppliedBy,
 )
 from pump_service.domain import bounds
-from pump_service.domain.findings import FindingCode, OverrideRole
+from pump_service.domain.findings import FindingCode
 from pump_service.persistence.models import PumpState
 from schemas.clock import IsoDate, UtcDatetime
 from schemas.drug import DoseBasis
@@ -47,6 +47,7 @@ from schemas.units import (
 __all__ = [
     "BillingEntry",
     "ConditionEntry",
+    "CosignatureBrief",
     "DoseEntry",
     "FillComponentEntry",
     "ModelCorrection",
@@ -246,10 +247,13 @@ class BillingEntry(_Request):
 
 
 class OverrideEntry(_Request):
-    """A physician or qualified clinician goes ahead despite the named hard stops, for a stated reason."""
+    """The acting physician goes ahead despite the named hard stops, for a stated reason.
 
-    clinician_id: str = Field(pattern=_REF, description="user id of the clinician (not a name)")
-    role: OverrideRole
+    The override is the signed-in user's own (a role that may override hard stops); anyone else
+    has a physician co-sign it on the station (``POST /pumps/{serial}/cosignatures``) and sends
+    the co-signature's id in ``cosignatures`` instead.
+    """
+
     reason: str = Field(min_length=10, max_length=500, description="why the refill goes ahead")
     codes: tuple[FindingCode, ...] = Field(min_length=1, max_length=20, description="the hard stops overridden")
 
@@ -265,12 +269,34 @@ class RefillEntry(_Request):
     body_mass_kg: PlausibleBodyMassKg | None = None
     idempotency_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{8,80}$")
     override: OverrideEntry | None = Field(
-        None, description="a clinician's override of the visit's hard stops; part of the request, so a retry carries it"
+        None,
+        description="the acting physician's own override of the visit's hard stops; part of the request, so a "
+        "retry carries it",
+    )
+    cosignatures: tuple[int, ...] = Field(
+        (),
+        max_length=8,
+        description="ids of co-signatures (a physician's override, a second person's check) signed for this fill",
+    )
+    expected_pump_version: int | None = Field(
+        None,
+        ge=0,
+        le=2**62,
+        description="the pump's version when the form was loaded: a pump changed since is a conflict (409)",
     )
     prescription: Prescription | None = Field(
         None, description="programmable pumps: a new prescription written with the refill (a dose change)"
     )
     billing: BillingEntry = Field(default_factory=BillingEntry)
+
+    @field_validator("cosignatures")
+    @classmethod
+    def _distinct(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a co-signature is listed twice")
+        if any(not 0 < v < 2**62 for v in value):
+            raise ValueError("co-signature ids are positive integers")
+        return value
 
 
 class ConditionEntry(_Request):
@@ -359,10 +385,24 @@ class FindingResult(_Result):
 
 
 class OverrideResult(_Result):
-    clinician_id: str
-    role: OverrideRole
+    clinician_id: str = Field(description="the account that overrode (the acting physician or the co-signer)")
+    role: str = Field(description="that account's role")
     reason: str
     codes: tuple[FindingCode, ...]
+    cosignature_id: int | None = None
+    signed_at: UtcDatetime | None = None
+
+
+class CosignatureBrief(_Result):
+    """A co-signature a refill used: who signed it, in which role, where, when, and what they signed."""
+
+    cosignature_id: int
+    kind: str = Field(description="hard_stop_override or second_check")
+    signer: str
+    signer_role: str
+    station_id: str
+    signed_at: UtcDatetime
+    payload: dict[str, float | str | list[str] | None]
 
 
 class AppointmentBrief(_Result):
@@ -403,6 +443,7 @@ class RefillResult(_Result):
     findings: tuple[FindingResult, ...] = Field(description="info, warnings and (overridden) hard stops")
     warnings: tuple[str, ...] = Field(description="the warning and hard-stop findings as 'code: message'")
     override: OverrideResult | None
+    cosignatures: tuple[CosignatureBrief, ...] = Field((), description="co-signatures the refill used")
     components: tuple[ComponentResult, ...]
     planning_rate_ml_per_day: float
     planning_rate_source: str = Field(description="model, measured or prescription")

@@ -5,13 +5,26 @@ import pytest
 from typer.testing import CliRunner
 
 from pump_service.cli import app
+from pump_service.domain.access import Role
+from pump_service.persistence.db import make_engine
+from tests.auth_support import make_user
 
 runner = CliRunner()
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
+def invoke(*args: str, typed: str | None = None) -> tuple[int, str, str]:
+    """Run the CLI; ``typed`` is what the person at the console types at its prompts."""
+    result = runner.invoke(app, list(args), input=typed)
     return result.exit_code, result.stdout, result.stderr
+
+
+def add_account(url: str, role: Role, username: str, password: str) -> None:
+    """An account on the CLI's database (as ``users add`` would make it)."""
+    engine = make_engine(url)
+    try:
+        make_user(engine, role, username=username, password=password)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -202,7 +215,7 @@ def test_a_pump_is_replaced_and_a_model_corrected_from_the_command_line(db: str)
     assert "explanted" in err
 
 
-def _hai_refill(at: str, returned: str, *extra: str) -> tuple[int, str, str]:
+def _hai_refill(at: str, returned: str, *extra: str, typed: str | None = None) -> tuple[int, str, str]:
     return invoke(
         "refill",
         "record",
@@ -218,6 +231,7 @@ def _hai_refill(at: str, returned: str, *extra: str) -> tuple[int, str, str]:
         "--at",
         at,
         *extra,
+        typed=typed,
     )
 
 
@@ -234,9 +248,8 @@ def test_a_hard_stop_exits_3_lists_the_findings_and_an_override_records_it(db: s
     assert "implausible_flow" in err
     assert "refill_interval_short" in err
     assert "2338" not in out + err
-    code, out, err = _hai_refill(
-        "2026-11-02T11:30:00+00:00",
-        "1 mL",
+    add_account(db, Role.PHYSICIAN, "dr-3", "dr-3-own-password")
+    override = (
         "--override",
         "implausible_flow",
         "--override",
@@ -246,6 +259,10 @@ def test_a_hard_stop_exits_3_lists_the_findings_and_an_override_records_it(db: s
         "--override-reason",
         "pump emptied for an angiogram and refilled",
     )
+    code, out, err = _hai_refill("2026-11-02T11:30:00+00:00", "1 mL", *override, typed="a guess\n")
+    assert code != 0  # the physician's own password, or no override
+    assert "wrong password" in err
+    code, out, err = _hai_refill("2026-11-02T11:30:00+00:00", "1 mL", *override, typed="dr-3-own-password\n")
     assert code == 0, err
     assert "8.4 mg/d" in out
     assert "(overridden)" in out

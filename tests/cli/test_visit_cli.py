@@ -2,12 +2,14 @@
 
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from pump_service.domain.access import Role
 from schemas.clock import SystemClock
-from tests.cli.test_cli import invoke
+from tests.cli.test_cli import add_account, invoke
 
 _PORTS = itertools.count()
 RX_06 = json.dumps({"mode": "continuous", "rate_ml_per_day": "0.6 mL/d"})
@@ -61,9 +63,11 @@ def test_visit_reprogram_and_its_hard_stop_exit_code(port: str) -> None:
     code, _, err = invoke("visit", "reprogram", "SM-C", "--rx", too_much, "--port", port)
     assert code == 3
     assert "dose_above_label_max" in err
+    add_account(os.environ["PUMP_DATABASE_URL"], Role.PHYSICIAN, "md-1", "md-1-own-password")
     code, out, err = invoke(
         "visit", "reprogram", "SM-C", "--rx", too_much, "--port", port,
-        "--override", "dose_above_label_max", "--override-by", "MD-1", "--override-reason", "titration under care",
+        "--override", "dose_above_label_max", "--override-by", "md-1", "--override-reason", "titration under care",
+        typed="md-1-own-password\n",
     )  # fmt: skip
     assert code == 0, out + err
     assert "hard_stop" in out

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
+from pump_service.domain.access import Role
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.models import DeviceLogRecord, Refill
@@ -29,6 +30,7 @@ from schemas.status import DrugInPump
 from simulators.programmable import SimulatedProgrammablePump
 from simulators.programmer import SimulatedProgrammer
 from simulators.serve import ProgrammerServer, serve_tcp
+from tests.auth_support import make_user
 
 pytestmark = pytest.mark.slow
 CLOCK = SystemClock()
@@ -49,6 +51,9 @@ def server() -> Iterator[ProgrammerServer]:
         yield server
 
 
+SECOND = ("nurse-2", "nurse-2-own-password")
+
+
 def _database(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path}/station.db"
     engine = make_engine(url)
@@ -62,6 +67,7 @@ def _database(tmp_path: Path) -> str:
     with transaction(engine) as session:
         actor = Actor(user="nurse-1", station_id="s1")
         register_pump(session, PumpRegistration.model_validate(body), actor=actor, now=CLOCK.now() - timedelta(days=1))
+    make_user(engine, Role.NURSE, username=SECOND[0], password=SECOND[1])
     engine.dispose()
     return url
 
@@ -73,7 +79,9 @@ def _refill(url: str, port: str, at: str, crash_at: str | None) -> subprocess.Co
         env["PUMP_CRASH_AT"] = crash_at
     args = [str(CLI), "refill", "record", "SM-K", "--returned", "4 mL", "--fill", "20 mL"]
     args += ["-c", "baclofen:conc=2 mg/mL,lot=B1", "--idempotency-key", "kill-test-visit-1", "--port", port, "--at", at]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    args += ["--second-check-by", SECOND[0]]  # a second nurse types their password at each attempt
+    typed = SECOND[1] + "\n"
+    return subprocess.run(args, env=env, input=typed, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.parametrize("crash_at", ["before_device_write", "after_device_write", "mid_commit", "after_commit"])

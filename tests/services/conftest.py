@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from pump_service.domain.access import Role
 from pump_service.persistence.db import transaction
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry, RefillResult
@@ -14,6 +15,9 @@ from pump_service.settings import Settings
 from tests.support import T0
 
 Record = Callable[..., RefillResult]
+
+# A physician overrides hard stops in their own name (the acting user, never a name in the body).
+PHYSICIAN = Actor(user="dr-1", station_id="test-station", role=Role.PHYSICIAN)
 
 
 @pytest.fixture
@@ -35,9 +39,13 @@ def hai_pump(engine: Engine, actor: Actor) -> str:
 def record(engine: Engine, settings: Settings, actor: Actor) -> Record:
     """Record a refill request dict in its own transaction, as the API does."""
 
-    def _record(serial: str, body: dict[str, Any], now: datetime | None = None) -> RefillResult:
+    def _record(
+        serial: str, body: dict[str, Any], now: datetime | None = None, as_actor: Actor | None = None
+    ) -> RefillResult:
         entry = RefillEntry.model_validate(body)
         with transaction(engine) as session:
-            return record_refill(session, serial, entry, actor=actor, settings=settings, now=now or entry.performed_at)
+            return record_refill(
+                session, serial, entry, actor=as_actor or actor, settings=settings, now=now or entry.performed_at
+            )
 
     return _record

@@ -20,6 +20,7 @@ from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.models import DeviceLogRecord, Pump, Refill
 from pump_service.services.actor import Actor
+from pump_service.services.contracts import RefillEntry
 from pump_service.services.demo import seed_demo
 from pump_service.services.visits.continuity import LogBreak, StoredLog, check_identity, find_break
 from pump_service.services.visits.interrogation import interrogate, log_cursor
@@ -34,6 +35,7 @@ from simulators.programmable import SimulatedProgrammablePump
 from simulators.programmer import SimulatedProgrammer
 from simulators.transport import programmer_from_url, register_programmer
 from tests.auth_support import login_client
+from tests.cosign_support import second_checks_for
 from tests.services.test_visits import Station, refill_body
 from tests.support import T0
 
@@ -284,6 +286,11 @@ def test_make_run_restarted_twice_still_refills_the_demo_programmable_pump(tmp_p
                 visit = client.post("/pumps/SM20-0003/visits")
                 assert visit.status_code == 200, visit.text
                 body = {**_demo_refill(run), "performed_at": clock.now().isoformat()}
+                nurse = Actor(user="nurse-3", station_id="bench-1")
+                checks = second_checks_for(
+                    engine, "SM20-0003", RefillEntry.model_validate(body), settings=settings, clock=clock, actor=nurse
+                )
+                body["cosignatures"] = checks  # a second nurse checked the baclofen fill
                 refill = client.post("/pumps/SM20-0003/refills", json=body)
                 assert refill.status_code == 201, refill.text
                 assert refill.json()["simulated"] is True  # the demo's programmer is the simulator

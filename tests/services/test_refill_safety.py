@@ -30,7 +30,7 @@ from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
 from simulators.link_faults import LinkFaultPlan
 from tests.auth_support import login_client
-from tests.services.conftest import Record
+from tests.services.conftest import PHYSICIAN, Record
 from tests.services.test_visits import Station, refill_body
 from tests.support import T0, FixedClock, fudr_refill
 
@@ -77,12 +77,10 @@ def test_an_overridden_implausible_flow_still_plans_at_the_model_rate(
     record(hai_pump, fudr_refill(T0))
     at = T0 + timedelta(hours=2, minutes=30)
     override = {
-        "clinician_id": "dr-3",
-        "role": "physician",
         "reason": "pump emptied for an angiogram and refilled",
         "codes": ["refill_interval_short", "implausible_flow"],
     }
-    result = record(hai_pump, fudr_refill(at, returned="1 mL", override=override), now=at)
+    result = record(hai_pump, fudr_refill(at, returned="1 mL", override=override), now=at, as_actor=PHYSICIAN)
     assert result.planning_rate_ml_per_day == pytest.approx(1.0)
     assert result.planning_rate_source == "model"
     assert result.components[0].daily_dose == "8.4 mg/d"  # 0.12 mg/kg/d x 70 kg, not 2338.56 mg/d

@@ -6,13 +6,13 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from pump_service.domain.findings import FindingCode, HardStopError
-from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
+from pump_service.errors import ConflictError, NotFoundError, PermissionDeniedError, RuleViolationError
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import ConditionPeriodRow, DeviceLogRecord, Pump, Refill, RefillComponent
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry, PumpRegistration
 from pump_service.services.pumps.registry import add_condition_period, register_pump
-from tests.services.conftest import Record
+from tests.services.conftest import PHYSICIAN, Record
 from tests.support import T0, fudr_refill
 
 T14 = T0 + timedelta(days=14)
@@ -161,10 +161,15 @@ def test_hard_stops_name_the_finding_and_store_nothing_until_overridden(
         record(hai_pump, body, now=T14 + timedelta(days=1))
     assert [(f.code, f.field) for f in stopped.value.unresolved] == [(code, field)]
     assert _counts(engine) == before
-    override = {"clinician_id": "dr-1", "role": "physician", "reason": "reviewed with the patient and the pharmacy"}
-    result = record(hai_pump, {**body, "override": {**override, "codes": [code.value]}}, now=T14 + timedelta(days=1))
+    override = {"reason": "reviewed with the patient and the pharmacy"}
+    overridden = {**body, "override": {**override, "codes": [code.value]}}
+    with pytest.raises(PermissionDeniedError):  # the nurse's own override is refused: a physician decides
+        record(hai_pump, overridden, now=T14 + timedelta(days=1))
+    assert _counts(engine) == before
+    result = record(hai_pump, overridden, now=T14 + timedelta(days=1), as_actor=PHYSICIAN)
     assert result.override is not None
     assert result.override.codes == (code,)
+    assert (result.override.clinician_id, result.override.role) == ("dr-1", "physician")
     assert code in {f.code for f in result.findings}
     assert _counts(engine)[0] == before[0] + 1
 
@@ -177,15 +182,22 @@ def test_a_refill_in_the_future_is_refused(hai_pump: str, record: Record) -> Non
 def test_a_clinician_can_override_the_dose_guard_and_it_is_recorded(
     engine: Engine, hai_pump: str, record: Record
 ) -> None:
-    override = {"clinician_id": "dr-1", "role": "physician", "reason": "protocol dose escalation, see chart"}
+    override = {"reason": "protocol dose escalation, see chart"}
     body = fudr_refill(T0, override={**override, "codes": ["dose_above_label_max"]})
     body["components"][0]["dose"] = {"mg_per_kg_per_day": "0.7 mg/kg/d"}
-    result = record(hai_pump, body)
+    result = record(hai_pump, body, as_actor=PHYSICIAN)
     assert [f.code for f in result.findings if f.tier == "hard_stop"] == [FindingCode.DOSE_ABOVE_LABEL_MAX]
     assert result.warnings[0].startswith("dose_above_label_max: Floxuridine (FUDR): 0.7 mg/kg/d")
     with transaction(engine) as session:
         stored = session.exec(select(Refill)).one()
-    assert stored.override == {**override, "codes": ["dose_above_label_max"]}
+    assert stored.override == {
+        "clinician_id": "dr-1",  # the signed-in physician, not a name typed in the body
+        "role": "physician",
+        **override,
+        "codes": ["dose_above_label_max"],
+        "cosignature_id": None,
+        "signed_at": T0.isoformat(),
+    }
 
 
 def test_unknown_pump_is_not_found(record: Record) -> None:
@@ -278,8 +290,8 @@ def test_a_weight_based_guard_without_a_body_mass_needs_a_clinician(
     fill["components"][0] = {"drug_id": "floxuridine", "amount_mg": "3000 mg", "lot": "FU1"}
     with pytest.raises(HardStopError, match="dose_unjudgeable"):
         record("HAI-2", fill)
-    override = {"clinician_id": "dr-1", "role": "physician", "reason": "weight taken on the ward: 70 kg"}
-    result = record("HAI-2", {**fill, "override": {**override, "codes": ["dose_unjudgeable"]}})
+    override = {"reason": "weight taken on the ward: 70 kg"}
+    result = record("HAI-2", {**fill, "override": {**override, "codes": ["dose_unjudgeable"]}}, as_actor=PHYSICIAN)
     assert [f.code for f in result.findings if f.tier == "hard_stop"] == [FindingCode.DOSE_UNJUDGEABLE]
 
 

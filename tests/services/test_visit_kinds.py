@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from pump_service.domain.access import Role
 from pump_service.domain.findings import FindingCode, HardStopError
 from pump_service.errors import ConflictError, DeviceOutcomeUnknownError, RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow
@@ -39,9 +40,9 @@ from simulators.link_faults import LinkFaultPlan
 from tests.services.test_visits import Station, refill_body
 from tests.support import T0, FixedClock, fudr_refill
 
+# The physician who reprograms overrides in their own name (see reprogram()).
+MD = Actor(user="MD-1", station_id="test-station", role=Role.PHYSICIAN)
 BACLOFEN_OVERRIDE = {
-    "clinician_id": "MD-1",
-    "role": "physician",
     "reason": "titrating up under supervision after a trial",
     "codes": ["dose_above_label_max"],
 }
@@ -74,7 +75,7 @@ def reprogram(station: Station, rate: str = "0.6 mL/d", **body: Any) -> Any:
         entry,
         settings=station.settings,
         clock=station.clock,
-        actor=station.actor,
+        actor=MD if "override" in body else station.actor,
         device_url=station.url,
     )
 

@@ -10,8 +10,16 @@ from sqlmodel import select
 
 from pump_service.billing import BillingDataError
 from pump_service.domain.findings import FindingCode, HardStopError
-from pump_service.errors import ConflictError, DeviceError, DeviceOutcomeUnknownError, NotFoundError, RuleViolationError
+from pump_service.errors import (
+    ConflictError,
+    DeviceError,
+    DeviceOutcomeUnknownError,
+    NotFoundError,
+    RuleViolationError,
+    ServiceError,
+)
 from pump_service.persistence.charge_models import ChargeEventRow
+from pump_service.persistence.cosignature_models import CosignatureKind
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, PrescriptionRow, Pump, Refill
 from pump_service.persistence.schedule_models import Appointment
@@ -31,6 +39,7 @@ from simulators.programmable import SimulatedProgrammablePump
 from simulators.programmer import SimulatedProgrammer
 from simulators.pump_faults import PocketFill
 from simulators.transport import register_programmer
+from tests.cosign_support import second_checks_for, store_cosignature
 from tests.support import T0
 
 _URLS = itertools.count()
@@ -43,6 +52,7 @@ class Station:
         self, engine: Engine, settings: Settings, actor: Actor, rx: dict[str, Any] | None = None, **pump: Any
     ) -> None:
         self.engine, self.settings, self.actor = engine, settings, actor
+        self._checks: dict[str, tuple[int, ...]] = {}
         self.clock = ManualClock(T0)
         self.pump = SimulatedProgrammablePump(
             get_pump_model("programmable-20"),
@@ -68,11 +78,28 @@ class Station:
             register_patient(session, PatientEntry(patient_ref="P-9", body_mass_kg=60.0), actor=actor, now=T0)
             register_pump(session, PumpRegistration.model_validate(body), actor=actor, now=T0)
 
-    def visit(self, body: dict[str, Any]) -> Any:
+    def visit(self, body: dict[str, Any], *, second_check: bool = True) -> Any:
+        """Complete the visit; a second person checks the spinal fill unless ``second_check`` is False."""
         entry = RefillEntry.model_validate(body)
+        if second_check:
+            entry = entry.model_copy(update={"cosignatures": (*entry.cosignatures, *self._second_checks(entry))})
         return complete_visit(
             self.engine, "SM-1", entry, settings=self.settings, clock=self.clock, actor=self.actor, device_url=self.url
         )
+
+    def _second_checks(self, entry: RefillEntry) -> tuple[int, ...]:
+        """One set of checks per idempotency key, so a retried request is the same request."""
+        key = entry.idempotency_key or entry.model_dump_json()
+        if key not in self._checks:
+            try:
+                self._checks[key] = tuple(
+                    second_checks_for(
+                        self.engine, "SM-1", entry, settings=self.settings, clock=self.clock, actor=self.actor
+                    )
+                )
+            except ServiceError:
+                return ()  # the visit itself refuses it the same way
+        return self._checks[key]
 
     def start(self) -> VisitPreview:
         return start_visit(
@@ -215,11 +242,17 @@ def test_a_suspected_pocket_fill_on_an_intrathecal_pump_is_a_hard_stop_that_writ
     assert _refilled_entries(station) == logged
     assert (station.count(Refill), station.count(Visit)) == (0, 0)
 
-    override = {"clinician_id": "dr-7", "role": "physician", "reason": "ultrasound: catheter fine, fill confirmed"}
+    def cosigned(*codes: str) -> int:  # a physician co-signs the override at the nurse's station
+        payload = {"codes": list(codes), "reason": "ultrasound: catheter fine, fill confirmed"}
+        kind = CosignatureKind.HARD_STOP_OVERRIDE
+        return store_cosignature(
+            engine, "SM-1", kind, payload, now=station.clock.now(), signer="dr-7", role="physician"
+        )
+
     with pytest.raises(HardStopError):  # an override of another hard stop does not cover this one
-        station.visit({**body, "override": {**override, "codes": ["drug_expired"]}})
+        station.visit({**body, "cosignatures": [cosigned("drug_expired")]})
     assert station.programmer.executed == []
-    allowed = {**body, "override": {**override, "codes": ["pocket_fill_suspected"]}}
+    allowed = {**body, "cosignatures": [cosigned("pocket_fill_suspected")]}
     result = station.visit(allowed)
     again = station.visit(allowed)
     assert again.replayed
@@ -228,7 +261,9 @@ def test_a_suspected_pocket_fill_on_an_intrathecal_pump_is_a_hard_stop_that_writ
     assert _refilled_entries(station) == logged + 1
     assert station.count(Refill) == 1
     assert result.override is not None
-    assert result.override.clinician_id == "dr-7"
+    assert (result.override.clinician_id, result.override.role) == ("dr-7", "physician")
+    assert result.override.cosignature_id == allowed["cosignatures"][0]
+    assert {c.kind for c in result.cosignatures} == {"hard_stop_override", "second_check"}
     assert "pocket_fill_suspected" in {f.code.value for f in result.findings}
 
 

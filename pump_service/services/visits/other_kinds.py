@@ -70,6 +70,7 @@ from pump_service.services.visits.contracts import (
     ReprogrammingEntry,
     VisitResult,
 )
+from pump_service.services.visits.cosignatures import direct_override
 from pump_service.services.visits.crashpoints import crashpoint
 from pump_service.services.visits.device_writes import check_prescription, settle_unfinished, write_prescription_once
 from pump_service.services.visits.interrogation import interrogate, log_cursor, store_log_entries, store_status
@@ -168,10 +169,13 @@ def _require_programmable(pump: Pump, what: str) -> None:
         )
 
 
-def _override(entry: OverrideEntry | None) -> Override | None:
-    if entry is None:
-        return None
-    return Override(entry.clinician_id, entry.role, entry.reason, frozenset(entry.codes))
+def _override(entry: OverrideEntry | None, actor: Actor, now: datetime) -> Override | None:
+    """The acting physician's own override (see :func:`direct_override`).
+
+    Raises:
+        PermissionDeniedError: the acting user's role may not override hard stops.
+    """
+    return direct_override(entry, actor, now)
 
 
 def _require_committable(findings: tuple[Finding, ...], override: Override | None) -> None:
@@ -494,7 +498,7 @@ def record_reprogramming(
         DeviceOutcomeUnknownError: the write went out without a verified answer (retry to reconcile).
     """
     call = _call(VisitKind.REPROGRAMMING, serial, entry, entry.performed_at, settings, actor, clock.now())
-    rx, override = entry.prescription, _override(entry.override)
+    rx, override = entry.prescription, _override(entry.override, actor, call.now)
     done = ServiceDone(analysis_done=True, prescription_changed=True)
     with transaction(engine) as session:
         pump = get_pump(session, serial, for_update=True)
@@ -651,7 +655,7 @@ def record_flush(
     stored = _stored(session, call)
     if stored is not None:
         return stored
-    override = _override(entry.override)
+    override = _override(entry.override, actor, now)
     agents, findings = _flushed(entry, pump, service_date_of(session, pump, entry.performed_at, settings))
     _require_committable(findings, override)
     billing = _charges(

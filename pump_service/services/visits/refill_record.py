@@ -35,6 +35,7 @@ from pump_service.services.contracts import RefillEntry, RefillResult
 from pump_service.services.pumps.registry import get_pump
 from pump_service.services.pumps.state import pump_id_of, snapshot_of
 from pump_service.services.scheduling.booking import book_next_refill, complete_appointment
+from pump_service.services.visits.cosignatures import Signatures, resolve_signatures, spend_signatures
 from pump_service.services.visits.refill_views import refill_result
 from pump_service.settings import Settings
 from schemas.drug import AmountBasis
@@ -60,7 +61,9 @@ def refill_key(serial: str, entry: RefillEntry) -> tuple[str, str]:
 
 
 def _digest(serial: str, entry: RefillEntry) -> str:
-    content = entry.model_dump(mode="json", exclude={"idempotency_key"})
+    # The co-signatures authorise the fill; they are not its content: a retry signed again (the
+    # console asks for the password each time, a signature may have expired) is the same refill.
+    content = entry.model_dump(mode="json", exclude={"idempotency_key", "cosignatures"})
     blob = json.dumps({"serial": serial, "entry": content}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -80,8 +83,12 @@ def replayed_result(session: Session, serial: str, entry: RefillEntry) -> Refill
     return refill_result(session, existing, replayed=True)
 
 
-def fill_request_of(entry: RefillEntry) -> FillRequest:
-    """The request in the domain's terms: canonical floats, drugs from the catalogue."""
+def fill_request_of(entry: RefillEntry, *, override: Override | None = None) -> FillRequest:
+    """The request in the domain's terms: canonical floats, drugs from the catalogue.
+
+    ``override`` is the checked override (the acting physician's or a co-signed one), never the
+    body's alone: see :mod:`pump_service.services.visits.cosignatures`.
+    """
     components = []
     for c in entry.components:
         drug = get_drug(c.drug_id)
@@ -97,10 +104,6 @@ def fill_request_of(entry: RefillEntry) -> FillRequest:
                 lot=c.lot,
             )
         )
-    override = None
-    if entry.override is not None:
-        o = entry.override
-        override = Override(o.clinician_id, o.role, o.reason, frozenset(o.codes))
     rx = entry.prescription
     bolus = getattr(rx, "bolus", None) if rx is not None else None
     return FillRequest(
@@ -125,6 +128,7 @@ def plan_for(
     now: datetime,
     register: RegisterReading | None = None,
     rx_changed: bool = False,
+    override: Override | None = None,
 ) -> RefillPlan:
     """The refill plan of ``entry`` for the stored ``pump`` (nothing is written).
 
@@ -134,7 +138,7 @@ def plan_for(
     Raises:
         RuleViolationError: a value outside its bound or an impossible refill.
     """
-    request = fill_request_of(entry)
+    request = fill_request_of(entry, override=override)
     if not rx_changed:
         request = replace(request, new_basal_ml_per_day=None, new_bolus_allowance_ml_per_day=None)
     policy = PlanPolicy(
@@ -215,20 +219,28 @@ def store_refill(
     settings: Settings,
     now: datetime,
     extra_findings: Sequence[Finding] = (),
+    signatures: Signatures | None = None,
 ) -> Refill:
     """Write ``plan`` in the caller's transaction and return the refill row (flushed, not committed).
 
     The caller has checked that the plan is committable and that ``pump`` (locked) is the version
-    the plan was made from.
+    the plan was made from. ``signatures`` are stored with the refill and spent by it.
+
+    Raises:
+        ConflictError: a co-signature was spent by another refill meanwhile.
     """
     pump_id = pump_id_of(pump)
     refill = refill_row(pump, plan, entry, actor=actor, now=now, extra_findings=extra_findings)
+    if signatures is not None:
+        refill.cosignatures = signatures.record()
     assessment, override = plan.assessment, plan.request.override
     session.add(refill)
     session.flush()
     refill_id = refill.id
     if refill_id is None:  # pragma: no cover - flushed above
         raise ConflictError("the refill was not stored")
+    if signatures is not None:
+        spend_signatures(session, signatures, refill_id, now)
     session.add_all(planned_component_rows(plan, entry, refill_id))
     if pump.family == PumpFamily.CONSTANT_FLOW:
         _record_viscosity_change(session, pump_id, plan, actor, now)
@@ -284,7 +296,11 @@ def record_refill(
 ) -> RefillResult:
     """Plan and record ``entry`` for pump ``serial`` in the caller's transaction (no device involved).
 
+    A record of a fill done elsewhere (demo history, imports): no pump is written, so the
+    second-person check that guards the station's own fill (:func:`complete_visit`) is not asked.
+
     Raises:
+        PermissionDeniedError: a direct override by a role that may not override.
         NotFoundError: no such pump.
         ConflictError: the idempotency key was used for a different refill.
         RuleViolationError: a value outside its bound or an impossible refill.
@@ -294,9 +310,10 @@ def record_refill(
     if replayed is not None:
         return replayed
     pump = get_pump(session, serial, for_update=True)
-    plan = plan_for(session, pump, entry, settings=settings, now=now)
+    signatures = resolve_signatures(session, pump, entry, actor=actor, now=now)
+    plan = plan_for(session, pump, entry, settings=settings, now=now, override=signatures.override)
     plan.require_committable()
-    refill = store_refill(session, pump, plan, entry, actor=actor, settings=settings, now=now)
+    refill = store_refill(session, pump, plan, entry, actor=actor, settings=settings, now=now, signatures=signatures)
     return refill_result(session, refill)
 
 

@@ -32,6 +32,7 @@ from sqlmodel import Session, select
 from pump_service.devices import check_prescription_writable, is_simulated, programmer_link
 from pump_service.domain.findings import Finding, FindingCode, Tier
 from pump_service.domain.refill_plan import RefillPlan, RegisterReading
+from pump_service.domain.second_check import second_check_findings
 from pump_service.errors import ConflictError, RuleViolationError
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Pump
@@ -47,6 +48,7 @@ from pump_service.services.pumps.registry import (
 )
 from pump_service.services.pumps.state import pump_id_of
 from pump_service.services.visits.continuity import check_continuity
+from pump_service.services.visits.cosignatures import Signatures, resolve_signatures
 from pump_service.services.visits.crashpoints import crashpoint
 from pump_service.services.visits.device_writes import (
     check_prescription,
@@ -67,7 +69,7 @@ from pump_service.services.visits.refill_views import refill_result
 from pump_service.settings import Settings
 from schemas.clock import Clock
 from schemas.drug import AmountBasis
-from schemas.pump import PumpFamily
+from schemas.pump import DeliveryRoute, PumpFamily
 from schemas.status import DrugInPump, PumpStatus
 
 __all__ = ["abort_visit", "complete_visit", "plan_visit", "unfinished_visits"]
@@ -106,11 +108,44 @@ def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
     return prescription_differs(session, pump, entry.prescription)
 
 
-def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool]:
-    """The visit's plan and whether it changes the prescription; billing is pre-checked from it."""
+def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures]:
+    """The visit's plan, whether it changes the prescription, and its checked co-signatures.
+
+    The co-signatures are checked here, in the plan's transaction, before the pump is touched:
+    the override (a physician's own or co-signed) enters the plan, and a spinal fill without a
+    matching second-person check meets a hard stop no override clears. Billing is pre-checked.
+
+    Raises:
+        ConflictError: the form was loaded for another version of the pump.
+    """
     pump = get_pump(session, req.serial)
+    expected = req.entry.expected_pump_version
+    started = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first() is not None
+    if expected is not None and expected != pump.version and not started:  # a retry of this form's visit
+        raise ConflictError(
+            f"pump {req.serial} changed since the form was loaded (version {expected} -> {pump.version}): "
+            "nothing was written; reload the visit"
+        )
+    signatures = resolve_signatures(session, pump, req.entry, actor=req.actor, now=req.now, visit_key=req.visit_key)
     rx_changed = _rx_changed(session, pump, req.entry)
-    plan = plan_for(session, pump, req.entry, settings=req.settings, now=req.now, rx_changed=rx_changed)
+    plan = plan_for(
+        session,
+        pump,
+        req.entry,
+        settings=req.settings,
+        now=req.now,
+        rx_changed=rx_changed,
+        override=signatures.override,
+    )
+    plan = plan.with_findings(
+        second_check_findings(
+            DeliveryRoute(pump.route),
+            plan.components,
+            signatures.checks,
+            fill_volume_ml=req.entry.fill_volume_ml,
+            syringe_resolution_ml=req.entry.syringe_resolution_ml,
+        )
+    )
     precheck_visit_charges(
         session,
         visit_key=req.visit_key,
@@ -123,7 +158,7 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool]:
         prescription_changed=rx_changed,
         analysis_done=pump.family is PumpFamily.PROGRAMMABLE,  # the visit interrogates it
     )
-    return plan, rx_changed
+    return plan, rx_changed, signatures
 
 
 def plan_visit(
@@ -140,7 +175,7 @@ def plan_visit(
     now = clock.now()
     visit_key, digest = refill_key(serial, entry)
     with transaction(engine) as session:
-        plan, _ = _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now))
+        plan, _, _ = _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now))
     return plan
 
 
@@ -158,9 +193,12 @@ def complete_visit(
 
     Raises:
         RuleViolationError: bad input (nothing stored, the pump not written).
-        HardStopError: a hard stop the request's override does not cover (nothing stored or written).
+        HardStopError: a hard stop the request's override does not cover, or a spinal fill without a
+            matching second-person check (nothing stored or written).
+        PermissionDeniedError: a direct override by a role that may not override.
         NotFoundError: no such pump.
-        ConflictError: the idempotency key names a different request, or the pump changed meanwhile.
+        ConflictError: the idempotency key names a different request, the pump changed meanwhile or
+            since the form was loaded (``expected_pump_version``), or a co-signature was spent meanwhile.
         DeviceError: the programmer failed or the read-back disagrees (the visit can be retried).
         DeviceOutcomeUnknownError: a write went out without a verified answer (retry to reconcile).
     """
@@ -173,10 +211,10 @@ def complete_visit(
         if replayed is not None:
             return replayed
         pump_id, family = pump_id_of(pump), PumpFamily(pump.family)
-        plan, rx_changed = _plan(session, req)
+        plan, rx_changed, signatures = _plan(session, req)
     if family is PumpFamily.CONSTANT_FLOW:
         plan.require_committable()
-        return _commit(engine, req, plan, rx_changed=False)
+        return _commit(engine, req, plan, signatures, rx_changed=False)
     _require_committable_but_the_register(plan)
     url = device_url or settings.device_url
     with programmer_link(url, clock=clock) as client:
@@ -220,6 +258,7 @@ def complete_visit(
         engine,
         req,
         plan,
+        signatures,
         rx_changed=rx_changed,
         status=after,
         read_at=read_at,
@@ -321,6 +360,7 @@ def _commit(
     engine: Engine,
     req: _Request,
     plan: RefillPlan,
+    signatures: Signatures,
     *,
     rx_changed: bool,
     status: PumpStatus | None = None,
@@ -346,7 +386,15 @@ def _commit(
                 f"{pump.version}): nothing was stored; start the visit again"
             )
         refill = store_refill(
-            session, pump, plan, entry, actor=actor, settings=req.settings, now=now, extra_findings=extra_findings
+            session,
+            pump,
+            plan,
+            entry,
+            actor=actor,
+            settings=req.settings,
+            now=now,
+            extra_findings=extra_findings,
+            signatures=signatures,
         )
         refill.simulated = simulated
         if entry.prescription is not None and rx_changed:
