@@ -1,11 +1,16 @@
 """The pump chart as SVG: parsed with xml.etree, counted, labelled, escaped; empty and one-visit pumps."""
 
+import itertools
+import math
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from pump_service.services.pumps.chart_series import FlowPoint, Forecast, PumpSeries, VolumeKind, VolumePoint
-from pump_service.web.charts import pump_chart_svg
+from pump_service.web.charts import nice_ticks, pump_chart_svg
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 ZONE = ZoneInfo("America/New_York")
@@ -100,3 +105,133 @@ def test_text_is_escaped() -> None:
     root = ET.fromstring(svg)  # noqa: S314 - our own markup; parsing proves it well formed
     assert root.findtext("svg:title", namespaces=NS) == 'Pump <A&B> "x"'
     assert "<A&B>" not in svg
+
+
+# Layout: every text's box, estimated as 0.6 x font size x characters wide and one font size tall.
+
+
+def _first_fill_only() -> PumpSeries:
+    """The demo pump: one first fill, nothing measured, a forecast to the alarm and to empty at the axis's end."""
+    at = datetime(2026, 11, 12, 2, 17, tzinfo=UTC)
+    forecast = Forecast(at, 20.0, at + timedelta(days=36), 2.0, at + timedelta(days=40))
+    return PumpSeries(20.0, (VolumePoint(at, 20.0, VolumeKind.FILLED),), (), forecast)
+
+
+def _alarm_near_the_top() -> PumpSeries:
+    """A fast decline whose alarm level is high on the axis and whose dates crowd the right edge."""
+    forecast = Forecast(T, 40.0, T + timedelta(days=1), 35.0, T + timedelta(days=1, hours=6))
+    return PumpSeries(40.0, (VolumePoint(T, 40.0, VolumeKind.FILLED),), (FlowPoint(T, 47.0, 20.0),), forecast)
+
+
+LAYOUTS = [_history, _first_fill_only, _alarm_near_the_top]
+
+
+def _boxes(root: ET.Element) -> list[tuple[str, float, float, float, float]]:
+    """(text, left, top, right, bottom) of every ``<text>`` in the chart."""
+    root_size = float(root.get("font-size") or "16")
+    boxes = []
+    for element in root.iter(f"{{{NS['svg']}}}text"):
+        text = element.text or ""
+        size = float(element.get("font-size") or root_size)
+        x, y = float(element.get("x") or "0"), float(element.get("y") or "0")
+        width = 0.6 * size * len(text)
+        left = {"start": x, "middle": x - width / 2, "end": x - width}[element.get("text-anchor") or "start"]
+        boxes.append((text, left, y - size, left + width, y + 0.2 * size))  # ascent above, descenders below
+    return boxes
+
+
+def _view_box(root: ET.Element) -> tuple[float, float]:
+    _, _, width, height = map(float, (root.get("viewBox") or "").split())
+    return width, height
+
+
+@pytest.mark.parametrize("make", LAYOUTS, ids=lambda f: f.__name__.strip("_"))
+def test_no_label_falls_outside_the_view_box(make: Callable[[], PumpSeries]) -> None:
+    root = _parse(make())
+    width, height = _view_box(root)
+    outside = [b for b in _boxes(root) if b[1] < 0 or b[2] < 0 or b[3] > width or b[4] > height]
+    assert outside == []
+
+
+@pytest.mark.parametrize("make", LAYOUTS, ids=lambda f: f.__name__.strip("_"))
+def test_no_two_labels_overlap(make: Callable[[], PumpSeries]) -> None:
+    """Covers the x dates of the top panel against the flow panel's title, the forecast labels, the legend."""
+    boxes = _boxes(_parse(make()))
+    clashes = [
+        (a[0], b[0])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+    ]
+    assert clashes == []
+
+
+def _colour(element: ET.Element) -> str | None:
+    fill = element.get("fill")
+    return fill if fill not in (None, "none") else element.get("stroke")
+
+
+def test_legend_items_have_a_sample_in_their_series_colour_and_do_not_overlap() -> None:
+    root = _parse(_history())
+    items = _classes(root, "g", "legend-item")
+    assert [i.findtext("svg:text", namespaces=NS) for i in items] == ["filled", "measured", "planned flow", "forecast"]
+    size = float(root.get("font-size") or "16")
+    spans, samples = [], []
+    for item in items:
+        sample, text = (e for e in item)  # the marker or line sample, then its text
+        samples.append(_colour(sample))
+        sample_left = (
+            float(sample.get("cx") or "nan") - 4
+            if sample.get("cx")
+            else float(sample.get("x") or sample.get("x1") or "nan")
+        )
+        spans.append((sample_left, float(text.get("x") or "nan") + 0.6 * size * len(text.text or "")))
+    assert all(left < right for left, right in spans)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # left to right, with a gap
+    (forecast,) = _classes(root, "polyline", "forecast")
+    series = [_classes(root, "circle", "filled")[0], _classes(root, "circle", "measured")[0]]
+    series += [_classes(root, "rect", "planned")[0], forecast]
+    assert samples == [_colour(e) for e in series]
+
+
+def test_text_renders_near_13_px_at_the_page_width() -> None:
+    root = _parse(_history())
+    width, _ = _view_box(root)
+    rendered = float(root.get("font-size") or "16") * 1100 / width
+    assert 12 <= rendered <= 13.5
+
+
+@pytest.mark.parametrize(
+    ("top", "ticks", "labels"),
+    [
+        (1.2, [0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2], ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2"]),
+        (20, [0, 5, 10, 15, 20], ["0", "5", "10", "15", "20"]),
+        (47, [0, 10, 20, 30, 40, 50], ["0", "10", "20", "30", "40", "50"]),
+        (30, [0, 10, 20, 30], ["0", "10", "20", "30"]),
+        (0.055, [0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06], ["0.00", "0.01", "0.02", "0.03", "0.04", "0.05", "0.06"]),
+    ],
+)
+def test_y_ticks_are_nice(top: float, ticks: list[float], labels: list[str]) -> None:
+    values, decimals = nice_ticks(top)
+    assert values == pytest.approx(ticks)
+    assert [f"{v:.{decimals}f}" for v in values] == labels
+    step = values[1] - values[0]
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 6) in (1, 2, 5)
+    assert values[-1] >= top > values[-2]  # the axis ends at the first nice value at or above the data
+
+
+def test_the_flow_axis_shows_nice_ticks_with_headroom() -> None:
+    root = _parse(_history())  # flows up to 1.0 mL/d
+    ticks = _texts(root, "y-tick")
+    assert ticks[:4] == ["0", "10", "20", "30"]  # volume, to the 30 mL capacity
+    assert ticks[4:] == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2"]
+
+
+def test_a_pump_with_only_its_first_fill_says_no_flow_is_measured_yet() -> None:
+    root = _parse(_first_fill_only())
+    assert _texts(root, "no-flow") == ["no flow measured yet"]
+    assert _texts(root, "y-label") == ["Reservoir volume (mL)", "Flow: measured vs planned (mL/d)"]
+    assert len(_texts(root, "x-tick")) == 6  # the volume panel's dates only: no empty flow grid
+    assert len(_texts(root, "y-tick")) == len(nice_ticks(20.0)[0])
+    assert _texts(_parse(_history()), "no-flow") == []
