@@ -227,3 +227,35 @@ def test_co_signing_needs_the_record_visit_permission(app: FastAPI, people: dict
     assert _override(billing, "dr-who", "dr-who-password").status_code == 403
     anonymous = TestClient(app)
     assert _override(anonymous, "dr-who", "dr-who-password").status_code == 401
+
+
+def test_the_second_person_cannot_record_the_fill_they_checked(app: FastAPI, nurse: TestClient, engine: Engine) -> None:
+    """Nurse A has nurse B sign a check; B then records the fill herself: one person, refused, nothing stored."""
+    rx = {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"}
+    body = {"serial": "SM-9", "model_id": "programmable-20", "route": "intrathecal", "prescription": rx}
+    assert nurse.post("/pumps", json=body).status_code == 201
+    fill = {
+        "performed_at": T0.isoformat(),
+        "returned_volume_ml": "0 mL",
+        "fill_volume_ml": "20 mL",
+        "components": [{"drug_id": "baclofen", "conc_mg_per_ml": "2 mg/mL", "lot": "B1", "expires_on": "2027-12-31"}],
+    }
+    check = {"kind": "second_check", "username": "nurse-b", "password": "nurse-b-password"}
+    signed = nurse.post(
+        "/pumps/SM-9/cosignatures", json={**check, "drug_id": "baclofen", "concentration": 2.0, "fill_volume_ml": 20}
+    )
+    assert signed.status_code == 201, signed.text
+    own = {**fill, "cosignatures": [signed.json()["cosignature_id"]]}
+    checker = _client(app, "nurse-b")
+    for path in ("/pumps/SM-9/refills/plan", "/pumps/SM-9/refills"):
+        refused = checker.post(path, json=own)
+        assert refused.status_code == 403, refused.text
+        assert "another person" in refused.json()["detail"]
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert _count(engine, Refill) == 0
+    with transaction(engine) as session:
+        row = session.get(Cosignature, signed.json()["cosignature_id"])
+        assert row is not None
+        assert row.used_by_refill_id is None
+    matched = nurse.post("/pumps/SM-9/refills/plan", json=own)
+    assert matched.json()["unresolved"] == []
