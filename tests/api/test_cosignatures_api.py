@@ -42,6 +42,7 @@ def people(app: FastAPI) -> dict[str, tuple[str, str]]:
         "nurse2": make_user(engine, Role.NURSE, "nurse-b", "nurse-b-password"),
         "physician": make_user(engine, Role.PHYSICIAN, "dr-who", "dr-who-password"),
         "billing": make_user(engine, Role.BILLING, "bill-c", "bill-c-password"),
+        "bench": make_user(engine, Role.BENCH, "bench-d", "bench-d-password"),
     }
 
 
@@ -259,3 +260,17 @@ def test_the_second_person_cannot_record_the_fill_they_checked(app: FastAPI, nur
         assert row.used_by_refill_id is None
     matched = nurse.post("/pumps/SM-9/refills/plan", json=own)
     assert matched.json()["unresolved"] == []
+
+
+def test_a_bench_account_is_not_a_second_person(nurse: TestClient, engine: Engine) -> None:
+    """A bench (an integration's account) may record visits on a test bench, but a spinal fill's check is a person's."""
+    rx = {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"}
+    body = {"serial": "SM-9", "model_id": "programmable-20", "route": "intrathecal", "prescription": rx}
+    assert nurse.post("/pumps", json=body).status_code == 201
+    check = {"kind": "second_check", "username": "bench-d", "password": "bench-d-password"}
+    signed = nurse.post(
+        "/pumps/SM-9/cosignatures", json={**check, "drug_id": "baclofen", "concentration": 2.0, "fill_volume_ml": 20}
+    )
+    assert signed.status_code == 403, signed.text
+    assert "may not give a second check" in signed.json()["detail"]
+    assert _count(engine, Cosignature) == 0
