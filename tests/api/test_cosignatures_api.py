@@ -274,3 +274,21 @@ def test_a_bench_account_is_not_a_second_person(nurse: TestClient, engine: Engin
     assert signed.status_code == 403, signed.text
     assert "may not give a second check" in signed.json()["detail"]
     assert _count(engine, Cosignature) == 0
+
+
+@pytest.mark.parametrize("reason", [" " * 12, "\t\n" * 6, "   ok      "])
+def test_an_override_needs_a_reason_not_blanks(
+    app: FastAPI, nurse: TestClient, engine: Engine, clock: FixedClock, reason: str
+) -> None:
+    _hai(nurse)
+    body = _stopped(clock)
+    cosigned = _override(nurse, "dr-who", "dr-who-password", reason=reason)
+    assert cosigned.status_code == 422, cosigned.text
+    assert cosigned.json()["errors"][0]["loc"] == ["body", "hard_stop_override", "reason"]
+    assert _count(engine, Cosignature) == 0
+    physician = _client(app, "dr-who")
+    own = {"reason": reason, "codes": ["implausible_flow", "refill_interval_short"]}
+    refused = physician.post("/pumps/HAI-1/refills", json={**body, "override": own})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["body", "override", "reason"]
+    assert _count(engine, Refill) == 1  # the first fill only
