@@ -109,7 +109,7 @@ def _look_up(engine: Engine, clock: Clock, policy: AccessPolicy, bearer: str | N
             station_id, session_id, csrf = login.station_id, login.id, login.csrf_token
         else:
             raise AuthenticationError("sign in, or send 'Authorization: Bearer <token>'")
-        usable_station(session, station_id)
+        usable_station(session, station_id, user.role)
         return Principal(
             user_id=user.username, role=user.role, station_id=station_id, session_id=session_id, csrf_token=csrf
         )

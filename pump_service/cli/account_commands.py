@@ -93,12 +93,13 @@ def users_list(database_url: DatabaseOpt = None) -> None:
 
 @users_app.command("disable")
 @handle_errors
-def users_disable(username: str, database_url: DatabaseOpt = None) -> None:
+def users_disable(username: str, database_url: DatabaseOpt = None, actor: ActorOpt = None) -> None:
     """Disable an account: its sessions and tokens stop working at once."""
-    ctx = CliContext.from_options(database_url, None)
+    ctx = CliContext.from_options(database_url, actor)
+    by = ctx.actor.user  # asked before the write: the audit trail attributes it to whoever runs this
     with ctx.session() as session:
         name = disable_user(session, username, now=ctx.clock.now()).username
-    print(f"user {name} disabled; its sessions and tokens are ended")
+    print(f"user {name} disabled by {by}; its sessions and tokens are ended")
 
 
 @users_app.command("token")
@@ -109,15 +110,20 @@ def users_token(
     label: Annotated[str, typer.Option("--label", help="what the token is for")] = "",
     expires_days: Annotated[int | None, typer.Option("--expires-days", min=1, max=3650)] = None,
     database_url: DatabaseOpt = None,
+    actor: ActorOpt = None,
 ) -> None:
     """Issue an API token for the account, bound to a station. It is printed once and never stored."""
-    ctx = CliContext.from_options(database_url, None)
+    ctx = CliContext.from_options(database_url, actor)
+    by = ctx.actor.user  # asked before the write: the audit trail attributes the token to its issuer
     now = ctx.clock.now()
     expires = now + timedelta(days=expires_days) if expires_days else None
     with ctx.session() as session:
         token = issue_token(session, username, station_id=station, now=now, label=label, expires_at=expires).token
     print(token)
-    print("store it now: it is not shown again (send it as 'Authorization: Bearer <token>')", file=sys.stderr)
+    print(
+        f"issued by {by}; store it now: it is not shown again (send it as 'Authorization: Bearer <token>')",
+        file=sys.stderr,
+    )
 
 
 @stations_app.command("add")
@@ -165,12 +171,13 @@ def stations_list(database_url: DatabaseOpt = None) -> None:
 
 @stations_app.command("disable")
 @handle_errors
-def stations_disable(station_id: str, database_url: DatabaseOpt = None) -> None:
+def stations_disable(station_id: str, database_url: DatabaseOpt = None, actor: ActorOpt = None) -> None:
     """Disable a station: sessions and tokens bound to it stop working."""
-    ctx = CliContext.from_options(database_url, None)
+    ctx = CliContext.from_options(database_url, actor)
+    by = ctx.actor.user  # asked before the write: the audit trail attributes it to whoever runs this
     with ctx.session() as session:
         disable_station(session, station_id, now=ctx.clock.now())
-    print(f"station {station_id} disabled")
+    print(f"station {station_id} disabled by {by}")
 
 
 def register(app: typer.Typer) -> None:

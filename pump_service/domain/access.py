@@ -64,8 +64,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.ADMIN: frozenset({Permission.MANAGE_USERS, Permission.MANAGE_STATIONS, Permission.READ_AUDIT}),
-    # A bench drives simulated clinics end to end, through test-bench stations only.
-    Role.BENCH: _CLINICAL | {Permission.PRESCRIBE, Permission.READ_BILLING},
+    # A bench drives simulated clinics end to end, through test-bench stations only. It is not a
+    # person: it never gives the second-person check of a spinal fill (a nurse signs that).
+    Role.BENCH: (_CLINICAL - {Permission.VERIFY_SECOND_PERSON}) | {Permission.PRESCRIBE, Permission.READ_BILLING},
 }
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "FillComponentEntry",
     "ModelCorrection",
     "OverrideEntry",
+    "OverrideReason",
     "PatientEntry",
     "PumpRegistration",
     "PumpReplacement",
@@ -246,6 +247,19 @@ class BillingEntry(_Request):
     refill_kit_lot: str | None = Field(None, max_length=40, description="the refill kit (A4220) used")
 
 
+def _said_something(reason: str) -> str:
+    """Ten spaces pass ``min_length``; they are no reason (kept as typed: it is part of the request's digest)."""
+    if len(reason.strip()) < 10:
+        raise ValueError("an override's reason says why, in at least 10 characters other than spaces")
+    return reason
+
+
+# Why a clinician goes ahead despite a hard stop: at least 10 characters of text, not of spaces.
+OverrideReason = Annotated[
+    str, Field(min_length=10, max_length=500, description="why the refill goes ahead"), AfterValidator(_said_something)
+]
+
+
 class OverrideEntry(_Request):
     """The acting physician goes ahead despite the named hard stops, for a stated reason.
 
@@ -254,7 +268,7 @@ class OverrideEntry(_Request):
     the co-signature's id in ``cosignatures`` instead.
     """
 
-    reason: str = Field(min_length=10, max_length=500, description="why the refill goes ahead")
+    reason: OverrideReason
     codes: tuple[FindingCode, ...] = Field(min_length=1, max_length=20, description="the hard stops overridden")
 
 

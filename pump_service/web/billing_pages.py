@@ -5,7 +5,6 @@ system now) are shown, and accepted, only with ``MANAGE_CHARGES`` (the server re
 whatever the page showed). They go through the same use cases as the API, the CLI and the scheduler.
 """
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -22,6 +21,7 @@ from pump_service.services.charges.dispatch import charge_destination
 from pump_service.services.scheduling.clinic_admin import list_clinics
 from pump_service.services.scheduling.clinics import calendar_of
 from pump_service.web.navigation import error_page, page
+from schemas.clock import IsoDate
 
 router = APIRouter(include_in_schema=False)
 
@@ -88,7 +88,7 @@ def send_due_charges(
 def batch_page(
     request: Request,
     clinic_id: str,
-    service_date: date,
+    service_date: IsoDate,
     principal: Billing,
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

@@ -89,7 +89,7 @@ def login(
     with transaction(request.app.state.engine) as session:
         try:
             user = verify_credentials(session, username, password, now=now, policy=policy)
-            usable_station(session, station)
+            usable_station(session, station, user.role)
             token = open_session(session, user, station, now=now, policy=policy).token
         except ServiceError as exc:
             failure = exc  # the transaction still commits the counted failure

@@ -29,6 +29,7 @@ from pump_service.services.scheduling.clinic_admin import change_clinic, clinic_
 from pump_service.services.scheduling.clinics import get_clinic, list_holidays, remove_holiday, settings_of
 from pump_service.services.scheduling.contracts import ClinicChanges
 from pump_service.web.navigation import error_page, page
+from schemas.clock import IsoDate
 
 router = APIRouter(include_in_schema=False)
 
@@ -223,7 +224,7 @@ def add_closure(
 def remove_closure(
     request: Request,
     clinic_id: str,
-    day: date,
+    day: IsoDate,
     principal: Manager,
     session: SessionDep,
     clock: ClockDep,

@@ -1,6 +1,5 @@
 """``/worklist``: a clinic's day: appointments, overdue pumps, open escalations, each pump's drug and last result."""
 
-from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -17,6 +16,7 @@ from pump_service.services.scheduling.clinics import calendar_of, get_clinic
 from pump_service.services.scheduling.day_sheet import day_sheet
 from pump_service.web.formatting import local_time
 from pump_service.web.navigation import error_page, page
+from schemas.clock import IsoDate
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +31,7 @@ def worklist_page(
     settings: SettingsDep,
     clock: ClockDep,
     clinic: Annotated[str | None, Query(max_length=32)] = None,
-    day: Annotated[date | None, Query()] = None,
+    day: Annotated[IsoDate | None, Query()] = None,  # 9999-12-31 would overflow the day's end
 ) -> HTMLResponse:
     now = clock.now()
     try:

@@ -42,6 +42,7 @@ def people(app: FastAPI) -> dict[str, tuple[str, str]]:
         "nurse2": make_user(engine, Role.NURSE, "nurse-b", "nurse-b-password"),
         "physician": make_user(engine, Role.PHYSICIAN, "dr-who", "dr-who-password"),
         "billing": make_user(engine, Role.BILLING, "bill-c", "bill-c-password"),
+        "bench": make_user(engine, Role.BENCH, "bench-d", "bench-d-password"),
     }
 
 
@@ -227,3 +228,67 @@ def test_co_signing_needs_the_record_visit_permission(app: FastAPI, people: dict
     assert _override(billing, "dr-who", "dr-who-password").status_code == 403
     anonymous = TestClient(app)
     assert _override(anonymous, "dr-who", "dr-who-password").status_code == 401
+
+
+def test_the_second_person_cannot_record_the_fill_they_checked(app: FastAPI, nurse: TestClient, engine: Engine) -> None:
+    """Nurse A has nurse B sign a check; B then records the fill herself: one person, refused, nothing stored."""
+    rx = {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"}
+    body = {"serial": "SM-9", "model_id": "programmable-20", "route": "intrathecal", "prescription": rx}
+    assert nurse.post("/pumps", json=body).status_code == 201
+    fill = {
+        "performed_at": T0.isoformat(),
+        "returned_volume_ml": "0 mL",
+        "fill_volume_ml": "20 mL",
+        "components": [{"drug_id": "baclofen", "conc_mg_per_ml": "2 mg/mL", "lot": "B1", "expires_on": "2027-12-31"}],
+    }
+    check = {"kind": "second_check", "username": "nurse-b", "password": "nurse-b-password"}
+    signed = nurse.post(
+        "/pumps/SM-9/cosignatures", json={**check, "drug_id": "baclofen", "concentration": 2.0, "fill_volume_ml": 20}
+    )
+    assert signed.status_code == 201, signed.text
+    own = {**fill, "cosignatures": [signed.json()["cosignature_id"]]}
+    checker = _client(app, "nurse-b")
+    for path in ("/pumps/SM-9/refills/plan", "/pumps/SM-9/refills"):
+        refused = checker.post(path, json=own)
+        assert refused.status_code == 403, refused.text
+        assert "another person" in refused.json()["detail"]
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert _count(engine, Refill) == 0
+    with transaction(engine) as session:
+        row = session.get(Cosignature, signed.json()["cosignature_id"])
+        assert row is not None
+        assert row.used_by_refill_id is None
+    matched = nurse.post("/pumps/SM-9/refills/plan", json=own)
+    assert matched.json()["unresolved"] == []
+
+
+def test_a_bench_account_is_not_a_second_person(nurse: TestClient, engine: Engine) -> None:
+    """A bench (an integration's account) may record visits on a test bench, but a spinal fill's check is a person's."""
+    rx = {"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"}
+    body = {"serial": "SM-9", "model_id": "programmable-20", "route": "intrathecal", "prescription": rx}
+    assert nurse.post("/pumps", json=body).status_code == 201
+    check = {"kind": "second_check", "username": "bench-d", "password": "bench-d-password"}
+    signed = nurse.post(
+        "/pumps/SM-9/cosignatures", json={**check, "drug_id": "baclofen", "concentration": 2.0, "fill_volume_ml": 20}
+    )
+    assert signed.status_code == 403, signed.text
+    assert "may not give a second check" in signed.json()["detail"]
+    assert _count(engine, Cosignature) == 0
+
+
+@pytest.mark.parametrize("reason", [" " * 12, "\t\n" * 6, "   ok      "])
+def test_an_override_needs_a_reason_not_blanks(
+    app: FastAPI, nurse: TestClient, engine: Engine, clock: FixedClock, reason: str
+) -> None:
+    _hai(nurse)
+    body = _stopped(clock)
+    cosigned = _override(nurse, "dr-who", "dr-who-password", reason=reason)
+    assert cosigned.status_code == 422, cosigned.text
+    assert cosigned.json()["errors"][0]["loc"] == ["body", "hard_stop_override", "reason"]
+    assert _count(engine, Cosignature) == 0
+    physician = _client(app, "dr-who")
+    own = {"reason": reason, "codes": ["implausible_flow", "refill_interval_short"]}
+    refused = physician.post("/pumps/HAI-1/refills", json={**body, "override": own})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["body", "override", "reason"]
+    assert _count(engine, Refill) == 1  # the first fill only

@@ -100,7 +100,9 @@ def test_tokens_store_only_a_hash_and_need_an_enabled_station(engine: Engine, se
 
     with transaction(engine) as session:
         clinic = default_clinic(session, settings, now=T0).clinic_id
-        register_station(session, "s1", clinic_id=clinic, programmer_url="/dev/ttyUSB0", now=T0, created_by="t")
+        register_station(
+            session, "s1", clinic_id=clinic, programmer_url="/dev/ttyUSB0", is_test_bench=True, now=T0, created_by="t"
+        )
         add_user(session, "bench1", role=Role.BENCH, password=_PHRASE_2, now=T0, created_by="t")
         issued = issue_token(session, "bench1", station_id="s1", now=T0, label="ci")
         stored = session.exec(select(ApiToken)).one()

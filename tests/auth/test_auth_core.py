@@ -244,3 +244,44 @@ def test_a_disabled_station_s_tokens_are_refused_with_a_403_problem(app: FastAPI
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
     assert BENCH_STATION in response.json()["detail"]
+
+
+def test_a_bench_account_acts_only_through_a_test_bench(
+    client: TestClient, engine: Engine, settings: Settings, clock: FixedClock
+) -> None:
+    """A bench may prescribe: on a ward station's programmer it would reprogram a patient's pump unattended."""
+    from pump_service.persistence.account_models import ApiToken
+    from pump_service.services.accounts import issue_token, register_station
+    from pump_service.services.accounts.secrets_hash import new_secret
+    from pump_service.services.scheduling.clinics import default_clinic
+
+    ensure_bench_station(engine, settings)
+    with transaction(engine) as session:
+        clinic = default_clinic(session, settings, now=clock.now()).clinic_id
+        register_station(
+            session, "ward-1", clinic_id=clinic, programmer_url="/dev/ttyUSB0", now=clock.now(), created_by="t"
+        )
+    bench, password = make_user(engine, Role.BENCH)
+    with transaction(engine) as session, pytest.raises(ValueError, match="test bench"):
+        issue_token(session, bench, station_id="ward-1", now=clock.now())
+    refused = client.post(
+        "/login",
+        data={"username": bench, "password": password, "station": "ward-1"},
+        headers={"Accept": "application/json"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 403, refused.text
+    assert SESSION_COOKIE not in client.cookies
+    # A token bound to a ward station some other way (e.g. before this rule) is refused too.
+    stale = new_secret()
+    with transaction(engine) as session:
+        user = session.exec(select(UserAccount).where(UserAccount.username == bench)).one()
+        session.add(ApiToken(id=secret_key(stale), user_id=user.id or 0, station_id="ward-1", created_at=clock.now()))
+    answer = client.get("/_probe", headers={"Authorization": f"Bearer {stale}"})
+    assert answer.status_code == 403
+    assert "test bench" in answer.json()["detail"]
+    assert client.get("/_probe", headers={"Authorization": f"Bearer {token_for(engine, bench)}"}).status_code == 200
+    nurse, _ = make_user(engine, Role.NURSE)
+    with transaction(engine) as session:
+        ward = issue_token(session, nurse, station_id="ward-1", now=clock.now()).token
+    assert client.get("/_probe", headers={"Authorization": f"Bearer {ward}"}).status_code == 200

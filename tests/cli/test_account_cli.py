@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from pump_service.cli import app
+from pump_service.persistence.audit_models import AuditEntry
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.services.accounts import list_stations, resolve_token
 from schemas.clock import SystemClock
@@ -72,6 +74,27 @@ def test_users_add_list_disable_and_a_token_printed_once(db: str) -> None:
     with transaction(engine) as session:
         assert [s.disabled for s in list_stations(session)] == [True]
     engine.dispose()
+
+
+def test_account_and_station_changes_are_attributed_to_who_ran_the_command(db: str) -> None:
+    """A token issued, an account or a station disabled: each audit entry names the admin, not "system"."""
+    assert invoke("users", "add", "nurse.lee", "--role", "nurse", "--password-stdin", stdin=_PHRASE + "\n")[0] == 0
+    assert invoke("stations", "add", "st-2", "--clinic", "main", "--port", "sim://", "--test-bench")[0] == 0
+    code, _, err = invoke("users", "token", "nurse.lee", "--station", "st-2")
+    assert code == 0, err
+    assert invoke("users", "disable", "nurse.lee", "--actor", "admin-2")[0] == 0
+    assert invoke("stations", "disable", "st-2")[0] == 0
+    engine = make_engine(db)
+    with transaction(engine) as session:
+        entries = session.exec(
+            select(AuditEntry).where(col(AuditEntry.entity).in_(["api_token", "user_account", "station"]))
+        ).all()
+        who = {(e.entity, e.action): e.actor_user for e in entries}
+    engine.dispose()
+    assert who[("api_token", "insert")] == "admin-1"
+    assert who[("user_account", "update")] == "admin-2"
+    assert who[("station", "update")] == "admin-1"
+    assert "system" not in who.values()
 
 
 def _now() -> datetime:

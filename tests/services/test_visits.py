@@ -9,12 +9,14 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from pump_service.billing import BillingDataError
+from pump_service.domain.access import Permission, Role, allows
 from pump_service.domain.findings import FindingCode, HardStopError
 from pump_service.errors import (
     ConflictError,
     DeviceError,
     DeviceOutcomeUnknownError,
     NotFoundError,
+    PermissionDeniedError,
     RuleViolationError,
     ServiceError,
 )
@@ -152,6 +154,24 @@ def test_the_same_request_five_times_records_writes_and_bills_once(station: Stat
         codes = sorted(row.code for row in session.exec(select(ChargeEventRow)).all())
     assert codes == ["95990", "A4220", "J0475"]  # one set: refill by staff, kit, baclofen
     assert station.programmer.executed == [("REFILL", station.programmer.executed[0][1])]
+
+
+@pytest.mark.parametrize("role", [Role.NURSE, Role.BENCH, Role.PHYSICIAN])
+def test_only_a_role_that_may_prescribe_changes_the_dose_with_a_refill(
+    engine: Engine, settings: Settings, role: Role
+) -> None:
+    """A nurse may not reprogram (POST /reprogrammings is PRESCRIBE): a refill's prescription is no way round it."""
+    station = Station(engine, settings, Actor(user="someone-1", station_id="test-station", role=role))
+    body = refill_body(prescription={"mode": "continuous", "rate_ml_per_day": "0.4 mL/d"})
+    if not allows(role, Permission.PRESCRIBE):
+        with pytest.raises(PermissionDeniedError, match="may not change pump SM-1's prescription"):
+            station.visit(body)
+        assert station.programmer.executed == []
+        assert (station.count(Refill), station.count(Visit)) == (0, 0)
+        assert station.visit(refill_body()).fill_volume_ml == pytest.approx(20.0)  # a refill keeping the dose is hers
+        return
+    station.visit(body)
+    assert [c for c, _ in station.programmer.executed] == ["REFILL", "RX_WRITE"]
 
 
 def test_a_dose_change_is_written_and_the_pump_rx_id_kept(station: Station) -> None:

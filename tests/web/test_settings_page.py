@@ -207,3 +207,18 @@ def test_the_navigation_link_leads_to_the_stations_clinic(app: FastAPI, clinic: 
     manager = browser(app, Role.MANAGER)
     assert 'href="/clinic-settings"' in manager.get(PAGE).text
     assert manager.get("/clinic-settings").headers["location"] == PAGE
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_closure_at_the_end_of_the_calendar_is_refused_not_a_crash(
+    app: FastAPI, engine: Engine, clinic: str, day: str
+) -> None:
+    manager = browser(app, Role.MANAGER)
+    before = _stored(engine)
+    added = manager.post(
+        "/clinics/main/settings/holidays", data=_form(manager, "holiday-form") | {"day": day, "name": "x"}
+    )
+    assert added.status_code == 422, added.text[-2000:]
+    removed = manager.post(f"/clinics/main/settings/holidays/{day}/remove", data=_form(manager, "holidays"))
+    assert removed.status_code == 422, removed.text[-2000:]
+    assert _stored(engine) == before

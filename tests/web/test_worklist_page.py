@@ -95,3 +95,14 @@ def test_signed_out_is_sent_to_the_login_page(app: FastAPI) -> None:
     response = browser(app, None).get("/worklist?day=2026-11-20")
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/worklist%3Fday%3D2026-11-20"
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "9999-12-30"])
+def test_a_day_at_the_end_of_the_calendar_is_refused_not_a_crash(app: FastAPI, day: str) -> None:
+    """The day's sheet reaches into the next day: 9999-12-31 overflowed (500) before the date was bounded."""
+    nurse = browser(app, Role.NURSE)
+    refused = nurse.get(f"/worklist?day={day}")
+    assert refused.status_code == 422, refused.text[-2000:]
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    billing = browser(app, Role.BILLING)
+    assert billing.get(f"/billing/batches/main/{day}").status_code == 422

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from pump_service.devices import check_programmer_url, is_simulated
+from pump_service.domain.access import Role
 from pump_service.errors import ConflictError, NotFoundError, PermissionDeniedError, RuleViolationError
 from pump_service.persistence.account_models import StationRow
 from pump_service.persistence.schedule_models import Clinic
@@ -127,15 +128,21 @@ def station_of(session: Session, station_id: str) -> StationRecord:
     return _record(row)
 
 
-def usable_station(session: Session, station_id: str) -> StationRecord:
-    """The station a request acts through: registered and enabled.
+def usable_station(session: Session, station_id: str, role: Role | None = None) -> StationRecord:
+    """The station a request acts through: registered and enabled, and a test bench for a bench account.
+
+    A bench account (test benches, integrations) may prescribe: through a real station's programmer
+    that would reprogram a patient's pump with no clinician signed in.
 
     Raises:
-        PermissionDeniedError: unknown or disabled (the principal may not act from it).
+        PermissionDeniedError: unknown or disabled, or ``role`` is bench and the station is not a
+            test bench (the principal may not act from it).
     """
     row = session.get(StationRow, station_id)
     if row is None or row.disabled_at is not None:
         raise PermissionDeniedError(f"station {station_id!r} is not registered or is disabled")
+    if role is Role.BENCH and not row.is_test_bench:
+        raise PermissionDeniedError(f"a bench account acts only through a test bench; {station_id!r} is not one")
     return _record(row)
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from pump_service.domain.access import Role
 from pump_service.errors import AuthenticationError, NotFoundError, RuleViolationError
 from pump_service.persistence.account_models import ApiToken, UserAccount
 from pump_service.services.accounts.secrets_hash import new_secret, secret_key
@@ -34,7 +35,8 @@ def issue_token(
 
     Raises:
         NotFoundError: no such user or station.
-        RuleViolationError: the account is disabled, the station disabled, or the expiry not in the future.
+        RuleViolationError: the account is disabled, the station disabled (or not a test bench for a
+            bench account), or the expiry not in the future.
     """
     user = find_user(session, username)
     if user is None:
@@ -44,6 +46,10 @@ def issue_token(
     station = station_of(session, station_id)
     if station.disabled:
         raise RuleViolationError(f"station {station_id!r} is disabled", field="station")
+    if user.role is Role.BENCH and not station.is_test_bench:
+        raise RuleViolationError(
+            f"a bench account acts only through a test bench; {station_id!r} is not one", field="station"
+        )
     if expires_at is not None and expires_at <= now:
         raise RuleViolationError("a token's expiry must be in the future", field="expires_at")
     if len(label) > 100:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from pump_service.domain import bounds
 from pump_service.domain.findings import FindingCode
+from pump_service.services.contracts import OverrideReason
 from schemas.drug_catalogue import get_drug
 from schemas.units import VolumeMl
 
@@ -30,7 +31,7 @@ class OverrideCosignRequest(_Signed):
     """A physician overrides the named hard stops of the refill being entered, for a reason."""
 
     kind: Literal["hard_stop_override"]
-    reason: str = Field(min_length=10, max_length=500)
+    reason: OverrideReason
     codes: tuple[FindingCode, ...] = Field(min_length=1, max_length=20)
 
 

@@ -198,7 +198,8 @@ def resolve_signatures(
 
     Raises:
         RuleViolationError: a co-signature unknown, for another pump, expired, used, or two overrides.
-        PermissionDeniedError: a direct override by a role that may not override.
+        PermissionDeniedError: a direct override by a role that may not override, or a co-signature
+            signed by the acting user.
     """
     at = _judged_at(session, visit_key, now)
     override = direct_override(entry.override, actor, now)
@@ -206,6 +207,7 @@ def resolve_signatures(
     briefs: list[CosignatureBrief] = []
     for row in _rows(session, entry.cosignatures):
         _check_usable(row, pump, at)
+        _check_another_person(row, actor)
         kind = CosignatureKind(row.kind)
         if kind is CosignatureKind.HARD_STOP_OVERRIDE:
             if override is not None:
@@ -259,6 +261,19 @@ def _check_usable(row: Cosignature, pump: Pump, at: datetime) -> None:
     if at >= row.expires_at:
         raise RuleViolationError(
             f"co-signature {row.id} expired at {row.expires_at.isoformat()}: sign again", field="cosignatures"
+        )
+
+
+def _check_another_person(row: Cosignature, actor: Actor) -> None:
+    """A co-signature is a second person's: the one who records the fill cannot be its signer.
+
+    Signing refuses the requester as signer, but the id can be named by anyone's refill: without
+    this check a nurse asks a colleague to have her sign, then records the fill as the only person.
+    """
+    if row.signer == actor.user:
+        raise PermissionDeniedError(
+            f"co-signature {row.id} was signed by {row.signer}, who is recording this refill: "
+            "a co-signature is another person's"
         )
 
 

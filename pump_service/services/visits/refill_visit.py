@@ -30,10 +30,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from pump_service.devices import check_prescription_writable, is_simulated, programmer_link
+from pump_service.domain.access import Permission, allows
 from pump_service.domain.findings import Finding, FindingCode, Tier
 from pump_service.domain.refill_plan import RefillPlan, RegisterReading
 from pump_service.domain.second_check import second_check_findings
-from pump_service.errors import ConflictError, RuleViolationError
+from pump_service.errors import ConflictError, PermissionDeniedError, RuleViolationError
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Pump
 from pump_service.persistence.visit_models import Visit, VisitState
@@ -128,6 +129,8 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures
         )
     signatures = resolve_signatures(session, pump, req.entry, actor=req.actor, now=req.now, visit_key=req.visit_key)
     rx_changed = _rx_changed(session, pump, req.entry)
+    if rx_changed:
+        _require_prescriber(req.actor, req.serial)
     plan = plan_for(
         session,
         pump,
@@ -159,6 +162,21 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures
         analysis_done=pump.family is PumpFamily.PROGRAMMABLE,  # the visit interrogates it
     )
     return plan, rx_changed, signatures
+
+
+def _require_prescriber(actor: Actor, serial: str) -> None:
+    """A refill that writes a new prescription is a reprogramming: only a role that may prescribe records it.
+
+    Console commands (no role) are run by whoever administers the station, as for every other write.
+
+    Raises:
+        PermissionDeniedError: the acting role may not prescribe.
+    """
+    if actor.role is not None and not allows(actor.role, Permission.PRESCRIBE):
+        raise PermissionDeniedError(
+            f"the {actor.role.value} role may not change pump {serial}'s prescription: a physician records "
+            "this refill, or the refill keeps the prescription in force"
+        )
 
 
 def plan_visit(
@@ -195,7 +213,8 @@ def complete_visit(
         RuleViolationError: bad input (nothing stored, the pump not written).
         HardStopError: a hard stop the request's override does not cover, or a spinal fill without a
             matching second-person check (nothing stored or written).
-        PermissionDeniedError: a direct override by a role that may not override.
+        PermissionDeniedError: a direct override by a role that may not override, or a new
+            prescription by a role that may not prescribe.
         NotFoundError: no such pump.
         ConflictError: the idempotency key names a different request, the pump changed meanwhile or
             since the form was loaded (``expected_pump_version``), or a co-signature was spent meanwhile.
