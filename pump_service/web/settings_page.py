@@ -100,6 +100,16 @@ def _clinic_or_404(request: Request, session: Session, clinic_id: str) -> Clinic
         return error_page(request, 404, "Unknown clinic", str(exc))
 
 
+def _unchanged_clinic(request: Request, session: Session, clinic_id: str, loaded: str) -> Clinic | HTMLResponse:
+    """The clinic a form posts to, or the page saying why not: unknown (404) or changed since loaded (409)."""
+    clinic = _clinic_or_404(request, session, clinic_id)
+    if isinstance(clinic, HTMLResponse):
+        return clinic
+    if loaded != fingerprint(session, clinic):
+        return error_page(request, 409, "The settings changed meanwhile", _STALE)
+    return clinic
+
+
 def _errors_of(exc: ValidationError) -> dict[str, str]:
     return {str(e["loc"][0]) if e["loc"] else "form": e["msg"].removeprefix("Value error, ") for e in exc.errors()}
 
@@ -147,7 +157,7 @@ def save_settings(
     jurisdiction: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Change the calendar, reminders and jurisdiction; a stale form is a conflict, bad values a 422."""
-    clinic = _clinic_or_404(request, session, clinic_id)
+    clinic = _unchanged_clinic(request, session, clinic_id, loaded)
     if isinstance(clinic, HTMLResponse):
         return clinic
     submitted: dict[str, Any] = {
@@ -161,8 +171,6 @@ def save_settings(
         "reminder_days": reminder_days,
         "jurisdiction": jurisdiction,
     }
-    if loaded != fingerprint(session, clinic):
-        return error_page(request, 409, "The settings changed meanwhile", _STALE)
     try:
         changes = ClinicChanges.model_validate(
             {
@@ -200,11 +208,9 @@ def add_closure(
     name: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Close the clinic on a day; its bookings are moved (as the API's holiday PUT does)."""
-    clinic = _clinic_or_404(request, session, clinic_id)
+    clinic = _unchanged_clinic(request, session, clinic_id, loaded)
     if isinstance(clinic, HTMLResponse):
         return clinic
-    if loaded != fingerprint(session, clinic):
-        return error_page(request, 409, "The settings changed meanwhile", _STALE)
     try:
         if not name.strip():
             raise RuleViolationError("give the closure a name (e.g. 'Staff training')", field="name")
@@ -230,11 +236,9 @@ def remove_closure(
     clock: ClockDep,
     loaded: Annotated[str, Form(max_length=64)],
 ) -> Response:
-    clinic = _clinic_or_404(request, session, clinic_id)
+    clinic = _unchanged_clinic(request, session, clinic_id, loaded)
     if isinstance(clinic, HTMLResponse):
         return clinic
-    if loaded != fingerprint(session, clinic):
-        return error_page(request, 409, "The settings changed meanwhile", _STALE)
     try:
         with session.begin_nested():
             remove_holiday(session, clinic, day, actor=principal.actor(), now=clock.now())
@@ -257,11 +261,9 @@ def save_billing_setup(
     note: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     """A new version of the billing set-up (defaults only; payer profiles are managed through the API)."""
-    clinic = _clinic_or_404(request, session, clinic_id)
+    clinic = _unchanged_clinic(request, session, clinic_id, loaded)
     if isinstance(clinic, HTMLResponse):
         return clinic
-    if loaded != fingerprint(session, clinic):
-        return error_page(request, 409, "The settings changed meanwhile", _STALE)
     try:
         entry = ClinicBillingEntry.model_validate(
             {
