@@ -1,5 +1,6 @@
 """read_transaction: a snapshot that never takes SQLite's write lock, and refuses to hide a write."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,5 +28,5 @@ def test_a_writer_commits_while_a_read_transaction_is_open_and_the_reader_keeps_
 def test_an_orm_change_inside_a_read_transaction_is_refused_not_dropped_silently(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
     with pytest.raises(RuntimeError, match="writes belong in transaction"), read_transaction(engine) as reader:
-        reader.add(Patient(patient_ref="X-1"))
+        reader.add(Patient(patient_ref="X-1", created_at=datetime.now(UTC), created_by="t", station_id="t"))
     engine.dispose()
