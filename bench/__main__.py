@@ -1,32 +1,69 @@
-"""Run the benchmark suites and write their figures as JSON (``python -m bench --output FILE``)."""
+"""Run the benchmark suites and write their figures as JSON (``python -m bench --output FILE``).
+
+``--markdown FILE`` also writes the figures as a Markdown table with the machine they ran on and
+the command, the form docs/performance.md quotes.
+"""
 
 import argparse
 import importlib
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from bench import Result
+from bench.machine import describe_machine
 
 # Every suite module under bench/; each later issue adds its own.
 SUITES = ("bench.foundation", "bench.simulators", "bench.drivers", "bench.service", "bench.link", "bench.audit")
 
 
+def _figure(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def _markdown(results: list[Result], machine: dict[str, str], command: str) -> str:
+    lines = [
+        f"Command: `{command}`",
+        "",
+        "Machine: " + ", ".join(f"{key} {value}" for key, value in machine.items()),
+        "",
+        "| figure | value | unit | better |",
+        "|---|---:|---|---|",
+    ]
+    for result in results:
+        better = "higher" if result.higher_is_better else "lower"
+        lines.append(f"| `{result.name}` | {_figure(result.value)} | {result.unit} | {better} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
+    parser.add_argument("--markdown", type=Path, help="also write the figures as a Markdown table here")
     parser.add_argument("--only", action="append", help="run only suites whose name contains this")
     args = parser.parse_args()
+    machine = describe_machine()
+    print("machine: " + ", ".join(f"{key} {value}" for key, value in machine.items()))
     results: list[Result] = []
     for name in SUITES:
         if args.only and not any(part in name for part in args.only):
             continue
         suite = importlib.import_module(name)
         for result in suite.run():
-            print(f"{result.name:<48} {result.value:>14,.1f} {result.unit}")
+            print(f"{result.name:<48} {result.value:>14,.3f} {result.unit}", flush=True)
             results.append(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
     print(f"wrote {len(results)} figures to {args.output}")
+    if args.markdown is not None:
+        command = "python -m bench " + shlex.join(sys.argv[1:])
+        args.markdown.write_text(_markdown(results, machine, command))
+        print(f"wrote the table to {args.markdown}")
 
 
 if __name__ == "__main__":
