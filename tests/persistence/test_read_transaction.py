@@ -28,5 +28,7 @@ def test_a_writer_commits_while_a_read_transaction_is_open_and_the_reader_keeps_
 def test_an_orm_change_inside_a_read_transaction_is_refused_not_dropped_silently(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
     with pytest.raises(RuntimeError, match="writes belong in transaction"), read_transaction(engine) as reader:
-        reader.add(Patient(patient_ref="X-1", created_at=datetime.now(UTC), created_by="t", station_id="t"))
+        reader.add(
+            Patient(patient_ref="X-1", created_at=datetime(2026, 1, 1, tzinfo=UTC), created_by="t", station_id="t")
+        )
     engine.dispose()
