@@ -20,6 +20,7 @@ __all__ = ["HISTOGRAM_BINS", "capacity_svg", "interval_histogram_svg", "trajecto
 
 _SVG_NS = "http://www.w3.org/2000/svg"
 _FONT = 11
+_CHAR_W = 0.6 * _FONT  # estimated width of one character, as in pump_service/web/charts.py
 _INK, _AXIS, _GRID, _MUTED = "#1f2933", "#5b6776", "#e3e8ee", "#9aa5b1"
 _VOLUME, _ALARM, _BOOKING, _REFILL = "#0b5cad", "#c2410c", "#5b6776", "#15803d"
 _BAR, _OVER = "#0b5cad", "#b91c1c"
@@ -29,6 +30,7 @@ HISTOGRAM_BINS: tuple[tuple[float, float | None], ...] = (
     *((i / 10, (i + 1) / 10) for i in range(10)),
     (1.0, None),
 )
+_PAST_GAP = 0.4  # bin widths between the whole interval and the bin past it, so the two never read as one
 _MAX_LISTED = 12  # days named in a text alternative before "and N more"
 
 
@@ -86,7 +88,9 @@ def _svg(kind: str, width: int, height: int, ident: str, title: str, desc: str) 
     )
     _sub(svg, "title", title, id=f"{ident}-title")
     _sub(svg, "desc", desc, id=f"{ident}-desc")
-    _sub(svg, "text", title, class_="chart-title", x="4", y=str(_FONT + 3), font_weight="600", fill=_INK)
+    fits = int((width - 8) / (_CHAR_W * 1.1))  # bold glyphs are ~10 % wider
+    shown = title if len(title) <= fits else title[: fits - 1] + "…"  # the whole title is in <title>
+    _sub(svg, "text", shown, class_="chart-title", x="4", y=str(_FONT + 3), font_weight="600", fill=_INK)
     return svg
 
 
@@ -228,6 +232,10 @@ def trajectory_svg(trace: PumpTrace, *, days: float, ident: str) -> str:
         stroke=_ALARM,
         stroke_dasharray="6 3",
     )
+    name = "floor" if trace.family == "constant_flow" else "alarm"
+    _sub(svg, "text", f"{name} {trace.alarm_ml:g} mL", class_="alarm-label", x=str(frame.width - frame.right - 2),
+         y=_fmt(frame.y(trace.alarm_ml) - 3), text_anchor="end", fill=_ALARM, stroke="#ffffff", stroke_width="3",
+         paint_order="stroke")  # fmt: skip
     if trace.times_days:
         points = " L ".join(
             f"{_fmt(frame.x(t))},{_fmt(frame.y(v))}" for t, v in zip(trace.times_days, trace.volume_ml, strict=False)
@@ -260,15 +268,16 @@ def interval_histogram_svg(fractions: Sequence[float], *, ident: str) -> str:
         + (f". {over} refills came after the safe interval had run out." if over else ".")
     )
     ticks, _ = nice_ticks(max(counts))
-    frame = _Frame(680, 240, 46, 12, 28, 40, 0.0, float(len(HISTOGRAM_BINS)), ticks[-1])
+    frame = _Frame(680, 240, 46, 12, 28, 40, 0.0, len(HISTOGRAM_BINS) + _PAST_GAP, ticks[-1])
     svg = _svg("histogram", frame.width, frame.height, ident, "Fraction of the safe interval used per refill", desc)
     _y_axis(svg, frame, ticks, 0, "refills (count)")
     edges = [(float(i), f"{low:.1f}") for i, (low, _) in enumerate(HISTOGRAM_BINS) if i % 2 == 0]
-    past = (len(HISTOGRAM_BINS) - 0.5, f"> {HISTOGRAM_BINS[-1][0]:.1f}")  # centred under the past-the-interval bin
+    past = (len(HISTOGRAM_BINS) - 0.5 + _PAST_GAP, f"over {HISTOGRAM_BINS[-1][0]:.0f}")  # under the last bin
     _x_axis(svg, frame, [*edges, past], "fraction of the safe interval used (days used ÷ safe days)")
     bars = _sub(svg, "g", class_="bins")
     for i, ((low, high), count) in enumerate(zip(HISTOGRAM_BINS, counts, strict=True)):
-        left, right = frame.x(i) + 1, frame.x(i + 1) - 1
+        shift = _PAST_GAP if high is None else 0.0
+        left, right = frame.x(i + shift) + 1, frame.x(i + 1 + shift) - 1
         top = frame.y(count)
         bar = _sub(
             bars,

@@ -40,7 +40,7 @@ def sawtooth(serial: str, *, family: str, capacity_ml: float, alarm_ml: float, r
             volume = capacity_ml
         times.append(day)
         volumes.append(round(volume, 3))
-    bookings = tuple(refill - 0.25 for refill in refills) + (DAYS - 1.0,)
+    bookings = (*tuple(refill - 0.25 for refill in refills), DAYS - 1.0)
     return PumpTrace(serial, family, capacity_ml, alarm_ml, tuple(times), tuple(volumes), bookings, refills)
 
 
