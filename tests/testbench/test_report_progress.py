@@ -61,3 +61,11 @@ def test_the_default_console_does_not_break_without_a_terminal(capsys: pytest.Ca
 def test_a_run_must_last_some_days(total: float) -> None:
     with pytest.raises(ValueError, match="positive"), progress_bar(total):
         pass
+
+
+def test_reports_closer_than_a_visible_step_do_not_redraw_but_the_end_is_shown() -> None:
+    output = _run([45.0, 45.01, 89.999, 90.0], terminal=True)
+    assert "day 90/90" in output
+    output = _run([10.0, 10.6], terminal=True, total=2000)
+    assert "day 10/2,000" in output
+    assert "day 11/2,000" not in output  # 0.6 d is under 1/2000 of the run: the bar stays where it was
