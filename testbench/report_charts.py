@@ -155,7 +155,7 @@ def _x_axis(svg: ET.Element, frame: _Frame, ticks: Sequence[tuple[float, str]], 
         label,
         class_="axis-label x-label",
         x=_fmt((frame.left + frame.width - frame.right) / 2),
-        y=str(frame.height - 3),
+        y=str(frame.height - 5),  # room for the descenders
         text_anchor="middle",
         fill=_INK,
     )

@@ -34,8 +34,10 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: 
 .never { color: #b91c1c; font-weight: 600; }
 figure { margin: 1rem 0; } figcaption { color: #5b6776; margin-top: 0.3rem; }
 svg.chart { width: 100%; height: auto; display: block; }
-.multiples { display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: 0.75rem; }
-.legend span { margin-right: 1rem; white-space: nowrap; }
+/* wide figures keep their text between ~9 and ~14 px: capped in a wide window, scrolled in a narrow one */
+svg.histogram { max-width: 45rem; min-width: 36rem; } svg.capacity { max-width: 60rem; min-width: 42rem; }
+.multiples { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(22rem, 100%), 1fr)); gap: 0.75rem; }
+.legend span { display: inline-block; margin-right: 1rem; }
 .empty { color: #5b6776; }
 </style>
 </head>
@@ -48,7 +50,7 @@ svg.chart { width: 100%; height: auto; display: block; }
 <thead><tr><th scope="col">figure</th><th scope="col">value</th><th scope="col">target</th>
 <th scope="col">verdict</th></tr></thead>
 <tbody>
-{% for row in rows %}<tr><td>{{ row.label }}</td><td class="number">{{ row.value }}</td><td>{{ row.target }}</td>
+{% for row in rows %}<tr><td>{{ row.label }}</td><td>{{ row.value }}</td><td>{{ row.target }}</td>
 <td class="{{ row.verdict.name | lower }}">{{ "" if row.verdict is not_judged else row.verdict.value }}</td></tr>
 {% endfor %}</tbody>
 </table></div>
@@ -86,12 +88,12 @@ or residual floor</span><span>dotted grey lines: bookings</span><span>green tria
 </figure>{% else %}<p class="empty">No pump was sampled.</p>{% endif %}
 
 <h2 id="safe-interval">Fraction of the safe interval used</h2>
-<figure class="safe-interval">{{ histogram }}
+<figure class="safe-interval"><div class="scroll">{{ histogram }}</div>
 <figcaption>Each refill counted by the share of its pump's safe interval it used; the red bin came too late.
 </figcaption></figure>
 
 <h2 id="capacity">Capacity per day</h2>
-<figure class="capacity">{{ capacity }}
+<figure class="capacity"><div class="scroll">{{ capacity }}</div>
 <figcaption>Visits booked per clinic day (bars) against the day's capacity (black line); red bars and marks are
 days over capacity.</figcaption></figure>
 </body>
