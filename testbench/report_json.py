@@ -191,6 +191,9 @@ class _Reader:
 
     def numbers(self, key: str) -> tuple[float, ...]:
         items = self.items(key)
+        floats = [item for item in items if type(item) is float and math.isfinite(item)]
+        if len(floats) == len(items):  # the common case, read without an object per item
+            return tuple(floats)
         return tuple(_Reader({"item": item}, f"{self.path}{key}[{i}].").number("item") for i, item in enumerate(items))
 
     def texts(self, key: str) -> tuple[str, ...]:
