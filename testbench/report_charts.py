@@ -172,14 +172,21 @@ def _listed(days: Sequence[float]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+def _alarm_name(trace: PumpTrace) -> str:
+    """What the line at ``alarm_ml`` is: a programmable pump's alarm, or a constant-flow pump's residual floor."""
+    return "floor" if trace.family == "constant_flow" else "alarm"
+
+
 def _trajectory_desc(trace: PumpTrace) -> str:
-    parts = [f"{trace.family} pump {trace.serial}, reservoir {trace.capacity_ml:g} mL, alarm at {trace.alarm_ml:g} mL."]
+    name = _alarm_name(trace)
+    family = trace.family.replace("_", "-")
+    parts = [f"{family} pump {trace.serial}, reservoir {trace.capacity_ml:g} mL, {name} at {trace.alarm_ml:g} mL."]
     if trace.volume_ml:
         low = min(range(len(trace.volume_ml)), key=trace.volume_ml.__getitem__)
         below = sum(1 for v in trace.volume_ml if v <= trace.alarm_ml)
         parts.append(
             f"Lowest {trace.volume_ml[low]:.2f} mL on day {format_day(trace.times_days[low])}; "
-            f"{below} of {len(trace.volume_ml)} samples at or below the alarm."
+            f"{below} of {len(trace.volume_ml)} samples at or below the {name}."
         )
     else:
         parts.append("No volume samples.")
@@ -232,8 +239,8 @@ def trajectory_svg(trace: PumpTrace, *, days: float, ident: str) -> str:
         stroke=_ALARM,
         stroke_dasharray="6 3",
     )
-    name = "floor" if trace.family == "constant_flow" else "alarm"
-    _sub(svg, "text", f"{name} {trace.alarm_ml:g} mL", class_="alarm-label", x=str(frame.width - frame.right - 2),
+    label = f"{_alarm_name(trace)} {trace.alarm_ml:g} mL"  # white halo: readable over the line and the curve
+    _sub(svg, "text", label, class_="alarm-label", x=str(frame.width - frame.right - 2),
          y=_fmt(frame.y(trace.alarm_ml) - 3), text_anchor="end", fill=_ALARM, stroke="#ffffff", stroke_width="3",
          paint_order="stroke")  # fmt: skip
     if trace.times_days:

@@ -213,3 +213,11 @@ def test_a_run_with_nothing_to_show_still_renders_every_section() -> None:
     assert len(bins) == len(HISTOGRAM_BINS)
     assert {bar.attrs["height"] for bar in bins} == {"0.0"}
     assert "No clinic days." in _svgs(document, "capacity")[0].all_text()
+
+
+def test_a_constant_flow_pump_names_its_line_the_residual_floor(document: Node) -> None:
+    programmable, constant_flow = _svgs(document, "trajectory")[:2]
+    assert programmable.find_all("text", "alarm-label")[0].all_text() == "alarm 2 mL"
+    assert constant_flow.find_all("text", "alarm-label")[0].all_text() == "floor 3 mL"
+    assert "constant-flow pump CF40-0102" in constant_flow.find_all("desc")[0].all_text()
+    assert "at or below the floor" in constant_flow.find_all("desc")[0].all_text()
