@@ -31,7 +31,8 @@ def progress_bar(
 
     Days past ``total_days`` are shown as ``total_days``, and a day earlier than one already
     reported does not move the bar back (the clock only goes forward; a late report is stale).
-    The bar moves in steps of 1/2000 of the run; the last day is always shown.
+    The bar moves in steps of 1/2000 of the run. When the block ends the bar is full (the last event
+    may fall before the last day); when it raises, the bar stays at the last day reported.
     ``console`` defaults to rich's console on stdout; tests pass one writing to a buffer.
 
     Raises:
@@ -55,13 +56,19 @@ def progress_bar(
     )
     task = progress.add_task("clinic", total=total_days)
     step = total_days * _STEP_FRACTION
-    shown = 0.0
+    shown = reached = 0.0
 
     def advance(day: float) -> None:
-        nonlocal shown
-        if day >= shown + step or (day > shown and day >= total_days):
-            shown = min(day, total_days)
+        nonlocal shown, reached
+        reached = max(reached, min(day, total_days))
+        if reached >= shown + step or reached >= total_days > shown:
+            shown = reached
             progress.update(task, completed=shown)
 
     with progress:
-        yield advance
+        try:
+            yield advance
+        except BaseException:
+            progress.update(task, completed=reached)  # where the run broke off, to the last report
+            raise
+        progress.update(task, completed=total_days)  # the run is over: its last event may come before the last day

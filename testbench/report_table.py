@@ -78,10 +78,16 @@ def _faults_table(score: ClinicScore) -> Table:
 
 
 def print_score(score: ClinicScore, console: Console) -> None:
-    """Print the headline table, then the incidents, then the injected faults."""
+    """Print the headline table, then the incidents, then the injected faults (a line when there are none)."""
     console.print(_headline_table(score))
-    console.print(_incidents_table(score))
-    console.print(_faults_table(score))
+    if score.incidents:
+        console.print(_incidents_table(score))
+    else:
+        console.print(Text("Incidents: none. No pump reached its alarm or ran dry."))
+    if score.faults:
+        console.print(_faults_table(score))
+    else:
+        console.print(Text("Injected faults: none."))
 
 
 def score_lines(score: ClinicScore) -> list[str]:

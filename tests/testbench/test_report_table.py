@@ -78,11 +78,12 @@ def test_a_serial_holding_rich_markup_is_printed_as_typed() -> None:
     assert "forecast 3 days late <b>unexplained</b>" in text
 
 
-def test_a_run_without_incidents_prints_empty_tables() -> None:
-    text = "\n".join(score_lines(clean_score()))
-    assert "Incidents (0)" in text
-    assert "Injected faults (0)" in text
-    assert "none injected" in text
+def test_a_run_without_incidents_or_faults_says_so_in_a_line() -> None:
+    lines = score_lines(clean_score())
+    assert "Incidents: none. No pump reached its alarm or ran dry." in lines
+    assert "Injected faults: none." in lines
+    assert not any(line.startswith(("Incidents (", "Injected faults (")) for line in lines)
+    assert any("none injected" in line for line in lines)
 
 
 def test_print_score_writes_to_the_console_it_is_given_in_colour_on_a_terminal() -> None:
