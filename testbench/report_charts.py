@@ -198,6 +198,8 @@ def _trajectory_desc(trace: PumpTrace) -> str:
 def trajectory_svg(trace: PumpTrace, *, days: float, ident: str) -> str:
     """One small multiple: the pump's true volume over days 0..``days``, its alarm line, bookings and refills.
 
+    Pass every small multiple the same ``days`` (the page does) so their time axes line up; a
+    booking or sample past it stretches this pump's axis rather than fall off the chart.
     ``ident`` makes the element ids unique on the page (the serial is not used: it may hold anything).
     """
     last = max([days, *trace.times_days, *trace.bookings_days, *trace.refills_days])
@@ -320,7 +322,9 @@ def _capacity_desc(days: Sequence[DayLoad]) -> str:
 def capacity_svg(days: Sequence[DayLoad], *, ident: str) -> str:
     """Visits booked per clinic day as bars against the day's capacity (a step line); days over it in red."""
     ordered = sorted(days, key=lambda load: load.day)
-    first = ordered[0].day if ordered else 0
+    first = (
+        min(0, ordered[0].day) if ordered else 0
+    )  # run days count from 0: ticks at round days, not the first clinic day
     last = ordered[-1].day + 1 if ordered else 1
     ticks, _ = nice_ticks(max([1, *(d.booked for d in ordered), *(d.capacity for d in ordered)]))
     frame = _Frame(760, 240, 46, 12, 28, 40, float(first), float(last), ticks[-1])

@@ -7,12 +7,14 @@ escaped itself, is marked safe. The layout is one column that reflows: tables sc
 in their own box and the small multiples wrap, so the page reads in a narrow window.
 """
 
+from collections.abc import Iterator
+
 import jinja2
 from markupsafe import Markup
 
 from testbench.report_charts import capacity_svg, interval_histogram_svg, trajectory_svg
 from testbench.report_headline import Verdict, format_day, headline_rows, run_summary
-from testbench.score import ClinicScore
+from testbench.score import ClinicScore, PumpTrace
 
 __all__ = ["score_html"]
 
@@ -29,7 +31,7 @@ h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; min-width: 100%; }
 th, td { text-align: left; padding: 0.25rem 0.6rem; border-bottom: 1px solid #e3e8ee; vertical-align: top; }
-td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .met { color: #15803d; font-weight: 600; } .missed { color: #b91c1c; font-weight: 600; }
 .never { color: #b91c1c; font-weight: 600; }
 figure { margin: 1rem 0; } figcaption { color: #5b6776; margin-top: 0.3rem; }
@@ -57,8 +59,8 @@ svg.histogram { max-width: 45rem; min-width: 36rem; } svg.capacity { max-width: 
 
 <h2 id="incidents">Incidents ({{ incidents | length }}): every alarm and dry pump explained</h2>
 {% if incidents %}<div class="scroll"><table class="incidents">
-<thead><tr><th scope="col">serial</th><th scope="col">kind</th><th scope="col">day</th><th scope="col">cause</th>
-<th scope="col">detail</th></tr></thead>
+<thead><tr><th scope="col">serial</th><th scope="col">kind</th><th scope="col" class="number">day</th>
+<th scope="col">cause</th><th scope="col">detail</th></tr></thead>
 <tbody>
 {% for incident in incidents %}<tr><td>{{ incident.serial }}</td><td>{{ incident.kind.value }}</td>
 <td class="number">{{ day(incident.at_day) }}</td><td>{{ incident.cause.value }}</td><td>{{ incident.detail }}</td></tr>
@@ -67,8 +69,9 @@ svg.histogram { max-width: 45rem; min-width: 36rem; } svg.capacity { max-width: 
 
 <h2 id="faults">Injected faults ({{ faults | length }})</h2>
 {% if faults %}<div class="scroll"><table class="faults">
-<thead><tr><th scope="col">serial</th><th scope="col">fault</th><th scope="col">injected day</th>
-<th scope="col">detected day</th><th scope="col">days to detect</th><th scope="col">findings</th></tr></thead>
+<thead><tr><th scope="col">serial</th><th scope="col">fault</th><th scope="col" class="number">injected day</th>
+<th scope="col" class="number">detected day</th><th scope="col" class="number">days to detect</th>
+<th scope="col">findings</th></tr></thead>
 <tbody>
 {% for fault in faults %}<tr><td>{{ fault.serial }}</td><td>{{ fault.kind }}</td>
 <td class="number">{{ day(fault.injected_day) }}</td>
@@ -105,9 +108,16 @@ _ENVIRONMENT.tests["not_judged"] = lambda verdict: verdict is Verdict.NOT_JUDGED
 _TEMPLATE = _ENVIRONMENT.from_string(_PAGE)
 
 
+def _trace_days(trace: PumpTrace) -> Iterator[float]:
+    yield from trace.times_days
+    yield from trace.bookings_days
+    yield from trace.refills_days
+
+
 def score_html(score: ClinicScore) -> str:
     """The report page for ``score``: a complete HTML document in one string."""
-    days = float(score.facts.days)
+    # One time axis for all the small multiples, so pumps compare at a glance (bookings may lie past the run).
+    days = max([float(score.facts.days), *(day for trace in score.samples for day in _trace_days(trace))])
     trajectories = [
         Markup(trajectory_svg(trace, days=days, ident=f"trajectory-{i}"))  # noqa: S704  # built and escaped by ElementTree
         for i, trace in enumerate(score.samples)

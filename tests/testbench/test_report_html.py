@@ -221,3 +221,23 @@ def test_a_constant_flow_pump_names_its_line_the_residual_floor(document: Node) 
     assert constant_flow.find_all("text", "alarm-label")[0].all_text() == "floor 3 mL"
     assert "constant-flow pump CF40-0102" in constant_flow.find_all("desc")[0].all_text()
     assert "at or below the floor" in constant_flow.find_all("desc")[0].all_text()
+
+
+def _x_ticks(chart: Node) -> list[str]:
+    return [tick.all_text() for tick in chart.find_all("text", "x-tick")]
+
+
+def test_the_small_multiples_share_one_time_axis_even_when_a_booking_lies_past_the_run() -> None:
+    score = clinic_score()
+    late = replace(score.samples[1], bookings_days=(*score.samples[1].bookings_days, 110.0))
+    document = parse(score_html(replace(score, samples=(score.samples[0], late, score.samples[2]))))
+    ticks = [_x_ticks(chart) for chart in _svgs(document, "trajectory")]
+    assert ticks[0] == ticks[1] == ticks[2]
+    assert "100" in ticks[0]
+
+
+def test_capacity_days_are_counted_from_the_start_of_the_run() -> None:
+    score = clinic_score()
+    from_day_two = tuple(day for day in score.capacity_per_day if day.day >= 2)
+    document = parse(score_html(replace(score, capacity_per_day=from_day_two)))
+    assert _x_ticks(_svgs(document, "capacity")[0])[:2] == ["0", "20"]
