@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from testbench.report_headline import Verdict, format_day, headline_rows, run_summary
-from testbench.score import ClinicScore
+from testbench.score import ClinicScore, IncidentKind
 
 __all__ = ["print_score", "score_lines"]
 
@@ -37,11 +37,11 @@ def _incidents_table(score: ClinicScore) -> Table:
     table = Table(
         title=f"Incidents ({len(score.incidents):,}): every alarm and dry pump explained", title_justify="left"
     )
-    table.add_column("serial")
-    table.add_column("kind")
+    table.add_column("serial", overflow="fold")  # folded, never cut: a serial names the pump
+    table.add_column("kind", no_wrap=True, min_width=max(len(kind.value) for kind in IncidentKind))
     table.add_column("day", justify="right")
-    table.add_column("cause")
-    table.add_column("detail")
+    table.add_column("cause", overflow="fold")
+    table.add_column("detail", overflow="fold")
     for incident in sorted(score.incidents, key=lambda item: (item.at_day, item.serial)):
         table.add_row(
             Text(incident.serial),
@@ -55,11 +55,11 @@ def _incidents_table(score: ClinicScore) -> Table:
 
 def _faults_table(score: ClinicScore) -> Table:
     table = Table(title=f"Injected faults ({len(score.faults):,})", title_justify="left")
-    table.add_column("serial")
-    table.add_column("fault")
+    table.add_column("serial", overflow="fold")
+    table.add_column("fault", overflow="fold")
     for name in ("injected day", "detected day", "days to detect"):
         table.add_column(name, justify="right")
-    table.add_column("findings")
+    table.add_column("findings", overflow="fold")
     for fault in sorted(score.faults, key=lambda item: (item.injected_day, item.serial)):
         if fault.detected_day is None:
             detected, delay = Text("never", style="bold red"), Text("—")
@@ -90,9 +90,9 @@ def print_score(score: ClinicScore, console: Console) -> None:
         console.print(Text("Injected faults: none."))
 
 
-def score_lines(score: ClinicScore) -> list[str]:
+def score_lines(score: ClinicScore, *, width: int = _LINES_WIDTH) -> list[str]:
     """The printed report as plain text lines (no colour, fixed width): what a log or a test reads."""
     buffer = io.StringIO()
-    console = Console(file=buffer, width=_LINES_WIDTH, color_system=None, force_terminal=False, no_color=True)
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False, no_color=True)
     print_score(score, console)
     return [line.rstrip() for line in buffer.getvalue().splitlines()]

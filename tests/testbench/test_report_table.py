@@ -94,3 +94,13 @@ def test_print_score_writes_to_the_console_it_is_given_in_colour_on_a_terminal()
     assert "\x1b[1;31mmissed" in output  # a missed target in bold red
     assert "\x1b[32mmet" in output
     assert "Clinic score" in output
+
+
+def test_in_a_narrow_terminal_serials_and_kinds_fold_but_are_never_cut() -> None:
+    lines = score_lines(clinic_score(), width=80)
+    assert max(len(line) for line in lines) <= 80
+    assert not any("…" in line for line in lines)
+    table = lines[lines.index(next(line for line in lines if line.startswith("Incidents (4)"))) :]
+    serial_cells = "".join(line.split("│")[1].strip() for line in table if line.startswith("│"))
+    assert HOSTILE_SERIAL in serial_cells  # folded over lines, every character kept
+    assert "alarm_before_refill" in "\n".join(table)  # an incident's kind is one word: never folded
