@@ -9,12 +9,16 @@ the one listed later wins. The infusate's viscosity is not the patient's: the pu
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from schemas.clock import as_utc
 from schemas.flow_law import SEA_LEVEL_MMHG, FlowConditions, ambient_pressure_mmhg
 
-__all__ = ["Episode", "PatientState", "PatientTimeline"]
+__all__ = ["EPOCH", "MICROSECOND", "ChangeColumns", "Episode", "PatientState", "PatientTimeline"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,14 @@ class PatientState:
             ambient_pressure_mmhg=self.ambient_pressure_mmhg,
             relative_viscosity=relative_viscosity,
         )
+
+
+class ChangeColumns(NamedTuple):
+    """A timeline's change points as columns: when (UTC microseconds since the epoch, exact) and the state."""
+
+    at_us: tuple[int, ...]
+    body_temperature_c: tuple[float, ...]
+    ambient_pressure_mmhg: tuple[float, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,8 @@ class PatientTimeline:
     episodes: Sequence[Episode] = ()
     _starts: tuple[datetime, ...] = field(init=False, repr=False)
     _states: tuple[PatientState, ...] = field(init=False, repr=False)
+    _changes: tuple[tuple[datetime, PatientState], ...] = field(init=False, repr=False)
+    _columns: ChangeColumns = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         points = sorted({t for e in self.episodes for t in (e.start_at, e.end_at)})
@@ -78,6 +92,13 @@ class PatientTimeline:
             states.append(state)
         object.__setattr__(self, "_starts", tuple(starts))
         object.__setattr__(self, "_states", tuple(states))
+        object.__setattr__(self, "_changes", tuple(zip(starts, states, strict=True)))
+        columns = ChangeColumns(
+            tuple((t - EPOCH) // MICROSECOND for t in starts),
+            tuple(s.body_temperature_c for s in states),
+            tuple(s.ambient_pressure_mmhg for s in states),
+        )
+        object.__setattr__(self, "_columns", columns)
 
     def _resolve(self, moment: datetime) -> PatientState:
         temperature = self.baseline.body_temperature_c
@@ -102,4 +123,9 @@ class PatientTimeline:
     @property
     def change_points(self) -> tuple[tuple[datetime, PatientState], ...]:
         """Every change as (time, state from then on), in order; before the first, the baseline."""
-        return tuple(zip(self._starts, self._states, strict=True))
+        return self._changes
+
+    @property
+    def change_columns(self) -> ChangeColumns:
+        """The change points as plain numbers, for fleets that turn thousands of timelines into arrays."""
+        return self._columns
