@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from schemas.clock import as_utc
 from schemas.flow_law import SEA_LEVEL_MMHG, FlowConditions, ambient_pressure_mmhg
 
@@ -39,9 +42,9 @@ class PatientState:
 class ChangeColumns(NamedTuple):
     """A timeline's change points as columns: when (UTC microseconds since the epoch, exact) and the state."""
 
-    at_us: tuple[int, ...]
-    body_temperature_c: tuple[float, ...]
-    ambient_pressure_mmhg: tuple[float, ...]
+    at_us: npt.NDArray[np.int64]
+    body_temperature_c: npt.NDArray[np.float64]
+    ambient_pressure_mmhg: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,7 @@ class PatientTimeline:
     _starts: tuple[datetime, ...] = field(init=False, repr=False)
     _states: tuple[PatientState, ...] = field(init=False, repr=False)
     _changes: tuple[tuple[datetime, PatientState], ...] = field(init=False, repr=False)
-    _columns: ChangeColumns = field(init=False, repr=False)
+    _columns: ChangeColumns = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         points = sorted({t for e in self.episodes for t in (e.start_at, e.end_at)})
@@ -94,9 +97,9 @@ class PatientTimeline:
         object.__setattr__(self, "_states", tuple(states))
         object.__setattr__(self, "_changes", tuple(zip(starts, states, strict=True)))
         columns = ChangeColumns(
-            tuple((t - EPOCH) // MICROSECOND for t in starts),
-            tuple(s.body_temperature_c for s in states),
-            tuple(s.ambient_pressure_mmhg for s in states),
+            np.array([(t - EPOCH) // MICROSECOND for t in starts], dtype=np.int64),
+            np.array([s.body_temperature_c for s in states], dtype=np.float64),
+            np.array([s.ambient_pressure_mmhg for s in states], dtype=np.float64),
         )
         object.__setattr__(self, "_columns", columns)
 

@@ -66,7 +66,7 @@ def _advance_volumes_quickly(volume: Floats, work: Floats, knee_slack: Floats, k
     """
     result = volume - work
     special = (result < knee_slack) | (work < 0.0)
-    if np.any(special):
+    if special.any():
         rows = np.flatnonzero(special)
         result[rows] = advance_volumes(volume[rows], work[rows], knee[rows])
     return result
@@ -192,7 +192,10 @@ class FleetRunner:
             if programmable.size:
                 self._channel(programmable, self._register, dw[chosen])
         _put(self.t, index, target)
-        _put(self._w, index, w_new)
+        if index is None:
+            self._w = w_new
+        else:
+            self._w[index] = w_new
 
     def _channel(self, index: Ints | None, channel: _Channel, dw: Floats) -> None:
         before = _take(channel.volume, index)
@@ -201,7 +204,7 @@ class FleetRunner:
         work = rate * dw
         after = _advance_volumes_quickly(before, work, _take(channel.knee_slack, index), knee)
         low = after <= _take(channel.low, index)
-        if np.any(low):
+        if low.any():
             rows = np.flatnonzero(low)
             pumps = rows if index is None else index[rows]
             for threshold, kind in channel.thresholds:

@@ -41,8 +41,8 @@ def flow_factors(
     law = model.flow_law
     if law is None:
         return np.ones(temperature.shape)
-    distinct, position = np.unique(temperature, return_inverse=True)
-    vapour = np.array([law.vapour_pressure_mmhg(float(t)) for t in distinct])[position.reshape(temperature.shape)]
+    distinct = np.array(sorted(set(temperature.ravel().tolist())))  # a handful: hashing beats sorting them all
+    vapour = np.array([law.vapour_pressure_mmhg(t) for t in distinct.tolist()])[np.searchsorted(distinct, temperature)]
     drive = vapour - pressure - law.reference_back_pressure_mmhg
     reference_drive = law.propellant_gauge_mmhg - law.reference_back_pressure_mmhg
     factor: Floats = np.maximum(drive / reference_drive, 0.0) / relative_viscosity

@@ -16,7 +16,6 @@ factors come from :func:`simulators.flow_factors.flow_factors`, one call per pum
 
 from collections.abc import Sequence
 from datetime import datetime
-from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -50,14 +49,13 @@ class _ChangePoints:
         self.base_temperature = np.array([tl.baseline.body_temperature_c for tl in timelines], dtype=float)
         self.base_pressure = np.array([tl.baseline.ambient_pressure_mmhg for tl in timelines], dtype=float)
         columns = [tl.change_columns for tl in timelines]
-        counts = np.array([len(c.at_us) for c in columns], dtype=np.int64)
-        total = int(counts.sum())
+        counts = np.array([c.at_us.size for c in columns], dtype=np.int64)
         self.point_pump = np.repeat(self.pumps, counts)
-        at_us = np.fromiter(chain.from_iterable(c.at_us for c in columns), np.int64, total)
+        at_us = np.concatenate([np.zeros(0, np.int64), *(c.at_us for c in columns)])
         # Whole microseconds, subtracted exactly, then divided once: what timedelta.total_seconds() gives.
         self.seconds = (at_us - (start - EPOCH) // MICROSECOND) / 1e6
-        self.temperature = np.fromiter(chain.from_iterable(c.body_temperature_c for c in columns), float, total)
-        self.pressure = np.fromiter(chain.from_iterable(c.ambient_pressure_mmhg for c in columns), float, total)
+        self.temperature = np.concatenate([np.zeros(0), *(c.body_temperature_c for c in columns)])
+        self.pressure = np.concatenate([np.zeros(0), *(c.ambient_pressure_mmhg for c in columns)])
 
     def factors(self) -> tuple[Floats, Floats]:
         """The baseline factor of every pump (1 unless constant-flow), and each change point's."""
@@ -129,18 +127,17 @@ class FlowWork:
         return work
 
     def _move(self, t: Floats, index: Ints | None) -> None:
-        while True:
-            ahead = self._next if index is None else self._next[index]
-            passing = t >= ahead
-            if not passing.any():
-                return
-            rows = np.flatnonzero(passing) if index is None else index[passing]
-            segment = self._cursor[rows] + 1
-            self._cursor[rows] = segment
-            self._sum_behind[rows] = self._behind[segment]
-            self._cur_excess[rows] = self._excess[segment]
-            self._cur_begin[rows] = self._begin[segment]
-            self._next[rows] = self._end[segment]
+        ahead = self._next if index is None else self._next[index]
+        rows = np.flatnonzero(t >= ahead)  # positions in ``index`` (pumps, if all) whose segment ends by t
+        while rows.size:
+            pumps = rows if index is None else index[rows]
+            segment = self._cursor[pumps] + 1
+            self._cursor[pumps] = segment
+            self._sum_behind[pumps] = self._behind[segment]
+            self._cur_excess[pumps] = self._excess[segment]
+            self._cur_begin[pumps] = self._begin[segment]
+            self._next[pumps] = self._end[segment]
+            rows = rows[t[rows] >= self._next[pumps]]  # passed more than one change in this step
 
     def invert(self, pump: int, work: float) -> float:
         """The earliest time at which pump ``pump``'s W reaches ``work``."""
