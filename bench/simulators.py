@@ -30,7 +30,7 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PUMPS = 10_000
 DAYS = 365
 REFILL_EVERY_DAYS = 14
-REPEATS = 3
+REPEATS = 5  # best of: the machine is shared, the least disturbed run is the one to report
 
 
 def _best_fleet_run(members: list[FleetMember]) -> tuple[float, float, FleetRunner]:

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas.pump import PumpFamily
-from simulators.flow_work import FlowWork
+from simulators.flow_work import FleetModels, FlowWork
 from simulators.patients import FleetMember
 
 __all__ = ["FleetEventKind", "FleetRunner", "FleetTruth", "advance_volumes", "work_to_volume"]
@@ -135,14 +135,15 @@ class FleetRunner:
         self.members = tuple(members)
         self.start = start
         count = len(self.members)
-        programmable = np.array([m.model.family is PumpFamily.PROGRAMMABLE for m in self.members], dtype=bool)
+        models = FleetModels(self.members)
+        programmable = models.family_is(PumpFamily.PROGRAMMABLE)
         self._programmable: Bools = programmable
         self._programmable_rows = np.flatnonzero(programmable)
-        knee = np.array([m.model.near_empty_ml for m in self.members], dtype=float)
-        floor = np.array([m.model.low_reservoir_ml for m in self.members], dtype=float)
+        knee = models.figure("near_empty_ml")
+        floor = models.figure("low_reservoir_ml")
         register_rate = np.array([m.rate_ml_per_day for m in self.members], dtype=float)
         true_rate = register_rate * np.array([m.unit_factor for m in self.members], dtype=float)
-        fills = np.array(fill_ml if fill_ml is not None else [m.model.capacity_ml for m in self.members], dtype=float)
+        fills = np.array(fill_ml, dtype=float) if fill_ml is not None else models.figure("capacity_ml")
         self._fill = fills
         self.true_ml = fills.copy()
         self.register_ml = np.where(programmable, fills, np.nan)
@@ -166,7 +167,7 @@ class FleetRunner:
             np.maximum(floor, 0.0) + CROSSING_SLACK_ML,
         )
         self.t = np.zeros(count)
-        self._work = FlowWork(self.members, start)
+        self._work = FlowWork(self.members, start, models)
         self._w = self._work.at(self.t)
         self._dry_since = np.full(count, np.nan)
         self.dry_days = np.zeros(count)

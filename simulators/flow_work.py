@@ -25,26 +25,48 @@ from simulators.conditions import EPOCH, MICROSECOND
 from simulators.flow_factors import flow_factors
 from simulators.patients import FleetMember
 
-__all__ = ["FlowWork"]
+__all__ = ["FleetModels", "FlowWork"]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 SECONDS_PER_DAY = 86_400.0
 
 
+class FleetModels:
+    """The distinct pump models of a fleet (by identity) and the number of each member's.
+
+    A per-model figure then costs a lookup in a short table, not an attribute walk per member.
+    """
+
+    def __init__(self, members: Sequence[FleetMember]) -> None:
+        numbers: dict[int, int] = {}
+        self.number = np.array([numbers.setdefault(id(m.model), len(numbers)) for m in members], dtype=np.int64)
+        first = np.unique(self.number, return_index=True)[1] if len(members) else np.zeros(0, dtype=np.int64)
+        self.models: list[PumpModel] = [members[int(i)].model for i in first]
+
+    def figure(self, name: str) -> Floats:
+        """Per member, the float attribute ``name`` of its model."""
+        table = np.array([float(getattr(m, name)) for m in self.models])
+        values: Floats = table[self.number] if self.models else np.zeros(0)
+        return values
+
+    def family_is(self, family: PumpFamily) -> npt.NDArray[np.bool_]:
+        """Per member, whether its model is of ``family``."""
+        table = np.array([m.family is family for m in self.models], dtype=bool)
+        flags: npt.NDArray[np.bool_] = table[self.number] if self.models else np.zeros(0, dtype=bool)
+        return flags
+
+
 class _ChangePoints:
     """Every constant-flow pump's baseline and change points, flattened in pump and time order."""
 
-    def __init__(self, members: Sequence[FleetMember], start: datetime) -> None:
+    def __init__(self, members: Sequence[FleetMember], start: datetime, models: "FleetModels") -> None:
         self.count = len(members)
-        constant = [i for i, m in enumerate(members) if m.model.family is PumpFamily.CONSTANT_FLOW]
-        numbers: dict[int, int] = {}  # id of a model -> its number here
-        self.models: list[PumpModel] = []
-        for i in constant:
-            if numbers.setdefault(id(members[i].model), len(numbers)) == len(self.models):
-                self.models.append(members[i].model)
-        self.pumps = np.array(constant, dtype=np.int64)
-        self.pump_model = np.array([numbers[id(members[i].model)] for i in constant], dtype=np.int64)
+        constant_model = np.array([m.family is PumpFamily.CONSTANT_FLOW for m in models.models], dtype=bool)
+        self.models = models.models
+        self.pumps = np.flatnonzero(constant_model[models.number]).astype(np.int64)
+        self.pump_model = models.number[self.pumps]
+        constant = self.pumps.tolist()
         timelines = [members[i].timeline for i in constant]
         self.base_temperature = np.array([tl.baseline.body_temperature_c for tl in timelines], dtype=float)
         self.base_pressure = np.array([tl.baseline.ambient_pressure_mmhg for tl in timelines], dtype=float)
@@ -80,9 +102,9 @@ class _ChangePoints:
 class FlowWork:
     """``W`` for every pump at its own time, which only moves forward (see the module docstring)."""
 
-    def __init__(self, members: Sequence[FleetMember], start: datetime) -> None:
+    def __init__(self, members: Sequence[FleetMember], start: datetime, models: "FleetModels | None" = None) -> None:
         count = len(members)
-        points = _ChangePoints(members, start)
+        points = _ChangePoints(members, start, models or FleetModels(members))
         self.base, factor = points.factors()
         pump = points.point_pump
         begin = points.seconds / SECONDS_PER_DAY
