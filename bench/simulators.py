@@ -20,7 +20,6 @@ import numpy as np
 from bench import Result
 from schemas.pump import PumpFamily
 from simulators.clock import ManualClock
-from simulators.conditions import EPOCH, MICROSECOND
 from simulators.constant_flow import SimulatedConstantFlowPump
 from simulators.fleet import FleetRunner, advance_volumes
 from simulators.flow_factors import flow_factors
@@ -55,15 +54,13 @@ def _reference_run(members: list[FleetMember]) -> tuple[np.ndarray, int]:
     model = members[0].model
     if any(m.model is not model or m.model.family is not PumpFamily.CONSTANT_FLOW for m in members):
         raise ValueError("the reference runs one constant-flow model")
-    columns = [m.timeline.change_columns for m in members]
-    counts = [len(c.at_us) for c in columns]
-    pump = np.repeat(np.arange(len(members)), counts)
-    start_us = (T0 - EPOCH) // MICROSECOND
-    begin = (np.array([t for c in columns for t in c.at_us], dtype=np.int64) - start_us) / 1e6 / 86_400.0
+    changes = [m.timeline.change_points for m in members]
+    pump = np.repeat(np.arange(len(members)), [len(c) for c in changes])
+    begin = np.array([(t - T0).total_seconds() / 86_400.0 for c in changes for t, _ in c])
     factor = flow_factors(
         model,
-        np.array([t for c in columns for t in c.body_temperature_c]),
-        np.array([p for c in columns for p in c.ambient_pressure_mmhg]),
+        np.array([s.body_temperature_c for c in changes for _, s in c]),
+        np.array([s.ambient_pressure_mmhg for c in changes for _, s in c]),
     )
     base = flow_factors(
         model,

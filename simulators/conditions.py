@@ -9,19 +9,12 @@ the one listed later wins. The infusate's viscosity is not the patient's: the pu
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
-
-import numpy as np
-import numpy.typing as npt
+from datetime import datetime
 
 from schemas.clock import as_utc
 from schemas.flow_law import SEA_LEVEL_MMHG, FlowConditions, ambient_pressure_mmhg
 
-__all__ = ["EPOCH", "MICROSECOND", "ChangeColumns", "Episode", "PatientState", "PatientTimeline"]
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
+__all__ = ["Episode", "PatientState", "PatientTimeline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +30,6 @@ class PatientState:
             ambient_pressure_mmhg=self.ambient_pressure_mmhg,
             relative_viscosity=relative_viscosity,
         )
-
-
-class ChangeColumns(NamedTuple):
-    """A timeline's change points as columns: when (UTC microseconds since the epoch, exact) and the state."""
-
-    at_us: npt.NDArray[np.int64]
-    body_temperature_c: npt.NDArray[np.float64]
-    ambient_pressure_mmhg: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +63,6 @@ class PatientTimeline:
     episodes: Sequence[Episode] = ()
     _starts: tuple[datetime, ...] = field(init=False, repr=False)
     _states: tuple[PatientState, ...] = field(init=False, repr=False)
-    _changes: tuple[tuple[datetime, PatientState], ...] = field(init=False, repr=False)
-    _columns: ChangeColumns = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         points = sorted({t for e in self.episodes for t in (e.start_at, e.end_at)})
@@ -95,13 +78,6 @@ class PatientTimeline:
             states.append(state)
         object.__setattr__(self, "_starts", tuple(starts))
         object.__setattr__(self, "_states", tuple(states))
-        object.__setattr__(self, "_changes", tuple(zip(starts, states, strict=True)))
-        columns = ChangeColumns(
-            np.array([(t - EPOCH) // MICROSECOND for t in starts], dtype=np.int64),
-            np.array([s.body_temperature_c for s in states], dtype=np.float64),
-            np.array([s.ambient_pressure_mmhg for s in states], dtype=np.float64),
-        )
-        object.__setattr__(self, "_columns", columns)
 
     def _resolve(self, moment: datetime) -> PatientState:
         temperature = self.baseline.body_temperature_c
@@ -124,11 +100,16 @@ class PatientTimeline:
         return [t for t in self._starts if start < t < end]
 
     @property
-    def change_points(self) -> tuple[tuple[datetime, PatientState], ...]:
-        """Every change as (time, state from then on), in order; before the first, the baseline."""
-        return self._changes
+    def change_times(self) -> tuple[datetime, ...]:
+        """When each change happens, in order (the times of :attr:`change_points`, without building pairs)."""
+        return self._starts
 
     @property
-    def change_columns(self) -> ChangeColumns:
-        """The change points as plain numbers, for fleets that turn thousands of timelines into arrays."""
-        return self._columns
+    def change_states(self) -> tuple[PatientState, ...]:
+        """The state from each change on, in the order of :attr:`change_times`."""
+        return self._states
+
+    @property
+    def change_points(self) -> tuple[tuple[datetime, PatientState], ...]:
+        """Every change as (time, state from then on), in order; before the first, the baseline."""
+        return tuple(zip(self._starts, self._states, strict=True))

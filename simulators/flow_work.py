@@ -16,12 +16,12 @@ factors come from :func:`simulators.flow_factors.flow_factors`, one call per pum
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
 
 from schemas.pump import PumpFamily, PumpModel
-from simulators.conditions import EPOCH, MICROSECOND
 from simulators.flow_factors import flow_factors
 from simulators.patients import FleetMember
 
@@ -70,14 +70,13 @@ class _ChangePoints:
         timelines = [members[i].timeline for i in constant]
         self.base_temperature = np.array([tl.baseline.body_temperature_c for tl in timelines], dtype=float)
         self.base_pressure = np.array([tl.baseline.ambient_pressure_mmhg for tl in timelines], dtype=float)
-        columns = [tl.change_columns for tl in timelines]
-        counts = np.array([c.at_us.size for c in columns], dtype=np.int64)
+        counts = np.fromiter((len(tl.change_times) for tl in timelines), np.int64, len(timelines))
         self.point_pump = np.repeat(self.pumps, counts)
-        at_us = np.concatenate([np.zeros(0, np.int64), *(c.at_us for c in columns)])
-        # Whole microseconds, subtracted exactly, then divided once: what timedelta.total_seconds() gives.
-        self.seconds = (at_us - (start - EPOCH) // MICROSECOND) / 1e6
-        self.temperature = np.concatenate([np.zeros(0), *(c.body_temperature_c for c in columns)])
-        self.pressure = np.concatenate([np.zeros(0), *(c.ambient_pressure_mmhg for c in columns)])
+        times = list(chain.from_iterable(tl.change_times for tl in timelines))
+        states = list(chain.from_iterable(tl.change_states for tl in timelines))
+        self.seconds = np.array([(t - start).total_seconds() for t in times], dtype=float)
+        self.temperature = np.array([s.body_temperature_c for s in states], dtype=float)
+        self.pressure = np.array([s.ambient_pressure_mmhg for s in states], dtype=float)
 
     def factors(self) -> tuple[Floats, Floats]:
         """The baseline factor of every pump (1 unless constant-flow), and each change point's."""
