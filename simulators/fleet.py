@@ -9,7 +9,9 @@ only on the *flow work* ``W(t) = integral of f``, through the same closed form t
 simulators use (:func:`schemas.flow_law.advance_volume` with rate 1). ``W`` is piecewise linear,
 so a step costs a few array operations for every pump at once, and a threshold crossing inside a
 step is located exactly by inverting ``W``: in one division for a pump at constant conditions, by
-walking its few condition changes otherwise.
+walking its few condition changes otherwise. ``W`` itself, and the set-up that tabulates the
+conditions, are :mod:`simulators.flow_work`'s. Most pumps in a step neither approach a threshold
+nor their taper, so the closed forms and the exact crossing test run only for those that do.
 
 Pumps: constant-flow (conditions from the patient's timeline; the event ``ALARM`` is reaching
 the model's residual floor) and programmable with a continuous prescription (the register runs at

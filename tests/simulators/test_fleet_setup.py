@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from schemas.flow_law import FlowConditions, PropellantFlowLaw
 from schemas.pump_catalogue import PUMP_MODELS, get_pump_model
 from simulators.conditions import Episode, PatientState, PatientTimeline
-from simulators.fleet import FleetRunner
+from simulators.fleet import CROSSING_SLACK_ML, FleetRunner, _advance_volumes_quickly, advance_volumes
 from simulators.flow_factors import flow_factors
 from simulators.flow_work import FlowWork
 from simulators.patients import FleetMember, random_fleet
@@ -20,6 +20,7 @@ from tests.support import T0
 
 _TEMPERATURES = st.floats(min_value=30.0, max_value=45.0)
 _PRESSURES = st.floats(min_value=100.0, max_value=3000.0, exclude_min=True)
+_VOLUMES_ML = st.floats(min_value=0.0, max_value=60.0)
 _STATES = st.lists(st.tuples(_TEMPERATURES, _PRESSURES), min_size=1, max_size=40)
 
 
@@ -130,3 +131,16 @@ def test_flow_work_for_some_pumps_leaves_the_others_where_they_were() -> None:
         _work_by_definition(members[13], 5.0),
     ]
     assert work.at(np.full(len(members), 6.0)).tolist() == [_work_by_definition(m, 6.0) for m in members]
+
+
+@given(
+    rows=st.lists(
+        st.tuples(_VOLUMES_ML, st.floats(min_value=-1e-12, max_value=40.0), st.sampled_from([0.0, 0.5, 1.0, 3.0])),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_quick_volume_law_equals_the_full_one_bit_for_bit(rows: list[tuple[float, float, float]]) -> None:
+    volume, work, knee = (np.array(column) for column in zip(*rows, strict=True))
+    quick = _advance_volumes_quickly(volume, work, knee + CROSSING_SLACK_ML, knee)
+    assert quick.tobytes() == advance_volumes(volume, work, knee).tobytes()
