@@ -100,6 +100,16 @@ class PatientTimeline:
         return [t for t in self._starts if start < t < end]
 
     @property
+    def change_times(self) -> tuple[datetime, ...]:
+        """When each change happens, in order (the times of :attr:`change_points`, without building pairs)."""
+        return self._starts
+
+    @property
+    def change_states(self) -> tuple[PatientState, ...]:
+        """The state from each change on, in the order of :attr:`change_times`."""
+        return self._states
+
+    @property
     def change_points(self) -> tuple[tuple[datetime, PatientState], ...]:
         """Every change as (time, state from then on), in order; before the first, the baseline."""
         return tuple(zip(self._starts, self._states, strict=True))

@@ -9,7 +9,9 @@ only on the *flow work* ``W(t) = integral of f``, through the same closed form t
 simulators use (:func:`schemas.flow_law.advance_volume` with rate 1). ``W`` is piecewise linear,
 so a step costs a few array operations for every pump at once, and a threshold crossing inside a
 step is located exactly by inverting ``W``: in one division for a pump at constant conditions, by
-walking its few condition changes otherwise.
+walking its few condition changes otherwise. ``W`` itself, and the set-up that tabulates the
+conditions, are :mod:`simulators.flow_work`'s. Most pumps in a step neither approach a threshold
+nor their taper, so the closed forms and the exact crossing test run only for those that do.
 
 Pumps: constant-flow (conditions from the patient's timeline; the event ``ALARM`` is reaching
 the model's residual floor) and programmable with a continuous prescription (the register runs at
@@ -27,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas.pump import PumpFamily
+from simulators.flow_work import FleetModels, FlowWork
 from simulators.patients import FleetMember
 
 __all__ = ["FleetEventKind", "FleetRunner", "FleetTruth", "advance_volumes", "work_to_volume"]
@@ -34,7 +37,7 @@ __all__ = ["FleetEventKind", "FleetRunner", "FleetTruth", "advance_volumes", "wo
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
-SECONDS_PER_DAY = 86_400.0
+CROSSING_SLACK_ML = 1e-6  # far above the rounding of the volume law, far below any threshold
 
 
 class FleetEventKind(IntEnum):
@@ -55,6 +58,20 @@ def advance_volumes(volume: Floats, work: Floats, knee: Floats) -> Floats:
     tapered = np.minimum(tapered, start)
     result = np.where((knee <= 0.0) | (work <= above), np.maximum(linear, 0.0), tapered)
     return np.where(work <= 0.0, volume, result)
+
+
+def _advance_volumes_quickly(volume: Floats, work: Floats, knee_slack: Floats, knee: Floats) -> Floats:
+    """:func:`advance_volumes`, bit for bit, with its closed form evaluated only where it is not linear.
+
+    A pump that ends clearly above its knee (``knee_slack`` = knee plus more than any rounding)
+    drained linearly; so did none that went backwards (``work`` rounded below zero).
+    """
+    result = volume - work
+    special = (result < knee_slack) | (work < 0.0)
+    if special.any():
+        rows = np.flatnonzero(special)
+        result[rows] = advance_volumes(volume[rows], work[rows], knee[rows])
+    return result
 
 
 def work_to_volume(volume: Floats, target: float, knee: Floats) -> Floats:
@@ -88,75 +105,29 @@ class FleetTruth:
         return list(zip(self.event_pump[mask][order].tolist(), self.event_at_days[mask][order].tolist(), strict=True))
 
 
-class _FlowWork:
-    """W(t) for every pump: slope ``base`` plus each condition segment's excess over its span."""
+@dataclass(frozen=True)
+class _Channel:
+    """One volume the runner tracks for every pump (the true reservoir, or the programmable register)."""
 
-    def __init__(self, members: Sequence[FleetMember], start: datetime) -> None:
-        count = len(members)
-        self.base = np.ones(count)
-        pumps: list[int] = []
-        starts: list[float] = []
-        lengths: list[float] = []
-        excess: list[float] = []
-        self.breakpoints: dict[int, tuple[Floats, Floats, Floats]] = {}
-        for i, member in enumerate(members):
-            if member.model.family is not PumpFamily.CONSTANT_FLOW:
-                continue
-            base = member.model.flow_factor(member.timeline.baseline.conditions())
-            self.base[i] = base
-            changes = member.timeline.change_points
-            if not changes:
-                continue
-            days = [(t - start).total_seconds() / SECONDS_PER_DAY for t, _ in changes]
-            factors = [member.model.flow_factor(state.conditions()) for _, state in changes]
-            ends = [*days[1:], np.inf]
-            for begin, end, factor in zip(days, ends, factors, strict=True):
-                pumps.append(i)
-                starts.append(begin)
-                lengths.append(end - begin)
-                excess.append(factor - base)
-            self.breakpoints[i] = self._piecewise(base, days, factors)
-        self.seg_pump = np.array(pumps, dtype=np.int64)
-        self.seg_start = np.array(starts)
-        self.seg_length = np.array(lengths)
-        self.seg_excess = np.array(excess)
+    volume: Floats  # per pump, updated in place
+    rate: Floats
+    knee: Floats
+    knee_slack: Floats  # knee plus rounding slack (see _advance_volumes_quickly)
+    thresholds: tuple[tuple[Floats, FleetEventKind], ...]
+    # Per pump, the highest threshold plus rounding slack: a step can only cross a threshold if it
+    # ends at most this low, so the exact crossing test runs for those pumps only.
+    low: Floats
 
-    @staticmethod
-    def _piecewise(base: float, days: list[float], factors: list[float]) -> tuple[Floats, Floats, Floats]:
-        times = np.array([-np.inf, *days])
-        slopes = np.array([base, *factors])
-        work = np.zeros(len(times))
-        work[1] = base * days[0]
-        for k in range(2, len(times)):
-            work[k] = work[k - 1] + slopes[k - 1] * (times[k] - times[k - 1])
-        return times, work, slopes
 
-    def at(self, t: Floats) -> Floats:
-        """W at per-pump times ``t``."""
-        work = self.base * t
-        if len(self.seg_pump):
-            span = np.clip(t[self.seg_pump] - self.seg_start, 0.0, self.seg_length)
-            work += np.bincount(self.seg_pump, weights=self.seg_excess * span, minlength=len(t))
-        return work
+def _take(values: Floats, index: Ints | None) -> Floats:
+    return values if index is None else values[index]
 
-    def invert_all(self, pumps: Ints, work: Floats) -> Floats:
-        """:meth:`invert` for many pumps: one division each, a walk only where conditions change."""
-        at = work / self.base[pumps]
-        for row, pump in enumerate(pumps.tolist()):
-            if pump in self.breakpoints:
-                at[row] = self.invert(pump, float(work[row]))
-        return at
 
-    def invert(self, pump: int, work: float) -> float:
-        """The earliest time at which pump ``pump``'s W reaches ``work``."""
-        if pump not in self.breakpoints:
-            return float(work / self.base[pump])
-        times, cumulative, slopes = self.breakpoints[pump]
-        k = int(np.searchsorted(cumulative[1:], work, side="left"))  # breakpoints whose W is below ``work``
-        if k == 0:
-            return float(work / slopes[0])
-        # segment k starts at times[k] with W = cumulative[k] < work; it rises there unless it is the last
-        return float(times[k] + (work - cumulative[k]) / slopes[k]) if slopes[k] > 0 else float("inf")
+def _put(values: Floats, index: Ints | None, new: Floats) -> None:
+    if index is None:
+        values[:] = new
+    else:
+        values[index] = new
 
 
 class FleetRunner:
@@ -166,18 +137,39 @@ class FleetRunner:
         self.members = tuple(members)
         self.start = start
         count = len(self.members)
-        programmable = np.array([m.model.family is PumpFamily.PROGRAMMABLE for m in self.members], dtype=bool)
+        models = FleetModels(self.members)
+        programmable = models.family_is(PumpFamily.PROGRAMMABLE)
         self._programmable: Bools = programmable
-        self._knee = np.array([m.model.near_empty_ml for m in self.members])
-        self._floor = np.array([m.model.low_reservoir_ml for m in self.members])
-        self._register_rate = np.array([m.rate_ml_per_day for m in self.members])
-        self._true_rate = self._register_rate * np.array([m.unit_factor for m in self.members])
-        fills = np.array(fill_ml if fill_ml is not None else [m.model.capacity_ml for m in self.members], dtype=float)
+        self._programmable_rows = np.flatnonzero(programmable)
+        knee = models.figure("near_empty_ml")
+        floor = models.figure("low_reservoir_ml")
+        register_rate = np.array([m.rate_ml_per_day for m in self.members], dtype=float)
+        true_rate = register_rate * np.array([m.unit_factor for m in self.members], dtype=float)
+        fills = np.array(fill_ml, dtype=float) if fill_ml is not None else models.figure("capacity_ml")
         self._fill = fills
         self.true_ml = fills.copy()
         self.register_ml = np.where(programmable, fills, np.nan)
+        zeros = np.zeros(count)
+        # Constant-flow pumps alarm on their true volume (no register); programmable ones do not.
+        true_floor = np.where(programmable, -1.0, floor)
+        self._true = _Channel(
+            self.true_ml,
+            true_rate,
+            knee,
+            knee + CROSSING_SLACK_ML,
+            ((true_floor, FleetEventKind.ALARM), (zeros, FleetEventKind.DRY)),
+            np.maximum(true_floor, 0.0) + CROSSING_SLACK_ML,
+        )
+        self._register = _Channel(
+            self.register_ml,
+            register_rate,
+            zeros,
+            zeros + CROSSING_SLACK_ML,
+            ((floor, FleetEventKind.ALARM), (zeros, FleetEventKind.EMPTY_ALARM)),
+            np.maximum(floor, 0.0) + CROSSING_SLACK_ML,
+        )
         self.t = np.zeros(count)
-        self._work = _FlowWork(self.members, start)
+        self._work = FlowWork(self.members, start, models)
         self._w = self._work.at(self.t)
         self._dry_since = np.full(count, np.nan)
         self.dry_days = np.zeros(count)
@@ -187,47 +179,44 @@ class FleetRunner:
 
     def advance(self, to_days: "float | Floats", mask: Bools | None = None) -> None:
         """Move the pumps selected by ``mask`` (all by default) to ``to_days`` (scalar or per pump)."""
-        index = np.arange(len(self.t)) if mask is None else np.flatnonzero(mask)
-        if index.size == 0:
+        index = None if mask is None else np.flatnonzero(mask)
+        if index is not None and index.size == 0:
             return
-        target = np.broadcast_to(np.asarray(to_days, dtype=float), self.t.shape)[index]
-        if np.any(target < self.t[index]):
+        target = np.broadcast_to(np.asarray(to_days, dtype=float), self.t.shape)
+        target = target if index is None else target[index]
+        if np.any(target < _take(self.t, index)):
             raise ValueError("a fleet cannot run backwards in time")
-        full = self.t.copy()
-        full[index] = target
-        w_new = self._work.at(full)[index]
-        dw = w_new - self._w[index]
-        self._channel(index, self.true_ml, self._true_rate, dw, self._knee[index], self._true_thresholds(index))
-        prog = index[self._programmable[index]]
-        if prog.size:
-            sub = np.isin(index, prog)
-            thresholds = [(self._floor[prog], FleetEventKind.ALARM), (np.zeros(prog.size), FleetEventKind.EMPTY_ALARM)]
-            self._channel(prog, self.register_ml, self._register_rate, dw[sub], np.zeros(prog.size), thresholds)
-        self.t[index] = target
-        self._w[index] = w_new
+        w_new = self._work.at(target, index)
+        dw = w_new - _take(self._w, index)
+        self._channel(index, self._true, dw)
+        if self._programmable_rows.size:
+            chosen = self._programmable if index is None else self._programmable[index]
+            programmable = self._programmable_rows if index is None else index[chosen]
+            if programmable.size:
+                self._channel(programmable, self._register, dw[chosen])
+        _put(self.t, index, target)
+        if index is None:
+            self._w = w_new
+        else:
+            self._w[index] = w_new
 
-    def _true_thresholds(self, index: Ints) -> list[tuple[Floats, FleetEventKind]]:
-        # Constant-flow pumps alarm on their true volume (no register); programmable ones do not.
-        floor = np.where(self._programmable[index], -1.0, self._floor[index])
-        return [(floor, FleetEventKind.ALARM), (np.zeros(index.size), FleetEventKind.DRY)]
-
-    def _channel(
-        self,
-        index: Ints,
-        volume: Floats,
-        rate: Floats,
-        dw: Floats,
-        knee: Floats,
-        thresholds: list[tuple[Floats, FleetEventKind]],
-    ) -> None:
-        before = volume[index]
-        work = rate[index] * dw
-        for threshold, kind in thresholds:
-            needed = self._work_needed(before, threshold, knee)
-            crossing = (before > threshold) & (threshold >= 0.0) & (work >= needed)
-            if np.any(crossing):
-                self._record(index[crossing], kind, needed[crossing] / rate[index][crossing])
-        volume[index] = advance_volumes(before, work, knee)
+    def _channel(self, index: Ints | None, channel: _Channel, dw: Floats) -> None:
+        before = _take(channel.volume, index)
+        rate = _take(channel.rate, index)
+        knee = _take(channel.knee, index)
+        work = rate * dw
+        after = _advance_volumes_quickly(before, work, _take(channel.knee_slack, index), knee)
+        low = after <= _take(channel.low, index)
+        if low.any():
+            rows = np.flatnonzero(low)
+            pumps = rows if index is None else index[rows]
+            for threshold, kind in channel.thresholds:
+                level = threshold[pumps]
+                needed = self._work_needed(before[rows], level, knee[rows])
+                crossing = (before[rows] > level) & (level >= 0.0) & (work[rows] >= needed)
+                if np.any(crossing):
+                    self._record(pumps[crossing], kind, needed[crossing] / rate[rows][crossing])
+        _put(channel.volume, index, after)
 
     @staticmethod
     def _work_needed(volume: Floats, threshold: Floats, knee: Floats) -> Floats:
@@ -274,8 +263,8 @@ class FleetRunner:
             raise ValueError("days and step_days must be positive")
         count = len(self.t)
         schedule = self._schedule(count, days, refill_days, refill_every_days)
-        rows = np.arange(count)
         pointer = np.zeros(count, dtype=np.int64)
+        upcoming = schedule[:, 0].copy()
         steps = int(np.ceil(days / step_days - 1e-9))
         times = np.minimum(np.arange(steps + 1) * step_days, days)
         volumes = np.empty((count, steps + 1), dtype=np.float32) if record_volumes else None
@@ -284,13 +273,14 @@ class FleetRunner:
         for k in range(1, steps + 1):
             end = float(times[k])
             while True:
-                next_refill = schedule[rows, pointer]
-                due = next_refill <= end
+                due = upcoming <= end
                 if not np.any(due):
                     break
-                self.advance(np.where(due, next_refill, self.t), mask=due)
+                self.advance(np.where(due, upcoming, self.t), mask=due)
                 self.refill(due)
-                pointer[due] += 1
+                rows = np.flatnonzero(due)
+                pointer[rows] += 1
+                upcoming[rows] = schedule[rows, pointer[rows]]
             self.advance(end)
             if volumes is not None:
                 volumes[:, k] = self.true_ml
