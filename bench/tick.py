@@ -329,4 +329,4 @@ def run() -> list[Result]:
 
 if __name__ == "__main__":
     for result in run():
-        print(f"{result.name:<40} {result.value:>12.4f} {result.unit}")  # noqa: T201
+        print(f"{result.name:<40} {result.value:>12.4f} {result.unit}")
