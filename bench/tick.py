@@ -88,9 +88,7 @@ def _build(path: Path, pumps: int) -> None:
         )
         for start in range(0, pumps, _BATCH):
             ids = range(start + 1, min(start + _BATCH, pumps) + 1)
-            connection.execute(
-                _table(Patient).insert(), [{"id": i, "patient_ref": f"B-{i:06d}", **stamp} for i in ids]
-            )
+            connection.execute(_table(Patient).insert(), [{"id": i, "patient_ref": f"B-{i:06d}", **stamp} for i in ids])
             connection.execute(
                 _table(Pump).insert(),
                 [
