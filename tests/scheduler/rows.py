@@ -16,7 +16,7 @@ from schemas.pump import PumpFamily
 
 BASE = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SLOT = timedelta(minutes=30)
-STAMP = {"created_by": "test", "station_id": "test-station", "created_at": BASE - timedelta(days=60)}
+CREATED_AT = BASE - timedelta(days=60)
 
 
 def add_clinic(session: Session, reminder_days: list[int] | None = None) -> Clinic:
@@ -30,9 +30,11 @@ def add_clinic(session: Session, reminder_days: list[int] | None = None) -> Clin
         slot_minutes=30,
         capacity_per_day=16,
         reminder_days=[7, 1] if reminder_days is None else reminder_days,
-        updated_at=BASE - timedelta(days=60),
+        updated_at=CREATED_AT,
         updated_by="test",
-        **STAMP,
+        created_at=CREATED_AT,
+        created_by="test",
+        station_id="test-station",
     )
     session.add(clinic)
     session.flush()
@@ -40,7 +42,7 @@ def add_clinic(session: Session, reminder_days: list[int] | None = None) -> Clin
 
 
 def add_pump(session: Session, clinic: Clinic, number: int) -> Pump:
-    patient = Patient(patient_ref=f"P-{number}", **STAMP)
+    patient = Patient(patient_ref=f"P-{number}", created_at=CREATED_AT, created_by="test", station_id="test-station")
     session.add(patient)
     session.flush()
     pump = Pump(
@@ -50,9 +52,11 @@ def add_pump(session: Session, clinic: Clinic, number: int) -> Pump:
         route="intra_arterial",
         patient_id=patient.id,
         clinic_id=clinic.id,
-        updated_at=BASE - timedelta(days=60),
+        updated_at=CREATED_AT,
         updated_by="test",
-        **STAMP,
+        created_at=CREATED_AT,
+        created_by="test",
+        station_id="test-station",
     )
     session.add(pump)
     session.flush()
@@ -73,9 +77,11 @@ def book(session: Session, pump: Pump, starts_at: datetime) -> Appointment:
         due_reason="volume",
         on_time=True,
         status=AppointmentStatus.BOOKED,
-        updated_at=BASE - timedelta(days=60),
+        updated_at=CREATED_AT,
         updated_by="test",
-        **STAMP,
+        created_at=CREATED_AT,
+        created_by="test",
+        station_id="test-station",
     )
     session.add(appointment)
     session.flush()

@@ -94,7 +94,7 @@ def test_the_candidates_are_the_due_appointments_only(engine: Engine, settings: 
 def _held_tick(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
     """Make the next tick stop inside its read phase until ``release`` is set."""
     in_read, release = threading.Event(), threading.Event()
-    real = runner.find_due
+    real = find_due
 
     def held(session: Session, **kwargs: Any) -> DuePlan:
         plan = real(session, **kwargs)
