@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, literal
+from sqlalchemy import String, bindparam, cast, insert, literal, update
 from sqlalchemy import select as select_columns
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from pump_service.errors import ConflictError, NotFoundError
@@ -38,6 +39,7 @@ from pump_service.persistence.schedule_models import (
     NotificationStatus,
 )
 from pump_service.services.actor import Actor
+from pump_service.services.audit.pending import capture
 from pump_service.services.paging import PageRequest, rows_page, select_page
 from pump_service.services.scheduling.decision_due import (
     DUE_AT_NEXT_TICK,
@@ -276,75 +278,133 @@ def find_due(session: Session, *, settings: Settings, now: datetime) -> DuePlan:
     return DuePlan(now=now, appointments=plans, batteries=batteries)
 
 
-def _record(session: Session, decision: Decision, now: datetime, report: TickReport, taken: set[str]) -> None:
-    if decision.key in taken:
-        return
-    session.add(
-        Notification(
-            key=decision.key,
-            kind=decision.kind,
-            level=decision.level,
-            pump_id=decision.pump_id,
-            appointment_id=decision.appointment_id,
-            trigger_at=decision.trigger_at,
-            created_at=now,
-            status=decision.status,
-            message=decision.message[:300],
-            data={},
+_NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
+_APPOINTMENTS = Appointment.__table__  # type: ignore[attr-defined]
+ADVANCE_NOTE = "the tick's bookkeeping: when each appointment's next decision becomes due"
+
+
+def _insert_notifications(session: Session, decisions: list[Decision], now: datetime) -> None:
+    """One Core INSERT for the tick's notifications, each audited as the ORM hooks would audit it."""
+    rows: list[dict[str, Any]] = [
+        {
+            "key": d.key,
+            "kind": d.kind,
+            "level": d.level,
+            "pump_id": d.pump_id,
+            "appointment_id": d.appointment_id,
+            "trigger_at": d.trigger_at,
+            "created_at": now,
+            "status": d.status,
+            "message": d.message[:300],
+            "data": {},
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+        }
+        for d in decisions
+    ]
+    statement = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id, sort_by_parameter_order=True)
+    ids = session.connection().execute(statement, rows).scalars().all()
+    for row_id, row in zip(ids, rows, strict=True):
+        values = {"id": row_id, **row}
+        capture(session, action="insert", entity=Notification.__tablename__, entity_id=str(row_id), before=None,
+                after=values)  # fmt: skip
+
+
+def _advance(session: Session, moves: dict[int, tuple[datetime | None, datetime | None]]) -> None:
+    """Store each appointment's next due moment (Core, guarded by the value read); one audit entry."""
+    statement = (
+        update(_APPOINTMENTS)
+        .where(
+            _APPOINTMENTS.c.id == bindparam("row_id"),
+            _APPOINTMENTS.c.next_decision_at.is_not_distinct_from(bindparam("seen")),
         )
+        .values(next_decision_at=bindparam("moment"))
     )
-    taken.add(decision.key)
-    report.created[decision.kind] += 1
+    values = [{"row_id": i, "seen": old, "moment": new} for i, (old, new) in moves.items()]
+    session.connection().execute(statement, values)
+    for row_id in moves:  # an ORM copy of the row in this session would now hold a stale value
+        loaded = session.identity_map.get(identity_key(Appointment, row_id))
+        if loaded is not None:
+            session.expire(loaded, ["next_decision_at"])
+    capture(
+        session,
+        action="update",
+        entity=Appointment.__tablename__,
+        entity_id=None,
+        before={"next_decision_at": {str(i): old for i, (old, _new) in moves.items()}},
+        after={"next_decision_at": {str(i): new for i, (_old, new) in moves.items()}},
+        note=ADVANCE_NOTE,
+    )
+
+
+def _current_bases(session: Session, ids: list[int]) -> dict[int, _Basis]:
+    bases: dict[int, _Basis] = {}
+    connection = session.connection()
+    for part in _chunks(ids):
+        query = (
+            select_columns(
+                _APPOINTMENTS.c.id,
+                _APPOINTMENTS.c.status,
+                _APPOINTMENTS.c.starts_at,
+                _APPOINTMENTS.c.ends_at,
+                _APPOINTMENTS.c.clinic_id,
+                _APPOINTMENTS.c.next_decision_at,
+                col(Pump.alarm_at),
+            )
+            .join(Pump.__table__, col(Pump.id) == _APPOINTMENTS.c.pump_id)  # type: ignore[attr-defined]
+            .where(_APPOINTMENTS.c.id.in_(part))
+        )
+        for row in connection.execute(query):
+            bases[row.id] = _Basis(
+                AppointmentStatus(row.status), row.starts_at, row.ends_at, row.clinic_id, row.next_decision_at,
+                row.alarm_at,
+            )  # fmt: skip
+    return bases
 
 
 def record_due(session: Session, plan: DuePlan) -> TickReport:
     """Write the decisions of ``plan`` whose basis still holds and whose key is still absent.
 
     An appointment that changed since ``plan`` was read (closed, moved, its pump's forecast or its
-    clinic changed) is left alone: the change reset its ``next_decision_at``, so the next tick
-    decides it from the new state. Its due moment advances past the decisions recorded.
+    clinic changed, or another tick decided it) is left alone: the change reset its
+    ``next_decision_at``, so the next tick decides it from the new state. The others' due moment
+    advances past the decisions recorded. Core statements (a tick's writes are few but run often),
+    audited here as the ORM hooks would: one entry per notification, one for the moments advanced.
     """
     report = TickReport()
     if plan.empty:
         return report
-    ids = [item.appointment_id for item in plan.appointments]
-    current: dict[int, tuple[Appointment, datetime | None]] = {}
-    for part in _chunks(ids):
-        query = select(Appointment, Pump.alarm_at).join(Pump, col(Pump.id) == Appointment.pump_id)
-        for appointment, alarm_at in session.exec(query.where(col(Appointment.id).in_(part))).all():
-            current[appointment.id or 0] = (appointment, alarm_at)
-    pump_ids = [item.decision.pump_id for item in plan.batteries]
+    session.flush()  # the caller's pending ORM changes first, as a query would autoflush them
+    bases = _current_bases(session, [item.appointment_id for item in plan.appointments])
     states: dict[int | None, str | None] = {}
-    for part in _chunks(pump_ids):
+    for part in _chunks([item.decision.pump_id for item in plan.batteries]):
         states.update(session.exec(select(Pump.id, Pump.battery_state).where(col(Pump.id).in_(part))).all())
     wanted = [d.key for item in plan.appointments for d in item.decisions] + [b.decision.key for b in plan.batteries]
     taken = _taken_keys(session, wanted)
+    chosen: list[Decision] = []
+
+    def choose(decision: Decision) -> None:
+        if decision.key not in taken:
+            taken.add(decision.key)
+            chosen.append(decision)
+            report.created[decision.kind] += 1
+
+    moves: dict[int, tuple[datetime | None, datetime | None]] = {}
     for item in plan.appointments:
-        found = current.get(item.appointment_id)
-        if found is None or _basis_of(*found) != item.basis:
+        if bases.get(item.appointment_id) != item.basis:
             continue
-        appointment = found[0]
         for decision in item.decisions:
-            _record(session, decision, plan.now, report, taken)
-        if appointment.next_decision_at != item.advance_to:
-            appointment.next_decision_at = item.advance_to
-            session.add(appointment)
+            choose(decision)
+        if item.basis.next_decision_at != item.advance_to:
+            moves[item.appointment_id] = (item.basis.next_decision_at, item.advance_to)
     for battery in plan.batteries:
         if states.get(battery.decision.pump_id) == battery.battery_state:
-            _record(session, battery.decision, plan.now, report, taken)
-    session.flush()
+            choose(battery.decision)
+    if chosen:
+        _insert_notifications(session, chosen, plan.now)
+    if moves:
+        _advance(session, moves)
     return report
-
-
-def _basis_of(appointment: Appointment, alarm_at: datetime | None) -> _Basis:
-    return _Basis(
-        appointment.status,
-        appointment.starts_at,
-        appointment.ends_at,
-        appointment.clinic_id,
-        appointment.next_decision_at,
-        alarm_at,
-    )
 
 
 def process_due(session: Session, *, settings: Settings, now: datetime) -> TickReport:
