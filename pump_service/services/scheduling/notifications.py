@@ -67,6 +67,12 @@ __all__ = [
 install_decision_due_hook()
 
 BATTERY_STATES = ("ERI", "EOS")
+# The tick's statements are Core on the session's connection: a tick runs every minute, and the
+# ORM's per-statement work would cost more than the few rows it reads.
+_NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
+_APPOINTMENTS = Appointment.__table__  # type: ignore[attr-defined]
+_PUMPS = Pump.__table__  # type: ignore[attr-defined]
+_CLINICS = Clinic.__table__  # type: ignore[attr-defined]
 _KEYS_PER_QUERY = 500  # bound parameters per IN list, well under SQLite's limit
 
 
@@ -178,18 +184,20 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 def _taken_keys(session: Session, keys: Iterable[str]) -> set[str]:
     wanted = sorted(set(keys))
     taken: set[str] = set()
+    connection = session.connection()
     for part in _chunks(wanted):
-        taken.update(session.exec(select(Notification.key).where(col(Notification.key).in_(part))).all())
+        query = select_columns(_NOTIFICATIONS.c.key).where(_NOTIFICATIONS.c.key.in_(part))
+        taken.update(connection.execute(query).scalars())
     return taken
 
 
-def _battery_key_sql() -> Any:
-    return literal("battery:") + cast(Pump.id, String) + literal(":") + col(Pump.battery_state)
-
-
 def _undecided_batteries() -> Any:
-    decided = select(Notification.id).where(Notification.key == _battery_key_sql()).exists()
-    return select(Pump.id, Pump.serial, Pump.battery_state).where(col(Pump.battery_state).in_(BATTERY_STATES), ~decided)
+    """Pumps at ERI or EOS without their battery decision (indexed on battery_state and on the key)."""
+    key = literal("battery:") + cast(_PUMPS.c.id, String) + literal(":") + _PUMPS.c.battery_state
+    decided = select_columns(_NOTIFICATIONS.c.id).where(_NOTIFICATIONS.c.key == key).exists()
+    return select_columns(_PUMPS.c.id, _PUMPS.c.serial, _PUMPS.c.battery_state).where(
+        _PUMPS.c.battery_state.in_(BATTERY_STATES), ~decided
+    )
 
 
 def _plan_appointment(
@@ -237,25 +245,29 @@ def _possible_keys(appointment_id: int, reminder_days: Sequence[int]) -> list[st
 
 def find_due(session: Session, *, settings: Settings, now: datetime) -> DuePlan:
     """The decisions due at ``now`` and not yet taken: reads only, by indexed queries."""
-    rows = session.execute(
+    session.flush()  # the caller's pending ORM changes first, as a query would autoflush them
+    a, p, c = _APPOINTMENTS.c, _PUMPS.c, _CLINICS.c
+    connection = session.connection()
+    query = (
         select_columns(
-            col(Appointment.id),
-            col(Appointment.pump_id),
-            col(Appointment.clinic_id),
-            col(Appointment.status),
-            col(Appointment.starts_at),
-            col(Appointment.ends_at),
-            col(Appointment.next_decision_at),
-            col(Pump.serial),
-            col(Pump.alarm_at),
-            col(Clinic.reminder_days),
-            col(Clinic.timezone),
+            a.id,
+            a.pump_id,
+            a.clinic_id,
+            a.status,
+            a.starts_at,
+            a.ends_at,
+            a.next_decision_at,
+            p.serial,
+            p.alarm_at,
+            c.reminder_days,
+            c.timezone,
         )
-        .join(Pump, col(Pump.id) == Appointment.pump_id)
-        .join(Clinic, col(Clinic.id) == Appointment.clinic_id)
-        .where(col(Appointment.status) == AppointmentStatus.BOOKED, col(Appointment.next_decision_at) <= now)
-        .order_by(col(Appointment.next_decision_at), col(Appointment.id))
-    ).all()
+        .join(_PUMPS, p.id == a.pump_id)
+        .join(_CLINICS, c.id == a.clinic_id)
+        .where(a.status == AppointmentStatus.BOOKED, a.next_decision_at <= now)
+        .order_by(a.next_decision_at, a.id)
+    )
+    rows = connection.execute(query).all()
     days_of = {row.id: list(row.reminder_days or settings.reminder_days) for row in rows}
     taken = _taken_keys(session, [key for row in rows for key in _possible_keys(row.id, days_of[row.id])])
     grace = timedelta(hours=settings.overdue_grace_hours)
@@ -273,13 +285,11 @@ def find_due(session: Session, *, settings: Settings, now: datetime) -> DuePlan:
                 message=f"pump {serial}: battery {state}; plan the replacement",
             ),
         )
-        for pump_id, serial, state in session.exec(_undecided_batteries()).all()
+        for pump_id, serial, state in connection.execute(_undecided_batteries()).all()
     )
     return DuePlan(now=now, appointments=plans, batteries=batteries)
 
 
-_NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
-_APPOINTMENTS = Appointment.__table__  # type: ignore[attr-defined]
 ADVANCE_NOTE = "the tick's bookkeeping: when each appointment's next decision becomes due"
 
 
@@ -349,9 +359,9 @@ def _current_bases(session: Session, ids: list[int]) -> dict[int, _Basis]:
                 _APPOINTMENTS.c.ends_at,
                 _APPOINTMENTS.c.clinic_id,
                 _APPOINTMENTS.c.next_decision_at,
-                col(Pump.alarm_at),
+                _PUMPS.c.alarm_at,
             )
-            .join(Pump.__table__, col(Pump.id) == _APPOINTMENTS.c.pump_id)  # type: ignore[attr-defined]
+            .join(_PUMPS, _PUMPS.c.id == _APPOINTMENTS.c.pump_id)
             .where(_APPOINTMENTS.c.id.in_(part))
         )
         for row in connection.execute(query):
@@ -376,9 +386,10 @@ def record_due(session: Session, plan: DuePlan) -> TickReport:
         return report
     session.flush()  # the caller's pending ORM changes first, as a query would autoflush them
     bases = _current_bases(session, [item.appointment_id for item in plan.appointments])
-    states: dict[int | None, str | None] = {}
+    states: dict[int, str | None] = {}
     for part in _chunks([item.decision.pump_id for item in plan.batteries]):
-        states.update(session.exec(select(Pump.id, Pump.battery_state).where(col(Pump.id).in_(part))).all())
+        query = select_columns(_PUMPS.c.id, _PUMPS.c.battery_state).where(_PUMPS.c.id.in_(part))
+        states.update((row.id, row.battery_state) for row in session.connection().execute(query))
     wanted = [d.key for item in plan.appointments for d in item.decisions] + [b.decision.key for b in plan.batteries]
     taken = _taken_keys(session, wanted)
     chosen: list[Decision] = []
@@ -419,14 +430,16 @@ def next_decision_time(session: Session) -> datetime | None:
     whose moment only the tick can compute) means: tick now. The clinic test bench, which moves its
     virtual clock from event to event, asks this between events.
     """
-    if session.exec(_undecided_batteries().limit(1)).first() is not None:
+    connection = session.connection()
+    if connection.execute(_undecided_batteries().limit(1)).first() is not None:
         return DUE_AT_NEXT_TICK
-    return session.exec(
-        select(Appointment.next_decision_at)
-        .where(Appointment.status == AppointmentStatus.BOOKED, col(Appointment.next_decision_at).is_not(None))
-        .order_by(col(Appointment.next_decision_at))
+    first: datetime | None = connection.execute(
+        select_columns(_APPOINTMENTS.c.next_decision_at)
+        .where(_APPOINTMENTS.c.status == AppointmentStatus.BOOKED, _APPOINTMENTS.c.next_decision_at.is_not(None))
+        .order_by(_APPOINTMENTS.c.next_decision_at)
         .limit(1)
-    ).first()
+    ).scalar()
+    return first
 
 
 def clinic_zone(clinic: Clinic) -> ZoneInfo:
