@@ -186,8 +186,7 @@ def _taken_keys(session: Session, keys: Iterable[str]) -> set[str]:
     taken: set[str] = set()
     connection = session.connection()
     for part in _chunks(wanted):
-        query = select_columns(_NOTIFICATIONS.c.key).where(_NOTIFICATIONS.c.key.in_(part))
-        taken.update(connection.execute(query).scalars())
+        taken.update(connection.execute(_TAKEN, {"keys": list(part)}).scalars())
     return taken
 
 
@@ -198,6 +197,65 @@ def _undecided_batteries() -> Any:
     return select_columns(_PUMPS.c.id, _PUMPS.c.serial, _PUMPS.c.battery_state).where(
         _PUMPS.c.battery_state.in_(BATTERY_STATES), ~decided
     )
+
+
+def _candidates() -> Any:
+    """Booked appointments whose next decision is due at ``:now``, with what deciding them needs."""
+    a, p, c = _APPOINTMENTS.c, _PUMPS.c, _CLINICS.c
+    return (
+        select_columns(
+            a.id,
+            a.pump_id,
+            a.clinic_id,
+            a.status,
+            a.starts_at,
+            a.ends_at,
+            a.next_decision_at,
+            p.serial,
+            p.alarm_at,
+            c.reminder_days,
+            c.timezone,
+        )
+        .join(_PUMPS, p.id == a.pump_id)
+        .join(_CLINICS, c.id == a.clinic_id)
+        .where(a.status == AppointmentStatus.BOOKED, a.next_decision_at <= bindparam("now"))
+        .order_by(a.next_decision_at, a.id)
+    )
+
+
+def _bases() -> Any:
+    a = _APPOINTMENTS.c
+    return (
+        select_columns(a.id, a.status, a.starts_at, a.ends_at, a.clinic_id, a.next_decision_at, _PUMPS.c.alarm_at)
+        .join(_PUMPS, _PUMPS.c.id == a.pump_id)
+        .where(a.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
+# Built once: the tick runs every minute, and building a statement costs more than running it.
+_CANDIDATES = _candidates()
+_UNDECIDED_BATTERIES = _undecided_batteries()
+_FIRST_BATTERY = _UNDECIDED_BATTERIES.limit(1)
+_TAKEN = select_columns(_NOTIFICATIONS.c.key).where(_NOTIFICATIONS.c.key.in_(bindparam("keys", expanding=True)))
+_BASES = _bases()
+_BATTERY_STATES = select_columns(_PUMPS.c.id, _PUMPS.c.battery_state).where(
+    _PUMPS.c.id.in_(bindparam("ids", expanding=True))
+)
+_FIRST_DUE = (
+    select_columns(_APPOINTMENTS.c.next_decision_at)
+    .where(_APPOINTMENTS.c.status == AppointmentStatus.BOOKED, _APPOINTMENTS.c.next_decision_at.is_not(None))
+    .order_by(_APPOINTMENTS.c.next_decision_at)
+    .limit(1)
+)
+_INSERT = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id, sort_by_parameter_order=True)
+_ADVANCE = (
+    update(_APPOINTMENTS)
+    .where(
+        _APPOINTMENTS.c.id == bindparam("row_id"),
+        _APPOINTMENTS.c.next_decision_at.is_not_distinct_from(bindparam("seen")),
+    )
+    .values(next_decision_at=bindparam("moment"))
+)
 
 
 def _plan_appointment(
@@ -246,28 +304,8 @@ def _possible_keys(appointment_id: int, reminder_days: Sequence[int]) -> list[st
 def find_due(session: Session, *, settings: Settings, now: datetime) -> DuePlan:
     """The decisions due at ``now`` and not yet taken: reads only, by indexed queries."""
     session.flush()  # the caller's pending ORM changes first, as a query would autoflush them
-    a, p, c = _APPOINTMENTS.c, _PUMPS.c, _CLINICS.c
     connection = session.connection()
-    query = (
-        select_columns(
-            a.id,
-            a.pump_id,
-            a.clinic_id,
-            a.status,
-            a.starts_at,
-            a.ends_at,
-            a.next_decision_at,
-            p.serial,
-            p.alarm_at,
-            c.reminder_days,
-            c.timezone,
-        )
-        .join(_PUMPS, p.id == a.pump_id)
-        .join(_CLINICS, c.id == a.clinic_id)
-        .where(a.status == AppointmentStatus.BOOKED, a.next_decision_at <= now)
-        .order_by(a.next_decision_at, a.id)
-    )
-    rows = connection.execute(query).all()
+    rows = connection.execute(_CANDIDATES, {"now": now}).all()
     days_of = {row.id: list(row.reminder_days or settings.reminder_days) for row in rows}
     taken = _taken_keys(session, [key for row in rows for key in _possible_keys(row.id, days_of[row.id])])
     grace = timedelta(hours=settings.overdue_grace_hours)
@@ -285,7 +323,7 @@ def find_due(session: Session, *, settings: Settings, now: datetime) -> DuePlan:
                 message=f"pump {serial}: battery {state}; plan the replacement",
             ),
         )
-        for pump_id, serial, state in connection.execute(_undecided_batteries()).all()
+        for pump_id, serial, state in connection.execute(_UNDECIDED_BATTERIES).all()
     )
     return DuePlan(now=now, appointments=plans, batteries=batteries)
 
@@ -312,8 +350,7 @@ def _insert_notifications(session: Session, decisions: list[Decision], now: date
         }
         for d in decisions
     ]
-    statement = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id, sort_by_parameter_order=True)
-    ids = session.connection().execute(statement, rows).scalars().all()
+    ids = session.connection().execute(_INSERT, rows).scalars().all()
     for row_id, row in zip(ids, rows, strict=True):
         values = {"id": row_id, **row}
         capture(session, action="insert", entity=Notification.__tablename__, entity_id=str(row_id), before=None,
@@ -322,16 +359,8 @@ def _insert_notifications(session: Session, decisions: list[Decision], now: date
 
 def _advance(session: Session, moves: dict[int, tuple[datetime | None, datetime | None]]) -> None:
     """Store each appointment's next due moment (Core, guarded by the value read); one audit entry."""
-    statement = (
-        update(_APPOINTMENTS)
-        .where(
-            _APPOINTMENTS.c.id == bindparam("row_id"),
-            _APPOINTMENTS.c.next_decision_at.is_not_distinct_from(bindparam("seen")),
-        )
-        .values(next_decision_at=bindparam("moment"))
-    )
     values = [{"row_id": i, "seen": old, "moment": new} for i, (old, new) in moves.items()]
-    session.connection().execute(statement, values)
+    session.connection().execute(_ADVANCE, values)
     for row_id in moves:  # an ORM copy of the row in this session would now hold a stale value
         loaded = session.identity_map.get(identity_key(Appointment, row_id))
         if loaded is not None:
@@ -351,20 +380,7 @@ def _current_bases(session: Session, ids: list[int]) -> dict[int, _Basis]:
     bases: dict[int, _Basis] = {}
     connection = session.connection()
     for part in _chunks(ids):
-        query = (
-            select_columns(
-                _APPOINTMENTS.c.id,
-                _APPOINTMENTS.c.status,
-                _APPOINTMENTS.c.starts_at,
-                _APPOINTMENTS.c.ends_at,
-                _APPOINTMENTS.c.clinic_id,
-                _APPOINTMENTS.c.next_decision_at,
-                _PUMPS.c.alarm_at,
-            )
-            .join(_PUMPS, _PUMPS.c.id == _APPOINTMENTS.c.pump_id)
-            .where(_APPOINTMENTS.c.id.in_(part))
-        )
-        for row in connection.execute(query):
+        for row in connection.execute(_BASES, {"ids": list(part)}):
             bases[row.id] = _Basis(
                 AppointmentStatus(row.status), row.starts_at, row.ends_at, row.clinic_id, row.next_decision_at,
                 row.alarm_at,
@@ -388,8 +404,8 @@ def record_due(session: Session, plan: DuePlan) -> TickReport:
     bases = _current_bases(session, [item.appointment_id for item in plan.appointments])
     states: dict[int, str | None] = {}
     for part in _chunks([item.decision.pump_id for item in plan.batteries]):
-        query = select_columns(_PUMPS.c.id, _PUMPS.c.battery_state).where(_PUMPS.c.id.in_(part))
-        states.update((row.id, row.battery_state) for row in session.connection().execute(query))
+        rows = session.connection().execute(_BATTERY_STATES, {"ids": list(part)})
+        states.update((row.id, row.battery_state) for row in rows)
     wanted = [d.key for item in plan.appointments for d in item.decisions] + [b.decision.key for b in plan.batteries]
     taken = _taken_keys(session, wanted)
     chosen: list[Decision] = []
@@ -431,14 +447,9 @@ def next_decision_time(session: Session) -> datetime | None:
     virtual clock from event to event, asks this between events.
     """
     connection = session.connection()
-    if connection.execute(_undecided_batteries().limit(1)).first() is not None:
+    if connection.execute(_FIRST_BATTERY).first() is not None:
         return DUE_AT_NEXT_TICK
-    first: datetime | None = connection.execute(
-        select_columns(_APPOINTMENTS.c.next_decision_at)
-        .where(_APPOINTMENTS.c.status == AppointmentStatus.BOOKED, _APPOINTMENTS.c.next_decision_at.is_not(None))
-        .order_by(_APPOINTMENTS.c.next_decision_at)
-        .limit(1)
-    ).scalar()
+    first: datetime | None = connection.execute(_FIRST_DUE).scalar()
     return first
 
 
