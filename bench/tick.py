@@ -44,7 +44,7 @@ __all__ = ["run"]
 TICK_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SIZES = ((1_000, "tick_1k"), (10_000, "tick_10k"), (100_000, "tick_100k"))
 DUE = 10
-REPEATS = 5
+REPEATS = 9
 REMINDER_DAYS = (7, 1)
 SLOT = timedelta(minutes=30)
 _BATCH = 20_000
