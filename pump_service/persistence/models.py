@@ -76,7 +76,7 @@ class Pump(SQLModel, table=True):
     measured_rate_ml_per_day: float | None = None
     flow_ratio: float | None = None  # measured / expected flow of the last judged return, inside the band
     planning_rate_ml_per_day: float | None = None
-    battery_state: str | None = Field(default=None, max_length=8)
+    battery_state: str | None = Field(default=None, max_length=8, index=True)  # the tick reads ERI/EOS pumps
     months_to_eri: int | None = None
     clock_drift_s: float | None = None
     alarms: list[dict[str, Any]] = _json_list()

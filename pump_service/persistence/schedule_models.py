@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from pump_service.persistence.types import StrEnumType, UTCDateTime
@@ -107,9 +107,14 @@ class ClinicHoliday(SQLModel, table=True):
 
 
 class Appointment(SQLModel, table=True):
-    """A booked refill visit. ``target_at`` is the due date it aims at, ``latest_at`` the alarm/empty date."""
+    """A booked refill visit. ``target_at`` is the due date it aims at, ``latest_at`` the alarm/empty date.
+
+    ``next_decision_at``: no scheduler decision of this appointment is due before it (NULL: none
+    remains); the tick reads only booked rows whose moment has come (services/scheduling/decision_due.py).
+    """
 
     __tablename__ = "appointment"
+    __table_args__ = (Index("ix_appointment_status_next_decision_at", "status", "next_decision_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     pump_id: int = Field(foreign_key="pump.id", index=True)
@@ -125,6 +130,7 @@ class Appointment(SQLModel, table=True):
     status: AppointmentStatus = Field(sa_type=StrEnumType(AppointmentStatus), index=True)
     closed_reason: str | None = Field(default=None, max_length=200)
     refill_id: int | None = Field(default=None, foreign_key="refill.id")
+    next_decision_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=64)
     station_id: str = Field(max_length=64)

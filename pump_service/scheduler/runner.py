@@ -5,7 +5,7 @@ worth keeping, so it runs on a MemoryJobStore in UTC with a single interval job,
 ``max_instances=1`` and ``misfire_grace_time=None`` (APScheduler's default grace of 1 s would
 silently drop a late run). The tick's notion of now comes from the injected clock, so tests and
 benches run it in virtual time; a tick that comes late, twice, or after days of downtime finds
-every due item in the tables and decides each once (see services/notifications.py).
+every due item in the tables and decides each once (see services/scheduling/notifications.py).
 """
 
 from collections.abc import Callable
@@ -18,10 +18,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from pump_service.persistence.db import transaction
+from pump_service.persistence.db import read_transaction, transaction
 from pump_service.scheduler.attribution import as_scheduler
 from pump_service.scheduler.leader import LeaderLock, acquire_leader_lock
-from pump_service.services.scheduling.notifications import TickReport, process_due
+from pump_service.services.scheduling.notifications import TickReport, find_due, record_due
 from pump_service.settings import Settings
 from schemas.clock import Clock
 
@@ -52,11 +52,20 @@ class RefillScheduler:
         self.ticks = 0
 
     def tick(self) -> TickReport:
-        """Decide everything due now, in one transaction."""
+        """Decide everything due now: find it in a read snapshot, then record it in a short write.
+
+        The read phase never takes SQLite's write lock, so refills recorded meanwhile do not wait;
+        the write phase re-checks each decision against the rows as they are then. A tick with
+        nothing due writes nothing.
+        """
         now = self._clock.now()
         with as_scheduler(self._settings, self._clock):
-            with transaction(self._engine) as session:
-                report = process_due(session, settings=self._settings, now=now)
+            with read_transaction(self._engine) as session:
+                plan = find_due(session, settings=self._settings, now=now)
+            report = TickReport()
+            if not plan.empty:
+                with transaction(self._engine) as session:
+                    report = record_due(session, plan)
             for work in self._extra_work:
                 work()
         self.ticks += 1

@@ -1,15 +1,18 @@
 """The scheduler's decisions: reminders and escalations, each recorded once under a unique key.
 
-:func:`process_due` is what the scheduler's tick calls. It looks at the database (the source of
-truth), not at what ran before: every reminder whose time has come, every visit that is overdue,
-every appointment now later than the pump's forecast alarm, every battery at ERI or EOS. Each
-decision has a key (``reminder:<appointment>:<N>d``...), and a decision whose key exists is not
-taken again, so a tick that runs twice, late, or after days of downtime acts exactly once per item.
+:func:`process_due` is what a tick decides: every reminder whose time has come, every visit that
+is overdue, every appointment now later than the pump's forecast alarm, every battery at ERI or
+EOS. Each decision has a key (``reminder:<appointment>:<N>d``...), and a decision whose key exists
+is not taken again, so a tick that runs twice, late, or after days of downtime acts exactly once
+per item.
+
+A tick costs what is due, not what is stored (tick.py): the scheduler runs :func:`find_due` in a
+read transaction (a snapshot, never SQLite's write lock), then :func:`record_due` in a short write
+transaction that re-checks each decision. :func:`process_due` runs both in the caller's session.
+:func:`next_decision_time` tells a caller in virtual time when to tick next.
 """
 
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +23,6 @@ from pump_service.persistence.models import Pump
 from pump_service.persistence.rows import pump_id_of
 from pump_service.persistence.schedule_models import (
     Appointment,
-    AppointmentStatus,
     Clinic,
     Notification,
     NotificationLevel,
@@ -28,28 +30,26 @@ from pump_service.persistence.schedule_models import (
 )
 from pump_service.services.actor import Actor
 from pump_service.services.paging import PageRequest, rows_page, select_page
+from pump_service.services.scheduling.decision_due import install_decision_due_hook
+from pump_service.services.scheduling.tick import DuePlan, TickReport, find_due, next_decision_time, record_due
 from pump_service.settings import Settings
 
 __all__ = [
+    "DuePlan",
     "TickReport",
     "acknowledge",
     "close_for_appointment",
+    "find_due",
     "list_notifications",
+    "next_decision_time",
     "notification_page",
     "notify",
     "process_due",
+    "record_due",
 ]
 
-
-@dataclass
-class TickReport:
-    """What one tick decided, by kind."""
-
-    created: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def total(self) -> int:
-        return sum(self.created.values())
+# Every session that can book or move an appointment imports this module (booking.py does).
+install_decision_due_hook()
 
 
 def notify(
@@ -88,56 +88,9 @@ def notify(
     return True
 
 
-def _existing(session: Session, prefix: str) -> set[str]:
-    rows = session.exec(select(Notification.key).where(col(Notification.key).startswith(prefix))).all()
-    return set(rows)
-
-
 def process_due(session: Session, *, settings: Settings, now: datetime) -> TickReport:
-    """Take every decision that is due at ``now`` and not yet taken."""
-    report = TickReport()
-    booked = session.exec(select(Appointment).where(Appointment.status == AppointmentStatus.BOOKED)).all()
-    pumps = {p.id: p for p in session.exec(select(Pump)).all()}
-    clinics = {c.id: c for c in session.exec(select(Clinic)).all()}
-    taken = _existing(session, "reminder:") | _existing(session, "overdue:") | _existing(session, "alarm-before:")
-    grace = timedelta(hours=settings.overdue_grace_hours)
-    for appointment in booked:
-        pump = pumps[appointment.pump_id]
-        clinic = clinics[appointment.clinic_id]
-        for days in clinic.reminder_days or settings.reminder_days:
-            key = f"reminder:{appointment.id}:{days}d"
-            trigger = appointment.starts_at - timedelta(days=days)
-            if trigger <= now and key not in taken:
-                # A reminder whose moment passed while the service was down still counts once,
-                # but one for a visit already under way is recorded as expired, not sent.
-                status = NotificationStatus.OPEN if now < appointment.starts_at else NotificationStatus.EXPIRED
-                when = appointment.starts_at.astimezone(clinic_zone(clinic)).strftime("%Y-%m-%d %H:%M")
-                message = f"pump {pump.serial}: refill appointment {when} (reminder {days} d before)"
-                if notify(session, key=key, kind="reminder", level=NotificationLevel.INFO, pump=pump,
-                          appointment=appointment, trigger_at=trigger, now=now, message=message,
-                          status=status):  # fmt: skip
-                    report.created["reminder"] += 1
-        overdue_key = f"overdue:{appointment.id}"
-        if appointment.ends_at + grace <= now and overdue_key not in taken:
-            message = f"pump {pump.serial}: refill appointment passed without a recorded refill"
-            if notify(session, key=overdue_key, kind="overdue", level=NotificationLevel.ESCALATION, pump=pump,
-                      appointment=appointment, trigger_at=appointment.ends_at + grace, now=now,
-                      message=message):  # fmt: skip
-                report.created["overdue"] += 1
-        alarm_key = f"alarm-before:{appointment.id}"
-        if pump.alarm_at is not None and appointment.starts_at > pump.alarm_at and alarm_key not in taken:
-            message = f"pump {pump.serial}: forecast low reservoir {pump.alarm_at.isoformat()} before the appointment"
-            if notify(session, key=alarm_key, kind="alarm_before_visit", level=NotificationLevel.ESCALATION, pump=pump,
-                      appointment=appointment, trigger_at=now, now=now, message=message):  # fmt: skip
-                report.created["alarm_before_visit"] += 1
-    for pump in pumps.values():
-        if pump.battery_state in {"ERI", "EOS"}:
-            key = f"battery:{pump.id}:{pump.battery_state}"
-            message = f"pump {pump.serial}: battery {pump.battery_state}; plan the replacement"
-            if notify(session, key=key, kind="battery", level=NotificationLevel.ESCALATION, pump=pump, appointment=None,
-                      trigger_at=now, now=now, message=message):  # fmt: skip
-                report.created["battery"] += 1
-    return report
+    """Take every decision that is due at ``now`` and not yet taken, in the caller's transaction."""
+    return record_due(session, find_due(session, settings=settings, now=now))
 
 
 def clinic_zone(clinic: Clinic) -> ZoneInfo:
