@@ -27,6 +27,12 @@ class WriterQueue:
         self._waiting: deque[threading.Event] = deque()
         self._taken = False
 
+    @property
+    def waiting(self) -> int:
+        """How many callers wait for their turn now."""
+        with self._mutex:
+            return len(self._waiting)
+
     def acquire(self, timeout_s: float) -> bool:
         """Wait for this caller's turn; False if it did not come within ``timeout_s`` (then not taken)."""
         with self._mutex:
