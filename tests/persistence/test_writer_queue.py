@@ -80,12 +80,17 @@ def test_a_second_writer_queues_until_the_first_commits_and_readers_do_not(tmp_p
     engine.dispose()
 
 
+def _insert_then_refuse(engine: Engine) -> None:
+    with transaction(engine) as session:
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        raise LookupError("the use case refused")
+
+
 def test_a_failed_transaction_gives_its_turn_back(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     queue = writer_queue_for(f"{tmp_path}/q.db")
-    with pytest.raises(LookupError), transaction(engine) as session:
-        session.execute(text("INSERT INTO t VALUES (1)"))
-        raise LookupError("the use case refused")
+    with pytest.raises(LookupError):
+        _insert_then_refuse(engine)
     assert queue.acquire(timeout_s=0)  # nobody holds it
     queue.release()
     engine.dispose()
