@@ -65,9 +65,10 @@ def _actor(principal: CurrentPrincipal) -> Actor:
 def _station(principal: CurrentPrincipal, engine: Annotated[Engine, Depends(_engine)]) -> StationRecord:
     """The principal's registered station: the only programmer port a request may use.
 
-    A short transaction of its own: device use cases must not hold one across a programmer link.
+    A short read of its own: device use cases must not hold a transaction across a programmer link,
+    and a lookup need not wait for a writer's turn.
     """
-    with transaction(engine) as session:
+    with read_transaction(engine) as session:
         return usable_station(session, principal.station_id)
 
 

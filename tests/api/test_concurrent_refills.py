@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, text
 from sqlmodel import col, select
 
 from pump_service.api.app import create_app
 from pump_service.domain.access import Role
-from pump_service.persistence.db import transaction
+from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.models import Refill
 from pump_service.settings import Settings
 from tests.auth_support import login_client
@@ -71,3 +71,16 @@ def test_twenty_concurrent_clients_record_every_refill_once_without_errors(clien
         per_pump = session.exec(select(col(Refill.pump_id), func.count()).group_by(col(Refill.pump_id))).all()
     assert len(per_pump) == CLIENTS * PUMPS_PER_CLIENT
     assert {count for _pump, count in per_pump} == {1}
+
+
+def test_reads_go_on_while_a_writer_holds_the_database(settings: Settings, engine: Engine, clock: FixedClock) -> None:
+    impatient = make_engine(settings.database_url, writer_queue_timeout_s=1.0)  # a queued read would fail fast
+    with login_client(create_app(settings, clock=clock, engine=impatient), Role.NURSE) as reader:
+        _register(reader, "HAI-R")
+        with transaction(engine) as writer:
+            writer.execute(text("UPDATE pump SET version = version + 1"))  # BEGIN IMMEDIATE: the write lock
+            assert reader.get("/pumps").status_code == 200
+            assert reader.get("/due", params={"within_days": 30}).status_code == 200
+            assert reader.get("/pumps/HAI-R").status_code == 200
+            assert reader.get("/pumps/HAI-R/refills").status_code == 200
+    impatient.dispose()
