@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute
 
 from pump_service.domain.access import Permission, Role, allows
 from pump_service.errors import AuthenticationError, PermissionDeniedError
-from pump_service.persistence.db import transaction
+from pump_service.persistence.db import read_transaction, transaction
 from pump_service.services.accounts import AccessPolicy, resolve_session, resolve_token, usable_station
 from pump_service.services.actor import Actor, acting_as
 from pump_service.settings import Settings
@@ -98,20 +98,30 @@ def _bearer(request: Request) -> str | None:
 
 
 def _look_up(engine: Engine, clock: Clock, policy: AccessPolicy, bearer: str | None, cookie: str | None) -> Principal:
-    """Resolve the credentials (one short transaction: a session's last use is recorded)."""
+    """Resolve the credentials in one short transaction.
+
+    A bearer token is only read (a snapshot that never waits for a writer's turn, so reads are not
+    queued behind refills); a login session's last use is recorded, which needs a write.
+    """
     now = clock.now()
-    with transaction(engine) as session:
-        if bearer is not None:
+    if bearer is not None:
+        with read_transaction(engine) as session:
             token, user = resolve_token(session, bearer, now=now)
-            station_id, session_id, csrf = token.station_id, None, None
-        elif cookie:
-            login, user = resolve_session(session, cookie, now=now, policy=policy)
-            station_id, session_id, csrf = login.station_id, login.id, login.csrf_token
-        else:
-            raise AuthenticationError("sign in, or send 'Authorization: Bearer <token>'")
-        usable_station(session, station_id, user.role)
+            usable_station(session, token.station_id, user.role)
+            return Principal(
+                user_id=user.username, role=user.role, station_id=token.station_id, session_id=None, csrf_token=None
+            )
+    if not cookie:
+        raise AuthenticationError("sign in, or send 'Authorization: Bearer <token>'")
+    with transaction(engine) as session:
+        login, user = resolve_session(session, cookie, now=now, policy=policy)
+        usable_station(session, login.station_id, user.role)
         return Principal(
-            user_id=user.username, role=user.role, station_id=station_id, session_id=session_id, csrf_token=csrf
+            user_id=user.username,
+            role=user.role,
+            station_id=login.station_id,
+            session_id=login.id,
+            csrf_token=login.csrf_token,
         )
 
 

@@ -7,27 +7,39 @@ fixes that (measured: 0 lost updates instead of 532 in 900). PostgreSQL needs no
 Reads that decide nothing on their own (the scheduler's candidate queries, lists) use
 :func:`read_transaction`: on SQLite a deferred ``BEGIN``, a WAL snapshot that never takes the
 write lock, so a long read does not make writers wait.
+
+Writers of one SQLite file in this process queue for their turn in arrival order
+(:mod:`~pump_service.persistence.writer_queue`) before ``BEGIN IMMEDIATE``, instead of all polling
+in SQLite's busy handler until one gives up with "database is locked". PostgreSQL has row locks and
+needs no such queue.
 """
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from pump_service.errors import StorageUnavailableError
 from pump_service.persistence.storage_failure import storage_failure
+from pump_service.persistence.writer_queue import QueuedWriterConnection, writer_queue_for
 
 __all__ = ["make_engine", "read_transaction", "transaction"]
 
 _READ_ONLY = "pump_read_only"
+# How long a writer waits for its turn before it is told the database is busy (HTTP 503, retry):
+# longer than SQLite's busy_timeout, as the turns are served in order and each is short.
+WRITER_QUEUE_TIMEOUT_S = 30.0
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, url: URL, writer_queue_timeout_s: float) -> None:
+    queue = writer_queue_for(url.database)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # stop pysqlite's own implicit BEGIN
@@ -41,21 +53,39 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        raw = conn.connection.dbapi_connection
+        if isinstance(raw, QueuedWriterConnection) and raw.writer_turn is None:
+            if not queue.acquire(writer_queue_timeout_s):
+                raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+            raw.writer_turn = queue  # ended by the connection's commit or rollback
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if isinstance(raw, QueuedWriterConnection):
+                raw.end_writer_turn()
+            raise
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, *, writer_queue_timeout_s: float = WRITER_QUEUE_TIMEOUT_S) -> Engine:
     """An engine for ``database_url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
-    For a SQLite file the parent directory is created. Bound parameters are never shown in error
+    For a SQLite file the parent directory is created, and its writers take turns in arrival order
+    (waiting at most ``writer_queue_timeout_s`` for theirs). Bound parameters are never shown in error
     messages (``hide_parameters``): they hold patient references, and errors end up in logs.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False}, hide_parameters=True)
-        _configure_sqlite(engine)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 5, "check_same_thread": False, "factory": QueuedWriterConnection},
+            hide_parameters=True,
+        )
+        _configure_sqlite(engine, url, writer_queue_timeout_s)
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 

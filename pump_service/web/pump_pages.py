@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from pump_service.api.auth import Principal, require_page
-from pump_service.api.deps import ClockDep, SessionDep, SettingsDep
+from pump_service.api.deps import ClockDep, ReadSessionDep, SessionDep, SettingsDep
+from pump_service.api.pagination import PageDep
 from pump_service.domain.access import Permission
-from pump_service.errors import NotFoundError
+from pump_service.errors import NotFoundError, RuleViolationError
 from pump_service.services.pumps.history import pump_history
-from pump_service.services.pumps.registry import get_pump, list_pump_views
+from pump_service.services.pumps.registry import get_pump, pump_view_page
 from pump_service.services.scheduling.clinics import pump_zone
 from pump_service.web.charts import pump_chart_svg
 from pump_service.web.formatting import local_time
@@ -28,8 +29,19 @@ Clinical = Annotated[Principal, Depends(require_page(Permission.READ_CLINICAL))]
 
 
 @router.get("/pumps", response_class=HTMLResponse)
-def pumps_page(request: Request, principal: Clinical, session: SessionDep, clock: ClockDep) -> HTMLResponse:
-    return page(request, "pumps.html", {"title": "Pumps", "pumps": list_pump_views(session, now=clock.now())})
+def pumps_page(
+    request: Request, principal: Clinical, session: ReadSessionDep, clock: ClockDep, listing: PageDep
+) -> HTMLResponse:
+    """A page of the pump list (``limit`` and ``cursor`` as in the API), with a link to the next one."""
+    try:
+        shown = pump_view_page(session, listing, now=clock.now())
+    except RuleViolationError as exc:
+        return error_page(request, 422, "Not a page of this list", str(exc))
+    return page(
+        request,
+        "pumps.html",
+        {"title": "Pumps", "pumps": shown.items, "next_cursor": shown.next_cursor, "limit": listing.limit},
+    )
 
 
 @router.get("/pumps/{serial}", response_class=HTMLResponse)

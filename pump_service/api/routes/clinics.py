@@ -16,8 +16,8 @@ from pump_service.services.scheduling.clinic_admin import (
     clinic_history_page,
     clinic_view,
     create_clinic,
-    list_clinics,
 )
+from pump_service.services.scheduling.clinic_list import clinic_page
 from pump_service.services.scheduling.clinics import default_clinic, get_clinic, list_holidays, remove_holiday
 from pump_service.services.scheduling.contracts import (
     ClinicChangeResult,
@@ -53,8 +53,7 @@ def create(entry: ClinicEntry, session: SessionDep, clock: ClockDep, actor: Acto
 def read_clinics(session: SessionDep, settings: SettingsDep, clock: ClockDep, page: PageDep) -> Page[ClinicView]:
     """Every clinic by id, a page at a time (the default clinic from the settings is created on first use)."""
     default_clinic(session, settings, now=clock.now())
-    views = [clinic_view(session, c) for c in list_clinics(session)]
-    return page_of(views, key=lambda c: (c.clinic_id,), kinds=(str,), request=page, list_name="clinics")
+    return clinic_page(session, page)
 
 
 @router.get("/clinics/{clinic_id}", dependencies=[Depends(current_principal)], responses=_NOT_FOUND)

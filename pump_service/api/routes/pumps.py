@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, status
 
 from pump_service.api.auth import require
-from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
+from pump_service.api.deps import ActorDep, ClockDep, ReadSessionDep, SessionDep, SettingsDep
 from pump_service.api.pagination import PageDep
 from pump_service.domain.access import Permission
 from pump_service.services.contracts import (
@@ -15,12 +15,12 @@ from pump_service.services.contracts import (
     PumpView,
     ReplacementResult,
 )
-from pump_service.services.paging import Page, page_of
+from pump_service.services.paging import Page
 from pump_service.services.pumps.conditions import record_conditions
 from pump_service.services.pumps.hardware import change_pump_model, replace_pump
 from pump_service.services.pumps.registry import (
-    list_pump_views,
     pump_view,
+    pump_view_page,
     register_patient,
     register_pump,
     show_pump,
@@ -30,10 +30,9 @@ router = APIRouter(tags=["pumps"])
 
 
 @router.get("/pumps", dependencies=[Depends(require(Permission.READ_CLINICAL))])
-def read_pumps(session: SessionDep, clock: ClockDep, page: PageDep) -> Page[PumpView]:
+def read_pumps(session: ReadSessionDep, clock: ClockDep, page: PageDep) -> Page[PumpView]:
     """Every registered pump with its last known state and next due date, by serial, a page at a time."""
-    views = list_pump_views(session, now=clock.now())
-    return page_of(views, key=lambda v: (v.serial,), kinds=(str,), request=page, list_name="pumps")
+    return pump_view_page(session, page, now=clock.now())
 
 
 @router.post(
@@ -53,7 +52,7 @@ def create_pump(entry: PumpRegistration, session: SessionDep, clock: ClockDep, a
     dependencies=[Depends(require(Permission.READ_CLINICAL))],
     responses={404: {"description": "no such pump"}},
 )
-def read_pump(serial: str, session: SessionDep, clock: ClockDep) -> PumpView:
+def read_pump(serial: str, session: ReadSessionDep, clock: ClockDep) -> PumpView:
     """One pump, explanted ones included (their history stays readable)."""
     return show_pump(session, serial, now=clock.now())
 

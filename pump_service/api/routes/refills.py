@@ -1,17 +1,16 @@
 """Refills: record one (idempotently) and read a pump's history; the due list."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from pump_service.api.auth import require
-from pump_service.api.deps import ActorDep, ClockDep, EngineDep, SessionDep, SettingsDep, StationDep
+from pump_service.api.deps import ActorDep, ClockDep, EngineDep, ReadSessionDep, SettingsDep, StationDep
 from pump_service.api.pagination import PageDep
 from pump_service.domain.access import Permission
 from pump_service.services.contracts import DueItem, RefillEntry, RefillPlanView, RefillResult
-from pump_service.services.paging import Page, page_of
-from pump_service.services.pumps.due_list import list_due
+from pump_service.services.paging import Page
+from pump_service.services.pumps.due_list import due_page
 from pump_service.services.visits.plan_views import plan_view
 from pump_service.services.visits.preview import VisitPreview, start_visit
 from pump_service.services.visits.refill_views import refill_page
@@ -91,15 +90,14 @@ def create_visit(
     dependencies=[Depends(require(Permission.READ_CLINICAL))],
     responses={404: {"description": "no such pump"}},
 )
-def read_refills(serial: str, session: SessionDep, page: PageDep) -> Page[RefillResult]:
+def read_refills(serial: str, session: ReadSessionDep, page: PageDep) -> Page[RefillResult]:
     """A pump's refills, newest first, a page at a time."""
     return refill_page(session, serial, page)
 
 
 @router.get("/due", dependencies=[Depends(require(Permission.READ_CLINICAL))])
 def read_due(
-    session: SessionDep, clock: ClockDep, page: PageDep, within_days: Annotated[float, Query(ge=0, le=3660)] = 14.0
+    session: ReadSessionDep, clock: ClockDep, page: PageDep, within_days: Annotated[float, Query(ge=0, le=3660)] = 14.0
 ) -> Page[DueItem]:
     """Pumps due for a refill within ``within_days`` (overdue ones included), soonest first, a page at a time."""
-    due = list_due(session, now=clock.now(), within_days=within_days)
-    return page_of(due, key=lambda d: (d.next_due_at, d.serial), kinds=(datetime, str), request=page, list_name="due")
+    return due_page(session, page, now=clock.now(), within_days=within_days)

@@ -1,6 +1,5 @@
 """The clinic schedule, its iCalendar feed, cancellations and no-shows, holidays, notifications."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -11,7 +10,7 @@ from pump_service.api.deps import ActorDep, ClockDep, SessionDep, SettingsDep
 from pump_service.api.pagination import PageDep
 from pump_service.api.params import RowId
 from pump_service.domain.access import Permission
-from pump_service.services.paging import Page, page_of
+from pump_service.services.paging import Page
 from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
 from pump_service.services.scheduling.clinics import add_holiday, calendar_of, default_clinic, get_clinic
 from pump_service.services.scheduling.delivery import DeliveryView, delivery_page
@@ -19,8 +18,8 @@ from pump_service.services.scheduling.notifications import acknowledge, notifica
 from pump_service.services.scheduling.views import (
     AppointmentView,
     NotificationView,
+    appointment_page,
     appointment_view,
-    appointment_views,
     notification_view,
     schedule_ical,
 )
@@ -58,14 +57,7 @@ def read_schedule(
     """Appointments from today (clinic time) for ``days`` days, in time order, a page at a time."""
     now = clock.now()
     row = get_clinic(session, clinic) if clinic else default_clinic(session, settings, now=now)
-    views = appointment_views(session, row, calendar_of(session, row).local_day(now), days)
-    return page_of(
-        views,
-        key=lambda a: (a.starts_at, a.appointment_id),
-        kinds=(datetime, int),
-        request=page,
-        list_name=f"schedule:{row.clinic_id}",
-    )
+    return appointment_page(session, row, calendar_of(session, row).local_day(now), days, page)
 
 
 @router.get(

@@ -1,9 +1,10 @@
 """Pump registry use cases: register a pump (and its patient), list, show, record conditions."""
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from pump_service.domain.planning_rate import planning_rate
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
@@ -19,6 +20,7 @@ from pump_service.persistence.models import (
 from pump_service.persistence.rows import pump_id_of
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import ConditionEntry, PatientEntry, PumpRegistration, PumpView
+from pump_service.services.paging import Page, PageRequest, rows_page, select_page
 from schemas.flow_law import FlowConditions, advance_volume, ambient_pressure_mmhg
 from schemas.prescription import ContinuousPrescription, StepsPrescription, StoppedPrescription
 from schemas.pump import PumpFamily
@@ -32,11 +34,14 @@ __all__ = [
     "list_pump_views",
     "prescription_differs",
     "pump_view",
+    "pump_view_page",
     "register_patient",
     "register_pump",
     "show_pump",
     "write_prescription_row",
 ]
+
+PUMP_LIST = "pumps"
 
 AnyPrescription = ContinuousPrescription | StepsPrescription | StoppedPrescription
 
@@ -350,9 +355,27 @@ def _links(session: Session, pump: Pump) -> dict[str, str | None]:
 
 
 def list_pump_views(session: Session, *, now: datetime) -> list[PumpView]:
-    pumps = repo.list_pumps(session)
+    """Every pump by serial (the CLI's listing; the API and web pages read :func:`pump_view_page`)."""
+    return _views_of(session, repo.list_pumps(session), now=now)
+
+
+def pump_view_page(session: Session, request: PageRequest, *, now: datetime) -> Page[PumpView]:
+    """A page of pumps by serial, explanted ones included, read from only that page's rows.
+
+    Raises:
+        RuleViolationError: a cursor of another list.
+    """
+    statement = select_page(select(Pump), (col(Pump.serial),), (str,), request=request, list_name=PUMP_LIST)
+    pumps, cursor = rows_page(
+        session.exec(statement).all(), key=lambda p: (p.serial,), request=request, list_name=PUMP_LIST
+    )
+    return Page(items=_views_of(session, pumps, now=now), next_cursor=cursor)
+
+
+def _views_of(session: Session, pumps: Sequence[Pump], *, now: datetime) -> list[PumpView]:
+    """The views of ``pumps``: one query for their patients and one for the serials they are linked to."""
     refs = repo.patient_refs(session, {p.patient_id for p in pumps if p.patient_id is not None})
-    serials = {p.id: p.serial for p in pumps}
+    serials = _serials_by_id(session, {i for p in pumps for i in (p.replaces_id, p.replaced_by_id) if i is not None})
     return [
         pump_view(
             p,
@@ -363,3 +386,10 @@ def list_pump_views(session: Session, *, now: datetime) -> list[PumpView]:
         )
         for p in pumps
     ]
+
+
+def _serials_by_id(session: Session, pump_ids: set[int]) -> dict[int, str]:
+    if not pump_ids:
+        return {}
+    rows = session.exec(select(Pump.id, Pump.serial).where(col(Pump.id).in_(pump_ids))).all()
+    return {pump_id: serial for pump_id, serial in rows if pump_id is not None}

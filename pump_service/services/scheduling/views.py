@@ -7,8 +7,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from pump_service.persistence.models import Pump
-from pump_service.persistence.rows import get_stored, stored_id
+from pump_service.persistence.rows import clinic_id_of, get_stored, stored_id
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, Notification
+from pump_service.services.paging import Page, PageRequest, rows_page, select_page
 from pump_service.services.scheduling.booking import schedule_between
 from pump_service.services.scheduling.clinics import calendar_of
 from schemas.clock import UtcDatetime
@@ -16,11 +17,16 @@ from schemas.clock import UtcDatetime
 __all__ = [
     "AppointmentView",
     "NotificationView",
+    "appointment_page",
     "appointment_view",
     "appointment_views",
     "notification_view",
     "schedule_ical",
 ]
+
+
+# the statuses the schedule shows (those of booking.schedule_between): cancelled ones are left out
+SHOWN_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW)
 
 
 class AppointmentView(BaseModel):
@@ -66,6 +72,33 @@ def appointment_views(session: Session, clinic: Clinic, first_day: date, days: i
     rows = schedule_between(session, clinic, first_day, days)
     serials = _serials(session, {r.pump_id for r in rows})
     return [_view(r, serials[r.pump_id], clinic) for r in rows]
+
+
+def appointment_page(
+    session: Session, clinic: Clinic, first_day: date, days: int, request: PageRequest
+) -> Page[AppointmentView]:
+    """A page of the clinic's appointments from ``first_day`` (local) for ``days`` days, by ``(starts_at, id)``.
+
+    The same appointments as :func:`appointment_views`, but only the page's rows are read.
+
+    Raises:
+        RuleViolationError: a cursor of another list.
+    """
+    name = f"schedule:{clinic.clinic_id}"
+    window = select(Appointment).where(
+        Appointment.clinic_id == clinic_id_of(clinic),
+        col(Appointment.local_day) >= first_day,
+        col(Appointment.local_day) < first_day + timedelta(days=days),
+        col(Appointment.status).in_(SHOWN_STATUSES),
+    )
+    statement = select_page(
+        window, (col(Appointment.starts_at), col(Appointment.id)), (datetime, int), request=request, list_name=name
+    )
+    rows, cursor = rows_page(
+        session.exec(statement).all(), key=lambda a: (a.starts_at, a.id or 0), request=request, list_name=name
+    )
+    serials = _serials(session, {r.pump_id for r in rows})
+    return Page(items=[_view(r, serials[r.pump_id], clinic) for r in rows], next_cursor=cursor)
 
 
 def _view(row: Appointment, serial: str, clinic: Clinic) -> AppointmentView:
