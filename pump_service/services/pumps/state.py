@@ -15,6 +15,7 @@ from pump_service.domain.residual import ConditionPeriod, expected_residual_ml
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import ConditionPeriodRow, Patient, PrescriptionRow, Pump, Refill, RefillComponent
 from pump_service.persistence.rows import pump_id_of
+from pump_service.persistence.schedule_models import Clinic
 from schemas.flow_law import FlowConditions
 from schemas.prescription import StepsPrescription
 from schemas.pump import DeliveryRoute, PumpFamily, PumpModel
@@ -25,10 +26,29 @@ __all__ = [
     "conditions_at",
     "current_planning_rate",
     "expected_residual_at",
+    "hold_pump_rows",
     "prescription_rates",
     "pump_id_of",
     "snapshot_of",
 ]
+
+
+_HELD = "pump_service.held_rows"
+
+
+def hold_pump_rows(session: Session, pump: Pump) -> None:
+    """Keep the pump's clinic and patient loaded for the rest of the session.
+
+    The session's identity map holds rows weakly: a clinic or patient looked up by id and then
+    dropped is read again by the next lookup (a refill visit read its clinic seven times). Held
+    in ``session.info``, which ends with the session, every later ``session.get`` of them is
+    answered from memory.
+    """
+    held: list[object] = session.info.setdefault(_HELD, [])
+    if pump.clinic_id is not None:
+        held.append(session.get(Clinic, pump.clinic_id))
+    if pump.patient_id is not None:
+        held.append(session.get(Patient, pump.patient_id))
 
 
 def _period(row: ConditionPeriodRow) -> ConditionPeriod:

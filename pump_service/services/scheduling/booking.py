@@ -129,10 +129,10 @@ class _SlotSearch:
 
 
 def _clinic_of(session: Session, pump: Pump, settings: Settings, actor: Actor, now: datetime) -> Clinic:
+    """The pump's clinic, else the station's default one (the caller assigns it to the pump)."""
     clinic = session.get(Clinic, pump.clinic_id) if pump.clinic_id is not None else None
     if clinic is None:
         clinic = default_clinic(session, settings, now=now, actor=actor)
-        pump.clinic_id = clinic.id
     return clinic
 
 
@@ -163,13 +163,12 @@ def book_next_refill(
     actor: Actor,
     now: datetime,
 ) -> Appointment:
-    """Record the pump's due date and make sure an appointment that honours it is booked."""
+    """Record the pump's due date and make sure an appointment that honours it is booked.
+
+    The pump's columns are set once the booking is made, so a refill writes the pump row once.
+    """
     pump_id = pump_id_of(pump)
     latest_at = forecast.low_reservoir_at or forecast.empty_at
-    pump.next_due_at = due.due_at
-    pump.next_due_reason = due.reason.value
-    pump.alarm_at = forecast.low_reservoir_at
-    pump.empty_at = forecast.empty_at
     clinic = _clinic_of(session, pump, settings, actor, now)
     calendar = calendar_of(session, clinic)
     current = active_appointment(session, pump_id)
@@ -178,21 +177,28 @@ def book_next_refill(
         current.target_at, current.latest_at, current.due_reason = due.due_at, latest_at, due.reason.value
         current.updated_at, current.updated_by = now, actor.user
         session.add(current)
-        return current
-    if current is not None:
-        _close(session, current, AppointmentStatus.SUPERSEDED, "the due date moved", actor, now)
-        session.flush()
-    return _book(
-        session,
-        pump,
-        clinic,
-        calendar,
-        target_at=due.due_at,
-        latest_at=latest_at,
-        reason=due.reason.value,
-        actor=actor,
-        now=now,
-    )
+        booked = current
+    else:
+        if current is not None:
+            _close(session, current, AppointmentStatus.SUPERSEDED, "the due date moved", actor, now)
+            session.flush()
+        booked = _book(
+            session,
+            pump,
+            clinic,
+            calendar,
+            target_at=due.due_at,
+            latest_at=latest_at,
+            reason=due.reason.value,
+            actor=actor,
+            now=now,
+        )
+    pump.clinic_id = clinic.id
+    pump.next_due_at = due.due_at
+    pump.next_due_reason = due.reason.value
+    pump.alarm_at = forecast.low_reservoir_at
+    pump.empty_at = forecast.empty_at
+    return booked
 
 
 def _book(

@@ -47,7 +47,7 @@ from pump_service.services.pumps.registry import (
     prescription_differs,
     write_prescription_row,
 )
-from pump_service.services.pumps.state import pump_id_of
+from pump_service.services.pumps.state import hold_pump_rows, pump_id_of
 from pump_service.services.visits.continuity import check_continuity
 from pump_service.services.visits.cosignatures import Signatures, resolve_signatures
 from pump_service.services.visits.crashpoints import crashpoint
@@ -109,7 +109,7 @@ def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
     return prescription_differs(session, pump, entry.prescription)
 
 
-def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures]:
+def _plan(session: Session, req: _Request, pump: Pump) -> tuple[RefillPlan, bool, Signatures]:
     """The visit's plan, whether it changes the prescription, and its checked co-signatures.
 
     The co-signatures are checked here, in the plan's transaction, before the pump is touched:
@@ -119,7 +119,7 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures
     Raises:
         ConflictError: the form was loaded for another version of the pump.
     """
-    pump = get_pump(session, req.serial)
+    hold_pump_rows(session, pump)
     expected = req.entry.expected_pump_version
     started = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first() is not None
     if expected is not None and expected != pump.version and not started:  # a retry of this form's visit
@@ -193,7 +193,8 @@ def plan_visit(
     now = clock.now()
     visit_key, digest = refill_key(serial, entry)
     with transaction(engine) as session:
-        plan, _, _ = _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now))
+        pump = get_pump(session, serial)
+        plan, _, _ = _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now), pump)
     return plan
 
 
@@ -224,16 +225,21 @@ def complete_visit(
     now = clock.now()
     visit_key, digest = refill_key(serial, entry)
     req = _Request(serial, entry, visit_key, digest, settings, actor, now)
+    stored: RefillResult | None = None
     with transaction(engine) as session:
         pump = get_pump(session, serial, for_update=True)  # a twin commits before or after this plan
         replayed = replayed_result(session, serial, entry)
         if replayed is not None:
             return replayed
         pump_id, family = pump_id_of(pump), PumpFamily(pump.family)
-        plan, rx_changed, signatures = _plan(session, req)
-    if family is PumpFamily.CONSTANT_FLOW:
-        plan.require_committable()
-        return _commit(engine, req, plan, signatures, rx_changed=False)
+        plan, rx_changed, signatures = _plan(session, req, pump)
+        if family is PumpFamily.CONSTANT_FLOW:
+            # No device to write: planned and stored in this one transaction, on the pump locked above.
+            plan.require_committable()
+            stored = _store_visit(session, pump, req, plan, signatures, rx_changed=False)
+    if stored is not None:
+        crashpoint("after_commit")
+        return stored
     _require_committable_but_the_register(plan)
     url = device_url or settings.device_url
     with programmer_link(url, clock=clock) as client:
@@ -391,12 +397,11 @@ def _commit(
 
     ``simulated``: the programmer was the simulator, so the refill is marked as never having reached a pump.
     """
-    entry, actor, now = req.entry, req.actor, req.now
     with transaction(engine) as session:
         # Lock first, then look for a twin: a concurrent identical request that committed while
         # this one waited for the lock is a replay, not a conflict (PostgreSQL READ COMMITTED).
         pump = get_pump(session, req.serial, for_update=True)
-        replayed = replayed_result(session, req.serial, entry)
+        replayed = replayed_result(session, req.serial, req.entry)
         if replayed is not None:
             return replayed
         if pump.version != plan.pump_version:
@@ -404,53 +409,81 @@ def _commit(
                 f"pump {req.serial} changed while this refill was being planned (version {plan.pump_version} -> "
                 f"{pump.version}): nothing was stored; start the visit again"
             )
-        refill = store_refill(
+        hold_pump_rows(session, pump)
+        result = _store_visit(
             session,
             pump,
+            req,
             plan,
-            entry,
-            actor=actor,
-            settings=req.settings,
-            now=now,
+            signatures,
+            rx_changed=rx_changed,
+            status=status,
+            read_at=read_at,
             extra_findings=extra_findings,
-            signatures=signatures,
+            simulated=simulated,
         )
-        refill.simulated = simulated
-        if entry.prescription is not None and rx_changed:
-            rx = entry.prescription
-            if status is not None and status.prescription is not None:
-                rx = rx.model_copy(update={"rx_id": status.prescription.rx_id})
-            write_prescription_row(session, pump, rx, actor=actor, now=entry.performed_at)
-        charges = record_visit_charges(
-            session,
-            visit_key=req.visit_key,
-            refill=refill,
-            pump=pump,
-            entry=entry,
-            settings=req.settings,
-            actor=actor,
-            now=now,
-            prescription_changed=rx_changed,
-            analysis_done=status is not None,
-        )
-        if charges.warnings:  # the coverage pre-check's findings travel with the refill's
-            billing = [
-                Finding(FindingCode.BILLING, Tier.WARNING, f"{w.code}: {w.message}", {"rule": w.rule})
-                for w in charges.warnings
-            ]
-            refill.findings = [*refill.findings, *(f.as_dict() for f in billing)]
-            refill.warnings = [*refill.warnings, *(f"billing:{w.code}: {w.message}" for w in charges.warnings)]
-            session.add(refill)
-        if status is not None:
-            store_status(
-                session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor, replan=False
-            )
-        _mark_committed(session, pump, req, refill.id, simulated=simulated)
-        session.flush()
-        crashpoint("mid_commit")
-        result = refill_result(session, refill)
     crashpoint("after_commit")
     return result
+
+
+def _store_visit(
+    session: Session,
+    pump: Pump,
+    req: _Request,
+    plan: RefillPlan,
+    signatures: Signatures,
+    *,
+    rx_changed: bool,
+    status: PumpStatus | None = None,
+    read_at: datetime | None = None,
+    extra_findings: tuple[Finding, ...] = (),
+    simulated: bool = False,
+) -> RefillResult:
+    """Store the plan on the locked ``pump`` (the version it was planned from) in the caller's transaction."""
+    entry, actor, now = req.entry, req.actor, req.now
+    refill = store_refill(
+        session,
+        pump,
+        plan,
+        entry,
+        actor=actor,
+        settings=req.settings,
+        now=now,
+        extra_findings=extra_findings,
+        signatures=signatures,
+    )
+    refill.simulated = simulated
+    if entry.prescription is not None and rx_changed:
+        rx = entry.prescription
+        if status is not None and status.prescription is not None:
+            rx = rx.model_copy(update={"rx_id": status.prescription.rx_id})
+        write_prescription_row(session, pump, rx, actor=actor, now=entry.performed_at)
+    charges = record_visit_charges(
+        session,
+        visit_key=req.visit_key,
+        refill=refill,
+        pump=pump,
+        entry=entry,
+        settings=req.settings,
+        actor=actor,
+        now=now,
+        prescription_changed=rx_changed,
+        analysis_done=status is not None,
+    )
+    if charges.warnings:  # the coverage pre-check's findings travel with the refill's
+        billing = [
+            Finding(FindingCode.BILLING, Tier.WARNING, f"{w.code}: {w.message}", {"rule": w.rule})
+            for w in charges.warnings
+        ]
+        refill.findings = [*refill.findings, *(f.as_dict() for f in billing)]
+        refill.warnings = [*refill.warnings, *(f"billing:{w.code}: {w.message}" for w in charges.warnings)]
+        session.add(refill)
+    if status is not None:
+        store_status(session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor, replan=False)
+    _mark_committed(session, pump, req, refill.id, simulated=simulated)
+    session.flush()
+    crashpoint("mid_commit")
+    return refill_result(session, refill)
 
 
 def _mark_committed(session: Session, pump: Pump, req: _Request, refill_id: int | None, *, simulated: bool) -> None:
