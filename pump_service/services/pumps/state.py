@@ -27,6 +27,7 @@ __all__ = [
     "current_planning_rate",
     "expected_residual_at",
     "hold_pump_rows",
+    "hold_rows",
     "prescription_rates",
     "pump_id_of",
     "snapshot_of",
@@ -44,11 +45,16 @@ def hold_pump_rows(session: Session, pump: Pump) -> None:
     in ``session.info``, which ends with the session, every later ``session.get`` of them is
     answered from memory.
     """
-    held: list[object] = session.info.setdefault(_HELD, [])
     if pump.clinic_id is not None:
-        held.append(session.get(Clinic, pump.clinic_id))
+        hold_rows(session, session.get(Clinic, pump.clinic_id))
     if pump.patient_id is not None:
-        held.append(session.get(Patient, pump.patient_id))
+        hold_rows(session, session.get(Patient, pump.patient_id))
+
+
+def hold_rows(session: Session, *rows: object) -> None:
+    """Keep ``rows`` in the session's identity map until the session ends (see :func:`hold_pump_rows`)."""
+    held: list[object] = session.info.setdefault(_HELD, [])
+    held.extend(row for row in rows if row is not None)
 
 
 def _period(row: ConditionPeriodRow) -> ConditionPeriod:

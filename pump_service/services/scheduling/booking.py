@@ -29,6 +29,7 @@ from pump_service.persistence.models import Pump, Refill
 from pump_service.persistence.rows import clinic_id_of, get_stored, pump_id_of
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, NotificationLevel
 from pump_service.services.actor import Actor
+from pump_service.services.pumps.state import hold_rows
 from pump_service.services.scheduling.clinics import calendar_of, default_clinic
 from pump_service.services.scheduling.notifications import close_for_appointment, notify
 from pump_service.settings import Settings
@@ -133,6 +134,7 @@ def _clinic_of(session: Session, pump: Pump, settings: Settings, actor: Actor, n
     clinic = session.get(Clinic, pump.clinic_id) if pump.clinic_id is not None else None
     if clinic is None:
         clinic = default_clinic(session, settings, now=now, actor=actor)
+    hold_rows(session, clinic)  # the visit's later lookups of the clinic (billing, zone) answered from memory
     return clinic
 
 
