@@ -29,6 +29,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from pump_service.billing import ChargeSet
 from pump_service.devices import check_prescription_writable, is_simulated, programmer_link
 from pump_service.domain.access import Permission, allows
 from pump_service.domain.findings import Finding, FindingCode, Tier
@@ -39,7 +40,11 @@ from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Pump
 from pump_service.persistence.visit_models import Visit, VisitState
 from pump_service.services.actor import Actor
-from pump_service.services.charges.recording import precheck_visit_charges, record_visit_charges
+from pump_service.services.charges.recording import (
+    plan_visit_charges,
+    record_visit_charges,
+    store_planned_charges,
+)
 from pump_service.services.contracts import RefillEntry, RefillResult
 from pump_service.services.pumps.registry import (
     check_prescription_fits,
@@ -109,8 +114,18 @@ def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
     return prescription_differs(session, pump, entry.prescription)
 
 
-def _plan(session: Session, req: _Request, pump: Pump) -> tuple[RefillPlan, bool, Signatures]:
-    """The visit's plan, whether it changes the prescription, and its checked co-signatures.
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """The plan, whether it changes the prescription, its checked co-signatures and its charges."""
+
+    plan: RefillPlan
+    rx_changed: bool
+    signatures: Signatures
+    charges: ChargeSet | None  # computed with the plan; None: a pump without a patient (not billed)
+
+
+def _plan(session: Session, req: _Request, pump: Pump) -> _Planned:
+    """The visit's plan, whether it changes the prescription, its checked co-signatures, its charges.
 
     The co-signatures are checked here, in the plan's transaction, before the pump is touched:
     the override (a physician's own or co-signed) enters the plan, and a spinal fill without a
@@ -149,7 +164,7 @@ def _plan(session: Session, req: _Request, pump: Pump) -> tuple[RefillPlan, bool
             syringe_resolution_ml=req.entry.syringe_resolution_ml,
         )
     )
-    precheck_visit_charges(
+    charges = plan_visit_charges(
         session,
         visit_key=req.visit_key,
         refill=refill_row(pump, plan, req.entry, actor=req.actor, now=req.now),
@@ -161,7 +176,7 @@ def _plan(session: Session, req: _Request, pump: Pump) -> tuple[RefillPlan, bool
         prescription_changed=rx_changed,
         analysis_done=pump.family is PumpFamily.PROGRAMMABLE,  # the visit interrogates it
     )
-    return plan, rx_changed, signatures
+    return _Planned(plan, rx_changed, signatures, charges)
 
 
 def _require_prescriber(actor: Actor, serial: str) -> None:
@@ -194,8 +209,7 @@ def plan_visit(
     visit_key, digest = refill_key(serial, entry)
     with transaction(engine) as session:
         pump = get_pump(session, serial)
-        plan, _, _ = _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now), pump)
-    return plan
+        return _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now), pump).plan
 
 
 def complete_visit(
@@ -232,11 +246,13 @@ def complete_visit(
         if replayed is not None:
             return replayed
         pump_id, family = pump_id_of(pump), PumpFamily(pump.family)
-        plan, rx_changed, signatures = _plan(session, req, pump)
+        planned = _plan(session, req, pump)
+        plan, rx_changed, signatures = planned.plan, planned.rx_changed, planned.signatures
         if family is PumpFamily.CONSTANT_FLOW:
-            # No device to write: planned and stored in this one transaction, on the pump locked above.
+            # No device to write: planned and stored in this one transaction, on the pump locked
+            # above, so nothing billing reads changed since the plan: its charges are stored as computed.
             plan.require_committable()
-            stored = _store_visit(session, pump, req, plan, signatures, rx_changed=False)
+            stored = _store_visit(session, pump, req, plan, signatures, rx_changed=False, charges=planned)
     if stored is not None:
         crashpoint("after_commit")
         return stored
@@ -438,8 +454,13 @@ def _store_visit(
     read_at: datetime | None = None,
     extra_findings: tuple[Finding, ...] = (),
     simulated: bool = False,
+    charges: _Planned | None = None,
 ) -> RefillResult:
-    """Store the plan on the locked ``pump`` (the version it was planned from) in the caller's transaction."""
+    """Store the plan on the locked ``pump`` (the version it was planned from) in the caller's transaction.
+
+    ``charges``: the plan's charges, still valid (planned in this transaction); else computed again
+    from the stored refill (a programmable visit, planned before the device was written).
+    """
     entry, actor, now = req.entry, req.actor, req.now
     refill = store_refill(
         session,
@@ -458,25 +479,37 @@ def _store_visit(
         if status is not None and status.prescription is not None:
             rx = rx.model_copy(update={"rx_id": status.prescription.rx_id})
         write_prescription_row(session, pump, rx, actor=actor, now=entry.performed_at)
-    charges = record_visit_charges(
-        session,
-        visit_key=req.visit_key,
-        refill=refill,
-        pump=pump,
-        entry=entry,
-        settings=req.settings,
-        actor=actor,
-        now=now,
-        prescription_changed=rx_changed,
-        analysis_done=status is not None,
-    )
-    if charges.warnings:  # the coverage pre-check's findings travel with the refill's
+    if charges is not None:
+        billed = store_planned_charges(
+            session,
+            charges.charges,
+            visit_key=req.visit_key,
+            refill=refill,
+            pump=pump,
+            settings=req.settings,
+            actor=actor,
+            now=now,
+        )
+    else:
+        billed = record_visit_charges(
+            session,
+            visit_key=req.visit_key,
+            refill=refill,
+            pump=pump,
+            entry=entry,
+            settings=req.settings,
+            actor=actor,
+            now=now,
+            prescription_changed=rx_changed,
+            analysis_done=status is not None,
+        )
+    if billed.warnings:  # the coverage pre-check's findings travel with the refill's
         billing = [
             Finding(FindingCode.BILLING, Tier.WARNING, f"{w.code}: {w.message}", {"rule": w.rule})
-            for w in charges.warnings
+            for w in billed.warnings
         ]
         refill.findings = [*refill.findings, *(f.as_dict() for f in billing)]
-        refill.warnings = [*refill.warnings, *(f"billing:{w.code}: {w.message}" for w in charges.warnings)]
+        refill.warnings = [*refill.warnings, *(f"billing:{w.code}: {w.message}" for w in billed.warnings)]
         session.add(refill)
     if status is not None:
         store_status(session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor, replan=False)
