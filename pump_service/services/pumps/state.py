@@ -16,6 +16,7 @@ from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import ConditionPeriodRow, Patient, PrescriptionRow, Pump, Refill, RefillComponent
 from pump_service.persistence.rows import pump_id_of
 from pump_service.persistence.schedule_models import Clinic
+from pump_service.services.held_rows import hold_rows
 from schemas.flow_law import FlowConditions
 from schemas.prescription import StepsPrescription
 from schemas.pump import DeliveryRoute, PumpFamily, PumpModel
@@ -27,34 +28,18 @@ __all__ = [
     "current_planning_rate",
     "expected_residual_at",
     "hold_pump_rows",
-    "hold_rows",
     "prescription_rates",
     "pump_id_of",
     "snapshot_of",
 ]
 
 
-_HELD = "pump_service.held_rows"
-
-
 def hold_pump_rows(session: Session, pump: Pump) -> None:
-    """Keep the pump's clinic and patient loaded for the rest of the session.
-
-    The session's identity map holds rows weakly: a clinic or patient looked up by id and then
-    dropped is read again by the next lookup (a refill visit read its clinic seven times). Held
-    in ``session.info``, which ends with the session, every later ``session.get`` of them is
-    answered from memory.
-    """
+    """Keep the pump's clinic and patient loaded for the rest of the session (see :mod:`..held_rows`)."""
     if pump.clinic_id is not None:
         hold_rows(session, session.get(Clinic, pump.clinic_id))
     if pump.patient_id is not None:
         hold_rows(session, session.get(Patient, pump.patient_id))
-
-
-def hold_rows(session: Session, *rows: object) -> None:
-    """Keep ``rows`` in the session's identity map until the session ends (see :func:`hold_pump_rows`)."""
-    held: list[object] = session.info.setdefault(_HELD, [])
-    held.extend(row for row in rows if row is not None)
 
 
 def _period(row: ConditionPeriodRow) -> ConditionPeriod:

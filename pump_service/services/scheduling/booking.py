@@ -29,7 +29,7 @@ from pump_service.persistence.models import Pump, Refill
 from pump_service.persistence.rows import clinic_id_of, get_stored, pump_id_of
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, NotificationLevel
 from pump_service.services.actor import Actor
-from pump_service.services.pumps.state import hold_rows
+from pump_service.services.held_rows import hold_rows
 from pump_service.services.scheduling.clinics import calendar_of, default_clinic
 from pump_service.services.scheduling.notifications import close_for_appointment, notify
 from pump_service.settings import Settings

@@ -142,19 +142,12 @@ def store_status(
     """
     if pump.id is None:
         raise NotFoundError(f"pump {pump.serial} is not stored")
-    pump.reservoir_ml = status.reservoir_ml
-    pump.reservoir_at = read_at
-    pump.battery_state = status.battery.state.value
-    pump.months_to_eri = status.battery.months_to_eri
-    pump.clock_drift_s = (status.clock_at - read_at).total_seconds()
-    pump.alarms = [{"code": a.code.value, "since": a.since_at.isoformat()} for a in status.alarms]
     current = repo.current_prescription(session, pump.id)
     if status.prescription is not None and (current is None or current.rx_id != status.prescription.rx_id):
         # Changed elsewhere (another station, the patient's controller): the pump is the truth.
         write_prescription_row(session, pump, status.prescription, actor=actor, now=read_at)
     # The same planning rate as the refill: the pump's basal plus the registered bolus allowance.
     daily = current_planning_rate(session, pump, at=read_at).rate_ml_per_day
-    pump.planning_rate_ml_per_day = daily
     due_at = pump.next_due_at
     if replan:
         due_at = replan_from_reading(
@@ -168,6 +161,14 @@ def store_status(
             actor=actor,
             now=read_at,
         ).due_at
+    # The reading's columns are set after the reads and the booking above (each flushes): one UPDATE.
+    pump.reservoir_ml = status.reservoir_ml
+    pump.reservoir_at = read_at
+    pump.battery_state = status.battery.state.value
+    pump.months_to_eri = status.battery.months_to_eri
+    pump.clock_drift_s = (status.clock_at - read_at).total_seconds()
+    pump.alarms = [{"code": a.code.value, "since": a.since_at.isoformat()} for a in status.alarms]
+    pump.planning_rate_ml_per_day = daily
     pump.version += 1
     pump.updated_at, pump.updated_by = read_at, actor.user
     session.add(pump)
