@@ -17,6 +17,9 @@ Order, and why:
    and appointment and the charge events, in one transaction that also marks the visit
    ``committed``. If the pump changed since the plan (another station), nothing is stored.
 
+A constant-flow pump has no steps 2 and 3: its plan and its commit are one transaction on the
+locked pump, so its charges, computed with the plan, are stored as computed.
+
 If the process dies anywhere, a retry of the same request (same idempotency key) resumes: a
 visit in ``writing`` is reconciled from the pump's log and judged against the register stored
 before its write, and a committed visit is replayed.
