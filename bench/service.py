@@ -1,4 +1,4 @@
-"""Service figures: a scheduler tick over many bookings, programmable refill visits over sim://, charges."""
+"""Service figures: programmable refill visits over sim://, charges (the tick is bench/tick.py's)."""
 
 import tempfile
 import time
@@ -17,7 +17,6 @@ from pump_service.services.accounts import add_user, find_user
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.registry import register_patient, register_pump
-from pump_service.services.scheduling.notifications import process_due
 from pump_service.services.visits.cosignature_contracts import SecondCheckCosignRequest
 from pump_service.services.visits.cosignatures import sign_cosignature
 from pump_service.services.visits.refill_visit import complete_visit
@@ -33,7 +32,8 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # inside the 2026 billing tables
 ACTOR = Actor(user="bench", station_id="bench")
 
 
-def _setup(tmp: str, pumps: int, model_id: str) -> tuple[Settings, Engine]:
+def setup_station(tmp: str, pumps: int, model_id: str) -> tuple[Settings, Engine]:
+    """A migrated SQLite station in ``tmp`` with ``pumps`` pumps P-00000... of ``model_id``, one patient."""
     settings = Settings(
         database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
         station_id="bench",
@@ -58,7 +58,8 @@ def _setup(tmp: str, pumps: int, model_id: str) -> tuple[Settings, Engine]:
     return settings, engine
 
 
-def _fudr(at: datetime, key: str) -> RefillEntry:
+def fudr_entry(at: datetime, key: str) -> RefillEntry:
+    """A first 30 mL floxuridine fill of a constant-flow HAI pump (nothing returned)."""
     return RefillEntry.model_validate(
         {
             "performed_at": at,
@@ -71,25 +72,6 @@ def _fudr(at: datetime, key: str) -> RefillEntry:
             ],
         }
     )
-
-
-def _tick_seconds(pumps: int = 1000) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings, engine = _setup(tmp, pumps, "hai-30")
-        clock = ManualClock(T0)
-        for i in range(pumps):
-            at = T0 - timedelta(days=14 * i / pumps)
-            complete_visit(
-                engine, f"P-{i:05d}", _fudr(at, f"bench-{i:06d}"), settings=settings, clock=clock, actor=ACTOR
-            )
-        best = float("inf")
-        for day in range(1, 4):
-            with transaction(engine) as session:
-                started = time.perf_counter()
-                process_due(session, settings=settings, now=T0 + timedelta(days=day))
-                best = min(best, time.perf_counter() - started)
-        engine.dispose()
-    return best
 
 
 SECOND_NURSE = ("bench-nurse-2", "bench-nurse-2-password")
@@ -113,7 +95,7 @@ def _second_check(engine: Engine, serial: str, clock: ManualClock) -> int:
 
 def _programmable_visits(count: int = 40) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        settings, engine = _setup(tmp, count, "programmable-20")
+        settings, engine = setup_station(tmp, count, "programmable-20")
         clock = ManualClock(T0)
         pumps = [
             SimulatedProgrammablePump(
@@ -183,7 +165,6 @@ def _charges_per_second() -> float:
 
 def run() -> list[Result]:
     return [
-        Result("service.tick_1000_booked_pumps", _tick_seconds(), "s", False),
         Result("service.programmable_visits_sim", _programmable_visits(), "visits/s", True),
         Result("billing.compute_charges_hai_visit", _charges_per_second(), "visits/s", True),
     ]

@@ -15,7 +15,15 @@ from zoneinfo import ZoneInfo
 from pump_service.domain.timespan import require_aware
 from pump_service.errors import RuleViolationError
 
-__all__ = ["BookingChoice", "ClinicCalendar", "choose_slot"]
+__all__ = [
+    "BookingChoice",
+    "ClinicCalendar",
+    "choose_late_slot",
+    "choose_on_time_slot",
+    "choose_slot",
+    "late_search_start",
+    "on_time_window",
+]
 
 SEARCH_AHEAD_DAYS = 366
 
@@ -88,6 +96,75 @@ def _first_free(calendar: ClinicCalendar, day: date, used: Set[int], not_before:
     return None
 
 
+def on_time_window(
+    calendar: ClinicCalendar, *, target_at: datetime, latest_at: datetime | None, now: datetime
+) -> tuple[date, date]:
+    """The local days an on-time booking can use: from today to the day of the target (or the alarm).
+
+    Empty (the last day before the first) when the deadline is already past.
+    """
+    deadline = min(target_at, latest_at) if latest_at is not None else target_at
+    return calendar.local_day(now), calendar.local_day(deadline)
+
+
+def choose_on_time_slot(
+    calendar: ClinicCalendar,
+    *,
+    target_at: datetime,
+    latest_at: datetime | None,
+    now: datetime,
+    used_slots: Mapping[date, Set[int]],
+) -> BookingChoice | None:
+    """The latest free slot no later than the target day and not after ``latest_at``; None if there is none.
+
+    ``used_slots`` needs only the days of :func:`on_time_window`.
+    """
+    for value, name in ((target_at, "target_at"), (now, "now")):
+        require_aware(value, name)
+    today, day = on_time_window(calendar, target_at=target_at, latest_at=latest_at, now=now)
+    while day >= today:
+        index = _first_free(calendar, day, used_slots.get(day, frozenset()), now)
+        if index is not None:
+            start = calendar.slot_start(day, index)
+            if latest_at is None or start <= latest_at:
+                end = calendar.slot_end(day, index)
+                return BookingChoice(day, index, start, end, True, "booked before the due date")
+        day -= timedelta(days=1)
+    return None
+
+
+def late_search_start(
+    calendar: ClinicCalendar, *, target_at: datetime, latest_at: datetime | None, now: datetime
+) -> date:
+    """The first day a late booking (no on-time slot) is looked for: the deadline's day, or today."""
+    today, deadline_day = on_time_window(calendar, target_at=target_at, latest_at=latest_at, now=now)
+    return max(today, deadline_day)
+
+
+def choose_late_slot(
+    calendar: ClinicCalendar,
+    *,
+    target_at: datetime,
+    latest_at: datetime | None,
+    now: datetime,
+    used_slots: Mapping[date, Set[int]],
+    first_day: date,
+    days: int,
+) -> BookingChoice | None:
+    """The earliest free slot in ``days`` days from ``first_day``, marked late (the caller escalates)."""
+    day = first_day
+    for _ in range(days):
+        index = _first_free(calendar, day, used_slots.get(day, frozenset()), now)
+        if index is not None:
+            start = calendar.slot_start(day, index)
+            why = "no free slot before the due date" if target_at >= now else "already overdue"
+            if latest_at is not None and start > latest_at:
+                why = "no free slot before the alarm date"
+            return BookingChoice(day, index, start, calendar.slot_end(day, index), False, why)
+        day += timedelta(days=1)
+    return None
+
+
 def choose_slot(
     calendar: ClinicCalendar,
     *,
@@ -103,27 +180,19 @@ def choose_slot(
     Raises:
         RuleViolationError: naive datetimes, or no free slot within a year.
     """
-    for value, name in ((target_at, "target_at"), (now, "now")):
-        require_aware(value, name)
-    deadline = min(target_at, latest_at) if latest_at is not None else target_at
-    today = calendar.local_day(now)
-    day = calendar.local_day(deadline)
-    while day >= today:
-        index = _first_free(calendar, day, used_slots.get(day, frozenset()), now)
-        if index is not None:
-            start = calendar.slot_start(day, index)
-            if latest_at is None or start <= latest_at:
-                end = calendar.slot_end(day, index)
-                return BookingChoice(day, index, start, end, True, "booked before the due date")
-        day -= timedelta(days=1)
-    day = max(today, calendar.local_day(deadline))
-    for _ in range(SEARCH_AHEAD_DAYS):
-        index = _first_free(calendar, day, used_slots.get(day, frozenset()), now)
-        if index is not None:
-            start = calendar.slot_start(day, index)
-            why = "no free slot before the due date" if target_at >= now else "already overdue"
-            if latest_at is not None and start > latest_at:
-                why = "no free slot before the alarm date"
-            return BookingChoice(day, index, start, calendar.slot_end(day, index), False, why)
-        day += timedelta(days=1)
-    raise RuleViolationError("no free slot in the coming year", field="capacity_per_day")
+    on_time = choose_on_time_slot(calendar, target_at=target_at, latest_at=latest_at, now=now, used_slots=used_slots)
+    if on_time is not None:
+        return on_time
+    first = late_search_start(calendar, target_at=target_at, latest_at=latest_at, now=now)
+    late = choose_late_slot(
+        calendar,
+        target_at=target_at,
+        latest_at=latest_at,
+        now=now,
+        used_slots=used_slots,
+        first_day=first,
+        days=SEARCH_AHEAD_DAYS,
+    )
+    if late is None:
+        raise RuleViolationError("no free slot in the coming year", field="capacity_per_day")
+    return late

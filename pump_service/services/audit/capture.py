@@ -32,7 +32,7 @@ from pump_service.persistence.models import DeviceLogRecord
 from pump_service.services.audit.chain import append_entries
 from pump_service.services.audit.pending import capture, drop_rolled_back, take_pending
 
-__all__ = ["SESSION_HOOKS", "install_audit_hooks"]
+__all__ = ["SESSION_HOOKS", "capture_device_ingest", "device_ingest_summary", "install_audit_hooks"]
 
 _STAGED = "pump_service.audit.staged"
 REDACTED = "[redacted]"
@@ -127,24 +127,51 @@ def _on_before_flush(session: Session, _flush: UOWTransaction, _instances: objec
     session.info[_STAGED] = staged  # a flush that fails never reaches after_flush: its stage is replaced
 
 
+def device_ingest_summary(
+    pump_id: int, log_epoch: int, *, rows: int, ids: list[int], log_indices: list[int]
+) -> dict[str, Any]:
+    """The ``after`` of the one entry that stands for ``rows`` of a pump's own log rows stored together."""
+    ids, log_indices = sorted(ids), sorted(log_indices)
+    return {
+        "pump_id": pump_id,
+        "source": "pump",
+        "log_epoch": log_epoch,
+        "rows": rows,
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
+        "first_log_index": log_indices[0] if log_indices else None,
+        "last_log_index": log_indices[-1] if log_indices else None,
+    }
+
+
+def capture_device_ingest(
+    session: Session, pump_id: int, log_epoch: int, *, ids: list[int], log_indices: list[int]
+) -> None:
+    """Queue the summary entry of log rows written with Core (no ORM object, so no flush hook sees them)."""
+    capture(
+        session,
+        action=AuditAction.INSERT,
+        entity=DeviceLogRecord.__tablename__,
+        entity_id=None,
+        before=None,
+        after=device_ingest_summary(pump_id, log_epoch, rows=len(ids), ids=ids, log_indices=log_indices),
+        note=DEVICE_DATA_NOTE,
+    )
+
+
 def _summarise_device_rows(rows: list[DeviceLogRecord]) -> list[_Change]:
     by_pump: dict[tuple[int, int], list[DeviceLogRecord]] = defaultdict(list)
     for row in rows:
         by_pump[(row.pump_id, row.log_epoch)].append(row)
     changes = []
     for (pump_id, epoch), group in sorted(by_pump.items()):
-        ids = sorted(row.id for row in group if row.id is not None)
-        indices = sorted(row.log_index for row in group if row.log_index is not None)
-        summary = {
-            "pump_id": pump_id,
-            "source": "pump",
-            "log_epoch": epoch,
-            "rows": len(group),
-            "first_id": ids[0] if ids else None,
-            "last_id": ids[-1] if ids else None,
-            "first_log_index": indices[0] if indices else None,
-            "last_log_index": indices[-1] if indices else None,
-        }
+        summary = device_ingest_summary(
+            pump_id,
+            epoch,
+            rows=len(group),
+            ids=[row.id for row in group if row.id is not None],
+            log_indices=[row.log_index for row in group if row.log_index is not None],
+        )
         changes.append(_Change(AuditAction.INSERT, DeviceLogRecord.__tablename__, None, None, summary))
     return changes
 

@@ -68,9 +68,11 @@ __all__ = [
     "export_charges",
     "list_charge_page",
     "list_charges",
+    "plan_visit_charges",
     "precheck_visit_charges",
     "record_visit_charges",
     "store_charge_set",
+    "store_planned_charges",
     "void_charge",
 ]
 
@@ -147,6 +149,38 @@ def _charge_set(
     return compute_charges(facts, reference)
 
 
+def plan_visit_charges(
+    session: Session,
+    *,
+    visit_key: str,
+    refill: Refill,
+    components: Sequence[RefillComponent],
+    pump: Pump,
+    entry: RefillEntry,
+    settings: Settings,
+    actor: Actor,
+    prescription_changed: bool,
+    analysis_done: bool,
+) -> ChargeSet | None:
+    """The charge set of a planned (not yet stored) refill; None for a pump without a patient.
+
+    Raises:
+        RuleViolationError, BillingDataError: as :func:`record_visit_charges`.
+    """
+    return _charge_set(
+        session,
+        visit_key=visit_key,
+        refill=refill,
+        pump=pump,
+        entry=entry,
+        settings=settings,
+        actor=actor,
+        prescription_changed=prescription_changed,
+        analysis_done=analysis_done,
+        components=components,
+    )
+
+
 def precheck_visit_charges(
     session: Session,
     *,
@@ -167,19 +201,50 @@ def precheck_visit_charges(
     Raises:
         RuleViolationError, BillingDataError: as :func:`record_visit_charges`.
     """
-    charges = _charge_set(
+    charges = plan_visit_charges(
         session,
         visit_key=visit_key,
         refill=refill,
+        components=components,
         pump=pump,
         entry=entry,
         settings=settings,
         actor=actor,
         prescription_changed=prescription_changed,
         analysis_done=analysis_done,
-        components=components,
     )
     return (_NO_PATIENT,) if charges is None else charges.warnings
+
+
+def store_planned_charges(
+    session: Session,
+    charges: ChargeSet | None,
+    *,
+    visit_key: str,
+    refill: Refill,
+    pump: Pump,
+    settings: Settings,
+    actor: Actor,
+    now: datetime,
+) -> VisitCharges:
+    """Store the set :func:`plan_visit_charges` computed, in the same transaction as the plan.
+
+    For a visit planned and stored in one transaction with nothing billing reads changed in
+    between (a constant-flow refill): the charges are computed once, not again from the rows.
+
+    Raises:
+        ConflictError: the visit already has stored charges that differ from ``charges``.
+    """
+    clinic = pump_clinic(session, pump, settings)  # the clinic whose set-up priced it files it
+    return store_charge_set(
+        session,
+        charges,
+        visit_key=visit_key,
+        refill_id=refill.id,
+        clinic_id=clinic.id if clinic is not None else None,
+        actor=actor,
+        now=now,
+    )
 
 
 def record_visit_charges(

@@ -15,6 +15,8 @@ from pump_service.domain.residual import ConditionPeriod, expected_residual_ml
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import ConditionPeriodRow, Patient, PrescriptionRow, Pump, Refill, RefillComponent
 from pump_service.persistence.rows import pump_id_of
+from pump_service.persistence.schedule_models import Clinic
+from pump_service.services.held_rows import hold_rows
 from schemas.flow_law import FlowConditions
 from schemas.prescription import StepsPrescription
 from schemas.pump import DeliveryRoute, PumpFamily, PumpModel
@@ -25,10 +27,19 @@ __all__ = [
     "conditions_at",
     "current_planning_rate",
     "expected_residual_at",
+    "hold_pump_rows",
     "prescription_rates",
     "pump_id_of",
     "snapshot_of",
 ]
+
+
+def hold_pump_rows(session: Session, pump: Pump) -> None:
+    """Keep the pump's clinic and patient loaded for the rest of the session (see :mod:`..held_rows`)."""
+    if pump.clinic_id is not None:
+        hold_rows(session, session.get(Clinic, pump.clinic_id))
+    if pump.patient_id is not None:
+        hold_rows(session, session.get(Patient, pump.patient_id))
 
 
 def _period(row: ConditionPeriodRow) -> ConditionPeriod:

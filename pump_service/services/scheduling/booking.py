@@ -8,18 +8,28 @@ escalation is recorded with it.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from pump_service.domain.calendar import BookingChoice, ClinicCalendar, choose_slot
+from pump_service.domain.calendar import (
+    SEARCH_AHEAD_DAYS,
+    BookingChoice,
+    ClinicCalendar,
+    choose_late_slot,
+    choose_on_time_slot,
+    late_search_start,
+    on_time_window,
+)
 from pump_service.domain.due import DueDate
 from pump_service.domain.reservoir import ReservoirForecast
-from pump_service.errors import ConflictError, NotFoundError
+from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.models import Pump, Refill
 from pump_service.persistence.rows import clinic_id_of, get_stored, pump_id_of
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, NotificationLevel
 from pump_service.services.actor import Actor
+from pump_service.services.held_rows import hold_rows
 from pump_service.services.scheduling.clinics import calendar_of, default_clinic
 from pump_service.services.scheduling.notifications import close_for_appointment, notify
 from pump_service.settings import Settings
@@ -43,25 +53,88 @@ def active_appointment(session: Session, pump_id: int) -> Appointment | None:
     return session.exec(query.order_by(col(Appointment.starts_at))).first()
 
 
-def _used_slots(session: Session, clinic_id: int, from_day: date) -> dict[date, set[int]]:
+LATE_SEARCH_DAYS = 28  # a late booking (the clinic is full until the deadline) reads ahead four weeks at a time
+
+
+def _used_slots(session: Session, clinic_id: int, first_day: date, last_day: date) -> dict[date, set[int]]:
+    """The booked slot indices of the clinic's days ``first_day``..``last_day`` (the only days a search uses)."""
+    used: dict[date, set[int]] = defaultdict(set)
+    if last_day < first_day:
+        return used
     rows = session.exec(
         select(col(Appointment.local_day), col(Appointment.slot_index)).where(
             Appointment.clinic_id == clinic_id,
+            col(Appointment.local_day) >= first_day,
+            col(Appointment.local_day) <= last_day,
             Appointment.status == AppointmentStatus.BOOKED,
-            col(Appointment.local_day) >= from_day,
         )
     ).all()
-    used: dict[date, set[int]] = defaultdict(set)
     for day, index in rows:
         used[day].add(index)
     return used
 
 
+@dataclass(frozen=True, slots=True)
+class _SlotSearch:
+    """One booking's search: the clinic, its calendar, what it aims at and the slots it must not take."""
+
+    clinic_id: int
+    calendar: ClinicCalendar
+    target_at: datetime
+    latest_at: datetime | None
+    now: datetime
+    avoid: tuple[date, int] | None
+    avoid_day: date | None
+
+    def used_between(self, session: Session, first_day: date, last_day: date) -> dict[date, set[int]]:
+        used = _used_slots(session, self.clinic_id, first_day, last_day)
+        if self.avoid is not None:  # the slot just given up is not offered back
+            used[self.avoid[0]].add(self.avoid[1])
+        if self.avoid_day is not None:  # the patient asked for another day: every slot of this one is taken
+            used[self.avoid_day] = set(range(self.calendar.capacity_per_day))
+        return used
+
+    def choose(self, session: Session) -> BookingChoice:
+        """The slot of :func:`choose_slot`, reading only the days it looks at: the on-time window first.
+
+        Raises:
+            RuleViolationError: no free slot in the coming year.
+        """
+        calendar, target_at, latest_at, now = self.calendar, self.target_at, self.latest_at, self.now
+        first, last = on_time_window(calendar, target_at=target_at, latest_at=latest_at, now=now)
+        on_time = choose_on_time_slot(
+            calendar,
+            target_at=target_at,
+            latest_at=latest_at,
+            now=now,
+            used_slots=self.used_between(session, first, last),
+        )
+        if on_time is not None:
+            return on_time
+        start = late_search_start(calendar, target_at=target_at, latest_at=latest_at, now=now)
+        for offset in range(0, SEARCH_AHEAD_DAYS, LATE_SEARCH_DAYS):
+            days = min(LATE_SEARCH_DAYS, SEARCH_AHEAD_DAYS - offset)
+            window_start = start + timedelta(days=offset)
+            late = choose_late_slot(
+                calendar,
+                target_at=target_at,
+                latest_at=latest_at,
+                now=now,
+                used_slots=self.used_between(session, window_start, window_start + timedelta(days=days - 1)),
+                first_day=window_start,
+                days=days,
+            )
+            if late is not None:
+                return late
+        raise RuleViolationError("no free slot in the coming year", field="capacity_per_day")
+
+
 def _clinic_of(session: Session, pump: Pump, settings: Settings, actor: Actor, now: datetime) -> Clinic:
+    """The pump's clinic, else the station's default one (the caller assigns it to the pump)."""
     clinic = session.get(Clinic, pump.clinic_id) if pump.clinic_id is not None else None
     if clinic is None:
         clinic = default_clinic(session, settings, now=now, actor=actor)
-        pump.clinic_id = clinic.id
+    hold_rows(session, clinic)  # the visit's later lookups of the clinic (billing, zone) answered from memory
     return clinic
 
 
@@ -92,13 +165,12 @@ def book_next_refill(
     actor: Actor,
     now: datetime,
 ) -> Appointment:
-    """Record the pump's due date and make sure an appointment that honours it is booked."""
+    """Record the pump's due date and make sure an appointment that honours it is booked.
+
+    The pump's columns are set once the booking is made, so a refill writes the pump row once.
+    """
     pump_id = pump_id_of(pump)
     latest_at = forecast.low_reservoir_at or forecast.empty_at
-    pump.next_due_at = due.due_at
-    pump.next_due_reason = due.reason.value
-    pump.alarm_at = forecast.low_reservoir_at
-    pump.empty_at = forecast.empty_at
     clinic = _clinic_of(session, pump, settings, actor, now)
     calendar = calendar_of(session, clinic)
     current = active_appointment(session, pump_id)
@@ -107,21 +179,28 @@ def book_next_refill(
         current.target_at, current.latest_at, current.due_reason = due.due_at, latest_at, due.reason.value
         current.updated_at, current.updated_by = now, actor.user
         session.add(current)
-        return current
-    if current is not None:
-        _close(session, current, AppointmentStatus.SUPERSEDED, "the due date moved", actor, now)
-        session.flush()
-    return _book(
-        session,
-        pump,
-        clinic,
-        calendar,
-        target_at=due.due_at,
-        latest_at=latest_at,
-        reason=due.reason.value,
-        actor=actor,
-        now=now,
-    )
+        booked = current
+    else:
+        if current is not None:
+            _close(session, current, AppointmentStatus.SUPERSEDED, "the due date moved", actor, now)
+            session.flush()
+        booked = _book(
+            session,
+            pump,
+            clinic,
+            calendar,
+            target_at=due.due_at,
+            latest_at=latest_at,
+            reason=due.reason.value,
+            actor=actor,
+            now=now,
+        )
+    pump.clinic_id = clinic.id
+    pump.next_due_at = due.due_at
+    pump.next_due_reason = due.reason.value
+    pump.alarm_at = forecast.low_reservoir_at
+    pump.empty_at = forecast.empty_at
+    return booked
 
 
 def _book(
@@ -144,12 +223,8 @@ def _book(
     # (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises every writer). FOR NO KEY UPDATE,
     # because pump rows referencing the clinic hold KEY SHARE on it: FOR UPDATE would deadlock.
     session.exec(select(Clinic).where(Clinic.id == clinic_id).with_for_update(key_share=True)).one()
-    used = _used_slots(session, clinic_id, calendar.local_day(now))
-    if avoid is not None:  # the slot just given up is not offered back
-        used[avoid[0]].add(avoid[1])
-    if avoid_day is not None:  # the patient asked for another day: every slot of this one is taken
-        used[avoid_day] = set(range(calendar.capacity_per_day))
-    choice: BookingChoice = choose_slot(calendar, target_at=target_at, latest_at=latest_at, now=now, used_slots=used)
+    search = _SlotSearch(clinic_id, calendar, target_at, latest_at, now, avoid, avoid_day)
+    choice = search.choose(session)
     appointment = Appointment(
         pump_id=pump_id,
         clinic_id=clinic_id,

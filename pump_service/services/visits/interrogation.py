@@ -4,7 +4,8 @@ Link, read ``STATUS`` (reservoir, prescription, battery, alarms, the pump's cloc
 pump is the registered one and that its log continues the stored one (``continuity.py``: a pump
 whose log restarted is re-baselined into a new log epoch, never left failing), download the
 pump's event log from where the last download stopped, and store it all: each log entry once
-(``(pump, log epoch, log index)`` is unique, so reading twice stores nothing twice), the pump's new state,
+(``(pump, log epoch, log index)`` is unique, so reading twice stores nothing twice: one bulk
+insert per page, duplicates skipped by the database), the pump's new state,
 its clock drift, and a due date recomputed from the reading. The device is read with no database
 transaction open; each page of the log is committed as it arrives, so a link that drops in the
 middle of 8192 entries loses nothing already read and the next download resumes after it.
@@ -14,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, Insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
 
 from pump_service.devices import programmer_link
 from pump_service.errors import NotFoundError, RuleViolationError
@@ -23,6 +26,7 @@ from pump_service.persistence import repositories as repo
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Pump
 from pump_service.services.actor import Actor
+from pump_service.services.audit.capture import capture_device_ingest
 from pump_service.services.pumps.registry import check_active, write_prescription_row
 from pump_service.services.pumps.state import current_planning_rate
 from pump_service.services.scheduling.replanning import replan_from_reading
@@ -34,6 +38,8 @@ from schemas.pump import PumpFamily
 from schemas.status import PumpStatus
 
 __all__ = ["InterrogationResult", "interrogate", "log_cursor", "store_log_entries", "store_status"]
+
+_DEVICE_LOG = DeviceLogRecord.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,41 +68,51 @@ def log_cursor(session: Session, pump_id: int) -> int:
     return epoch_cursor(session, pump_id, _epoch_of(session, pump_id))
 
 
+def _insert_skipping_duplicates(session: Session) -> Insert:
+    """``INSERT ... ON CONFLICT (pump_id, log_epoch, log_index) DO NOTHING RETURNING id, log_index``.
+
+    The unique constraint skips what is already stored (a re-read page, a resumed download), so
+    the database, not a prior SELECT, decides what is new; RETURNING names exactly the new rows.
+    """
+    table = _DEVICE_LOG
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    key = [table.c.pump_id, table.c.log_epoch, table.c.log_index]
+    return insert(table).on_conflict_do_nothing(index_elements=key).returning(table.c.id, table.c.log_index)
+
+
 def store_log_entries(
     session: Session, pump_id: int, entries: Sequence[DeviceLogEntry], *, actor: Actor, now: datetime
 ) -> int:
-    """Store the entries not stored yet in the pump's current log epoch; returns how many were new."""
+    """Store the entries not stored yet in the pump's current log epoch; returns how many were new.
+
+    One bulk insert for the page (SQLAlchemy Core, not an ORM object per row); the audit trail
+    gets its one summary entry for the rows that were new, queued here since no flush sees them.
+    """
     if not entries:
         return 0
     epoch = _epoch_of(session, pump_id)
-    indices = [e.index for e in entries]
-    known = set(
-        session.exec(
-            select(DeviceLogRecord.log_index).where(
-                DeviceLogRecord.pump_id == pump_id,
-                DeviceLogRecord.log_epoch == epoch,
-                col(DeviceLogRecord.log_index).in_(indices),
-            )
-        ).all()
-    )
-    fresh = [e for e in entries if e.index not in known]
-    for entry in fresh:
-        session.add(
-            DeviceLogRecord(
-                pump_id=pump_id,
-                source="pump",
-                log_epoch=epoch,
-                log_index=entry.index,
-                entry_type=entry.type.value,
-                device_time_at=entry.device_time_at,
-                recorded_at=now,
-                data=entry.data,
-                actor=actor.user,
-                station_id=actor.station_id,
-            )
+    rows = [
+        {
+            "pump_id": pump_id,
+            "source": "pump",
+            "log_epoch": epoch,
+            "log_index": entry.index,
+            "entry_type": entry.type.value,
+            "device_time_at": entry.device_time_at,
+            "recorded_at": now,
+            "data": entry.data,
+            "actor": actor.user,
+            "station_id": actor.station_id,
+        }
+        for entry in entries
+    ]
+    stored = session.execute(_insert_skipping_duplicates(session), rows).all()
+    if stored:
+        capture_device_ingest(
+            session, pump_id, epoch, ids=[row.id for row in stored], log_indices=[row.log_index for row in stored]
         )
-    session.flush()
-    return len(fresh)
+    return len(stored)
 
 
 def _registered_pump(session: Session, serial: str) -> Pump:
@@ -126,19 +142,12 @@ def store_status(
     """
     if pump.id is None:
         raise NotFoundError(f"pump {pump.serial} is not stored")
-    pump.reservoir_ml = status.reservoir_ml
-    pump.reservoir_at = read_at
-    pump.battery_state = status.battery.state.value
-    pump.months_to_eri = status.battery.months_to_eri
-    pump.clock_drift_s = (status.clock_at - read_at).total_seconds()
-    pump.alarms = [{"code": a.code.value, "since": a.since_at.isoformat()} for a in status.alarms]
     current = repo.current_prescription(session, pump.id)
     if status.prescription is not None and (current is None or current.rx_id != status.prescription.rx_id):
         # Changed elsewhere (another station, the patient's controller): the pump is the truth.
         write_prescription_row(session, pump, status.prescription, actor=actor, now=read_at)
     # The same planning rate as the refill: the pump's basal plus the registered bolus allowance.
     daily = current_planning_rate(session, pump, at=read_at).rate_ml_per_day
-    pump.planning_rate_ml_per_day = daily
     due_at = pump.next_due_at
     if replan:
         due_at = replan_from_reading(
@@ -152,6 +161,14 @@ def store_status(
             actor=actor,
             now=read_at,
         ).due_at
+    # The reading's columns are set after the reads and the booking above (each flushes): one UPDATE.
+    pump.reservoir_ml = status.reservoir_ml
+    pump.reservoir_at = read_at
+    pump.battery_state = status.battery.state.value
+    pump.months_to_eri = status.battery.months_to_eri
+    pump.clock_drift_s = (status.clock_at - read_at).total_seconds()
+    pump.alarms = [{"code": a.code.value, "since": a.since_at.isoformat()} for a in status.alarms]
+    pump.planning_rate_ml_per_day = daily
     pump.version += 1
     pump.updated_at, pump.updated_by = read_at, actor.user
     session.add(pump)

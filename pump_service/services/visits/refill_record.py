@@ -263,6 +263,13 @@ def store_refill(
             station_id=actor.station_id,
         )
     )
+    complete_appointment(session, pump, refill_id, actor=actor, now=now)
+    booked = book_next_refill(
+        session, pump, due=plan.due, forecast=plan.forecast, settings=settings, actor=actor, now=now
+    )
+    refill.booked_appointment_id = booked.id
+    session.add(refill)
+    # The pump's new state is set after the bookings' flushes: its row is written once, below.
     pump.last_fill_at = entry.performed_at
     pump.last_fill_volume_ml = entry.fill_volume_ml
     pump.reservoir_ml = entry.fill_volume_ml
@@ -271,12 +278,6 @@ def store_refill(
         pump.measured_rate_ml_per_day = assessment.measured_rate_ml_per_day
     pump.flow_ratio = plan.flow_ratio
     pump.planning_rate_ml_per_day = plan.rate.rate_ml_per_day
-    complete_appointment(session, pump, refill_id, actor=actor, now=now)
-    booked = book_next_refill(
-        session, pump, due=plan.due, forecast=plan.forecast, settings=settings, actor=actor, now=now
-    )
-    refill.booked_appointment_id = booked.id
-    session.add(refill)
     pump.version += 1
     pump.updated_at = now
     pump.updated_by = actor.user

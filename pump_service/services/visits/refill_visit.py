@@ -17,6 +17,9 @@ Order, and why:
    and appointment and the charge events, in one transaction that also marks the visit
    ``committed``. If the pump changed since the plan (another station), nothing is stored.
 
+A constant-flow pump has no steps 2 and 3: its plan and its commit are one transaction on the
+locked pump, so its charges, computed with the plan, are stored as computed.
+
 If the process dies anywhere, a retry of the same request (same idempotency key) resumes: a
 visit in ``writing`` is reconciled from the pump's log and judged against the register stored
 before its write, and a committed visit is replayed.
@@ -29,6 +32,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from pump_service.billing import ChargeSet
 from pump_service.devices import check_prescription_writable, is_simulated, programmer_link
 from pump_service.domain.access import Permission, allows
 from pump_service.domain.findings import Finding, FindingCode, Tier
@@ -39,7 +43,11 @@ from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Pump
 from pump_service.persistence.visit_models import Visit, VisitState
 from pump_service.services.actor import Actor
-from pump_service.services.charges.recording import precheck_visit_charges, record_visit_charges
+from pump_service.services.charges.recording import (
+    plan_visit_charges,
+    record_visit_charges,
+    store_planned_charges,
+)
 from pump_service.services.contracts import RefillEntry, RefillResult
 from pump_service.services.pumps.registry import (
     check_prescription_fits,
@@ -47,7 +55,7 @@ from pump_service.services.pumps.registry import (
     prescription_differs,
     write_prescription_row,
 )
-from pump_service.services.pumps.state import pump_id_of
+from pump_service.services.pumps.state import hold_pump_rows, pump_id_of
 from pump_service.services.visits.continuity import check_continuity
 from pump_service.services.visits.cosignatures import Signatures, resolve_signatures
 from pump_service.services.visits.crashpoints import crashpoint
@@ -109,8 +117,18 @@ def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
     return prescription_differs(session, pump, entry.prescription)
 
 
-def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures]:
-    """The visit's plan, whether it changes the prescription, and its checked co-signatures.
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """The plan, whether it changes the prescription, its checked co-signatures and its charges."""
+
+    plan: RefillPlan
+    rx_changed: bool
+    signatures: Signatures
+    charges: ChargeSet | None  # computed with the plan; None: a pump without a patient (not billed)
+
+
+def _plan(session: Session, req: _Request, pump: Pump) -> _Planned:
+    """The visit's plan, whether it changes the prescription, its checked co-signatures, its charges.
 
     The co-signatures are checked here, in the plan's transaction, before the pump is touched:
     the override (a physician's own or co-signed) enters the plan, and a spinal fill without a
@@ -119,7 +137,7 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures
     Raises:
         ConflictError: the form was loaded for another version of the pump.
     """
-    pump = get_pump(session, req.serial)
+    hold_pump_rows(session, pump)
     expected = req.entry.expected_pump_version
     started = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first() is not None
     if expected is not None and expected != pump.version and not started:  # a retry of this form's visit
@@ -149,7 +167,7 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures
             syringe_resolution_ml=req.entry.syringe_resolution_ml,
         )
     )
-    precheck_visit_charges(
+    charges = plan_visit_charges(
         session,
         visit_key=req.visit_key,
         refill=refill_row(pump, plan, req.entry, actor=req.actor, now=req.now),
@@ -161,7 +179,7 @@ def _plan(session: Session, req: _Request) -> tuple[RefillPlan, bool, Signatures
         prescription_changed=rx_changed,
         analysis_done=pump.family is PumpFamily.PROGRAMMABLE,  # the visit interrogates it
     )
-    return plan, rx_changed, signatures
+    return _Planned(plan, rx_changed, signatures, charges)
 
 
 def _require_prescriber(actor: Actor, serial: str) -> None:
@@ -193,8 +211,8 @@ def plan_visit(
     now = clock.now()
     visit_key, digest = refill_key(serial, entry)
     with transaction(engine) as session:
-        plan, _, _ = _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now))
-    return plan
+        pump = get_pump(session, serial)
+        return _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now), pump).plan
 
 
 def complete_visit(
@@ -224,16 +242,23 @@ def complete_visit(
     now = clock.now()
     visit_key, digest = refill_key(serial, entry)
     req = _Request(serial, entry, visit_key, digest, settings, actor, now)
+    stored: RefillResult | None = None
     with transaction(engine) as session:
         pump = get_pump(session, serial, for_update=True)  # a twin commits before or after this plan
         replayed = replayed_result(session, serial, entry)
         if replayed is not None:
             return replayed
         pump_id, family = pump_id_of(pump), PumpFamily(pump.family)
-        plan, rx_changed, signatures = _plan(session, req)
-    if family is PumpFamily.CONSTANT_FLOW:
-        plan.require_committable()
-        return _commit(engine, req, plan, signatures, rx_changed=False)
+        planned = _plan(session, req, pump)
+        plan, rx_changed, signatures = planned.plan, planned.rx_changed, planned.signatures
+        if family is PumpFamily.CONSTANT_FLOW:
+            # No device to write: planned and stored in this one transaction, on the pump locked
+            # above, so nothing billing reads changed since the plan: its charges are stored as computed.
+            plan.require_committable()
+            stored = _store_visit(session, pump, req, plan, signatures, rx_changed=False, charges=planned)
+    if stored is not None:
+        crashpoint("after_commit")
+        return stored
     _require_committable_but_the_register(plan)
     url = device_url or settings.device_url
     with programmer_link(url, clock=clock) as client:
@@ -391,12 +416,11 @@ def _commit(
 
     ``simulated``: the programmer was the simulator, so the refill is marked as never having reached a pump.
     """
-    entry, actor, now = req.entry, req.actor, req.now
     with transaction(engine) as session:
         # Lock first, then look for a twin: a concurrent identical request that committed while
         # this one waited for the lock is a replay, not a conflict (PostgreSQL READ COMMITTED).
         pump = get_pump(session, req.serial, for_update=True)
-        replayed = replayed_result(session, req.serial, entry)
+        replayed = replayed_result(session, req.serial, req.entry)
         if replayed is not None:
             return replayed
         if pump.version != plan.pump_version:
@@ -404,24 +428,73 @@ def _commit(
                 f"pump {req.serial} changed while this refill was being planned (version {plan.pump_version} -> "
                 f"{pump.version}): nothing was stored; start the visit again"
             )
-        refill = store_refill(
+        hold_pump_rows(session, pump)
+        result = _store_visit(
             session,
             pump,
+            req,
             plan,
-            entry,
-            actor=actor,
-            settings=req.settings,
-            now=now,
+            signatures,
+            rx_changed=rx_changed,
+            status=status,
+            read_at=read_at,
             extra_findings=extra_findings,
-            signatures=signatures,
+            simulated=simulated,
         )
-        refill.simulated = simulated
-        if entry.prescription is not None and rx_changed:
-            rx = entry.prescription
-            if status is not None and status.prescription is not None:
-                rx = rx.model_copy(update={"rx_id": status.prescription.rx_id})
-            write_prescription_row(session, pump, rx, actor=actor, now=entry.performed_at)
-        charges = record_visit_charges(
+    crashpoint("after_commit")
+    return result
+
+
+def _store_visit(
+    session: Session,
+    pump: Pump,
+    req: _Request,
+    plan: RefillPlan,
+    signatures: Signatures,
+    *,
+    rx_changed: bool,
+    status: PumpStatus | None = None,
+    read_at: datetime | None = None,
+    extra_findings: tuple[Finding, ...] = (),
+    simulated: bool = False,
+    charges: _Planned | None = None,
+) -> RefillResult:
+    """Store the plan on the locked ``pump`` (the version it was planned from) in the caller's transaction.
+
+    ``charges``: the plan's charges, still valid (planned in this transaction); else computed again
+    from the stored refill (a programmable visit, planned before the device was written).
+    """
+    entry, actor, now = req.entry, req.actor, req.now
+    refill = store_refill(
+        session,
+        pump,
+        plan,
+        entry,
+        actor=actor,
+        settings=req.settings,
+        now=now,
+        extra_findings=extra_findings,
+        signatures=signatures,
+    )
+    refill.simulated = simulated
+    if entry.prescription is not None and rx_changed:
+        rx = entry.prescription
+        if status is not None and status.prescription is not None:
+            rx = rx.model_copy(update={"rx_id": status.prescription.rx_id})
+        write_prescription_row(session, pump, rx, actor=actor, now=entry.performed_at)
+    if charges is not None:
+        billed = store_planned_charges(
+            session,
+            charges.charges,
+            visit_key=req.visit_key,
+            refill=refill,
+            pump=pump,
+            settings=req.settings,
+            actor=actor,
+            now=now,
+        )
+    else:
+        billed = record_visit_charges(
             session,
             visit_key=req.visit_key,
             refill=refill,
@@ -433,24 +506,20 @@ def _commit(
             prescription_changed=rx_changed,
             analysis_done=status is not None,
         )
-        if charges.warnings:  # the coverage pre-check's findings travel with the refill's
-            billing = [
-                Finding(FindingCode.BILLING, Tier.WARNING, f"{w.code}: {w.message}", {"rule": w.rule})
-                for w in charges.warnings
-            ]
-            refill.findings = [*refill.findings, *(f.as_dict() for f in billing)]
-            refill.warnings = [*refill.warnings, *(f"billing:{w.code}: {w.message}" for w in charges.warnings)]
-            session.add(refill)
-        if status is not None:
-            store_status(
-                session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor, replan=False
-            )
-        _mark_committed(session, pump, req, refill.id, simulated=simulated)
-        session.flush()
-        crashpoint("mid_commit")
-        result = refill_result(session, refill)
-    crashpoint("after_commit")
-    return result
+    if billed.warnings:  # the coverage pre-check's findings travel with the refill's
+        billing = [
+            Finding(FindingCode.BILLING, Tier.WARNING, f"{w.code}: {w.message}", {"rule": w.rule})
+            for w in billed.warnings
+        ]
+        refill.findings = [*refill.findings, *(f.as_dict() for f in billing)]
+        refill.warnings = [*refill.warnings, *(f"billing:{w.code}: {w.message}" for w in billed.warnings)]
+        session.add(refill)
+    if status is not None:
+        store_status(session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor, replan=False)
+    _mark_committed(session, pump, req, refill.id, simulated=simulated)
+    session.flush()
+    crashpoint("mid_commit")
+    return refill_result(session, refill)
 
 
 def _mark_committed(session: Session, pump: Pump, req: _Request, refill_id: int | None, *, simulated: bool) -> None:
