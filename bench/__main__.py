@@ -15,7 +15,18 @@ from bench import Result
 from bench.machine import describe_machine
 
 # Every suite module under bench/; each later issue adds its own.
-SUITES = ("bench.foundation", "bench.simulators", "bench.drivers", "bench.service", "bench.link", "bench.audit")
+SUITES = (
+    "bench.foundation",
+    "bench.simulators",
+    "bench.drivers",
+    "bench.service",
+    "bench.tick",
+    "bench.ingest",
+    "bench.refill_visit",
+    "bench.api",
+    "bench.link",
+    "bench.audit",
+)
 
 
 def _figure(value: float) -> str:
