@@ -20,9 +20,10 @@ from sqlmodel import select
 from pump_service.errors import ConflictError
 from pump_service.persistence.db import read_transaction, transaction
 from pump_service.persistence.models import Pump
-from pump_service.persistence.schedule_models import Appointment, Notification
+from pump_service.persistence.schedule_models import Notification
 from pump_service.scheduler.runner import RefillScheduler
 from pump_service.services.scheduling.booking import active_appointment, cancel_appointment
+from schemas.prescription import ContinuousPrescription
 from schemas.pump import PumpFamily
 from schemas.pump_catalogue import get_pump_model
 from simulators.constant_flow import SimulatedConstantFlowPump
@@ -33,7 +34,6 @@ from testbench.clinic_population import Attendance, PatientPlan, attendance_for
 from testbench.clinic_service import ClinicService
 from testbench.clinic_truth import NoteKind, PumpTruth
 from testbench.scheduler_wakeup import scheduler_wakeup
-from schemas.prescription import ContinuousPrescription
 
 __all__ = ["LoopTally", "run_loop"]
 
@@ -95,6 +95,8 @@ class _Loop:
         self.seq = 0
         self.scheduler = RefillScheduler(service.engine, service.settings, service.clock)
         self.last_tick = self.start
+        self._wake: datetime | None = None
+        self._wake_known = False  # the wake-up is re-read only after the database changed
         with read_transaction(service.engine) as session:
             self.pump_ids = {p.serial: p.id or 0 for p in session.exec(select(Pump)).all()}
         self.serials = {v: k for k, v in self.pump_ids.items()}
@@ -111,7 +113,8 @@ class _Loop:
         """The fill before the run, for every pump, at its own moment (not scored)."""
         plans = sorted(self.plans.values(), key=lambda p: -p.last_fill_days_before_start)
         for plan in plans:
-            self.service.clock.set(self.start - DAY * plan.last_fill_days_before_start)
+            at = self.start - DAY * plan.last_fill_days_before_start
+            self.service.clock.set(max(at, self.service.clock.now()))  # a link's retries may have used time
             pump = _new_pump(plan, self.service)
             truth = PumpTruth(plan, pump, self.start, traced=plan.serial in self.traced)
             self.tally.truths[plan.serial] = truth
@@ -122,6 +125,7 @@ class _Loop:
 
     def _visit(self, truth: PumpTruth, *, key: str, scored: bool) -> None:
         now = self.service.clock.now()
+        self._wake_known = False
         outcome = perform_visit(
             self.service, truth.plan, truth.pump, key=key, max_attempts=self.config.max_visit_attempts
         )
@@ -180,7 +184,10 @@ class _Loop:
     # ---- the scheduler's part ---------------------------------------------------------------
 
     def _next_tick(self) -> datetime | None:
-        wake = scheduler_wakeup(self.service.engine, self.service.settings, after=self.last_tick)
+        if not self._wake_known:
+            self._wake = scheduler_wakeup(self.service.engine, self.service.settings, after=self.last_tick)
+            self._wake_known = True
+        wake = self._wake
         if wake is None:
             return None
         steps = max(1, -(-(wake - self.start) // self.grid))
@@ -190,8 +197,10 @@ class _Loop:
         return at
 
     def _tick(self, at: datetime) -> None:
+        at = max(at, self.service.clock.now())
         self.service.clock.set(at)
         report = self.scheduler.tick()
+        self._wake_known = False
         self.tally.ticks += 1
         self.last_tick = at
         if not report.created.get("overdue"):

@@ -113,7 +113,8 @@ def perform_visit(
     body = _entry(plan, key, service.clock.now(), aspiration.measured_ml, fill_ml)
     if plan.family is PumpFamily.PROGRAMMABLE:
         body["cosignatures"] = [_second_check(service, plan, fill_ml)]
-    actor, codes, hard_stop, overridden, attempts = service.nurse, [], False, False, 0
+    codes: list[str] = []
+    actor, hard_stop, overridden, attempts = service.nurse, False, False, 0
     result: RefillResult | None = None
     status = VisitStatus.LINK_FAILED
     while attempts < max_attempts:

@@ -79,7 +79,9 @@ def safe_days(model_id: str, rate_ml_per_day: float) -> float:
 
 def _onsets(rng: random.Random, per_year: float, start: datetime, days: float) -> list[datetime]:
     """Poisson onsets over the run, on whole minutes."""
-    onsets = []
+    onsets: list[datetime] = []
+    if per_year <= 0:
+        return onsets
     at_days = rng.expovariate(per_year / 365.25)
     while at_days < days:
         onsets.append(start + timedelta(minutes=round(at_days * 1440)))

@@ -56,9 +56,9 @@ def _day_loads(engine: Engine, config: ClinicConfig) -> list[DayLoad]:
     with read_transaction(engine) as session:
         capacity = {c.id: c.capacity_per_day for c in session.exec(select(Clinic)).all()}
         rows = session.exec(
-            select(Appointment.clinic_id, Appointment.local_day, func.count())
+            select(col(Appointment.clinic_id), col(Appointment.local_day), func.count())
             .where(col(Appointment.status).in_(_LOADED), Appointment.local_day >= first, Appointment.local_day < last)
-            .group_by(Appointment.clinic_id, Appointment.local_day)
+            .group_by(col(Appointment.clinic_id), col(Appointment.local_day))
         ).all()
     booked: Counter[object] = Counter()
     limit: dict[object, int] = {}
@@ -102,9 +102,7 @@ def _trace(truth: PumpTruth, start: datetime) -> PumpTrace:
     )
 
 
-def score_run(
-    config: ClinicConfig, engine: Engine, tally: LoopTally, *, database: str, wall_s: float
-) -> ClinicScore:
+def score_run(config: ClinicConfig, engine: Engine, tally: LoopTally, *, database: str, wall_s: float) -> ClinicScore:
     """Fill every field of the score from the loop's truth and the service's tables."""
     start = config.start_at
     truths = list(tally.truths.values())

@@ -120,5 +120,3 @@ def _registration(plan: PatientPlan) -> PumpRegistration:
     if plan.family is PumpFamily.PROGRAMMABLE:
         body["prescription"] = {"mode": "continuous", "rate_ml_per_day": f"{plan.rate_ml_per_day} mL/d"}
     return PumpRegistration.model_validate(body)
-
-

@@ -157,7 +157,9 @@ class PumpTruth:
                 self.incidents.append(Incident(self.plan.serial, kind, round(day, 3), cause, detail))
 
     def _cause(self, when: datetime) -> tuple[IncidentCause, str]:
-        day = lambda t: f"day {(t - self.start_at) / DAY:.1f}"  # noqa: E731 - a one-line formatter
+        def day(moment: datetime) -> str:
+            return f"day {(moment - self.start_at) / DAY:.1f}"
+
         by_kind = {n.kind: n for n in reversed(self.notes)}
         order = (
             (NoteKind.NO_SHOW, IncidentCause.NO_SHOW, "no-show"),
@@ -173,7 +175,10 @@ class PumpTruth:
             first = faults[0]
             return IncidentCause.FAULT, f"{fault_kind(first.fault)} since {day(first.effective_at or when)}"
         if NoteKind.NO_SLOT in by_kind:
-            return IncidentCause.CAPACITY, f"no slot before the forecast alarm (booked {day(by_kind[NoteKind.NO_SLOT].at)})"
+            return (
+                IncidentCause.CAPACITY,
+                f"no slot before the forecast alarm (booked {day(by_kind[NoteKind.NO_SLOT].at)})",
+            )
         booked = self.bookings[-1] if self.bookings else None
         what = f"booked {day(booked)}" if booked is not None else "no booking"
         return IncidentCause.FORECAST, f"forecast missed: {what}, true alarm {day(when)}"

@@ -8,8 +8,8 @@ the overdue grace, and "now" while a forecast-alarm or battery escalation is pen
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, exists, func, literal, select
-from sqlmodel import Session
+from sqlalchemy import Engine, String, cast, exists, func, literal
+from sqlmodel import Session, col, select
 
 from pump_service.persistence.db import read_transaction
 from pump_service.persistence.models import Pump
@@ -21,19 +21,21 @@ __all__ = ["scheduler_wakeup"]
 
 def scheduler_wakeup(engine: Engine, settings: Settings, *, after: datetime) -> datetime | None:
     """The earliest moment after ``after`` (the last tick) at which a decision not yet taken becomes due."""
-    booked = Appointment.status == AppointmentStatus.BOOKED  # type: ignore[arg-type]
+    booked = col(Appointment.status) == AppointmentStatus.BOOKED
     candidates: list[datetime] = []
     with read_transaction(engine) as session:
         for days in settings.reminder_days:
-            first = session.scalar(
-                select(func.min(Appointment.starts_at)).where(booked, Appointment.starts_at > after + timedelta(days=days))  # type: ignore[arg-type]
-            )
+            first = session.exec(
+                select(func.min(Appointment.starts_at)).where(
+                    booked, col(Appointment.starts_at) > after + timedelta(days=days)
+                )
+            ).one()
             if first is not None:
                 candidates.append(first - timedelta(days=days))
         grace = timedelta(hours=settings.overdue_grace_hours)
-        first_end = session.scalar(
-            select(func.min(Appointment.ends_at)).where(booked, Appointment.ends_at > after - grace)  # type: ignore[arg-type]
-        )
+        first_end = session.exec(
+            select(func.min(Appointment.ends_at)).where(booked, col(Appointment.ends_at) > after - grace)
+        ).one()
         if first_end is not None:
             candidates.append(first_end + grace)
         if _immediate_pending(session):
@@ -43,29 +45,27 @@ def scheduler_wakeup(engine: Engine, settings: Settings, *, after: datetime) -> 
 
 def _immediate_pending(session: Session) -> bool:
     """An appointment later than its pump's forecast alarm, or a battery at ERI/EOS, not yet escalated."""
-    alarm_key = literal("alarm-before:") + func.cast(Appointment.id, Notification.key.type)  # type: ignore[attr-defined]
-    late = session.scalar(
+    alarm_key = literal("alarm-before:") + cast(col(Appointment.id), String)
+    late = session.exec(
         select(func.count())
         .select_from(Appointment)
-        .join(Pump, Pump.id == Appointment.pump_id)  # type: ignore[arg-type]
+        .join(Pump, col(Pump.id) == col(Appointment.pump_id))
         .where(
-            Appointment.status == AppointmentStatus.BOOKED,  # type: ignore[arg-type]
-            Pump.alarm_at.is_not(None),  # type: ignore[union-attr]
-            Appointment.starts_at > Pump.alarm_at,  # type: ignore[operator]
-            ~exists().where(Notification.key == alarm_key),  # type: ignore[arg-type]
+            col(Appointment.status) == AppointmentStatus.BOOKED,
+            col(Pump.alarm_at).is_not(None),
+            col(Appointment.starts_at) > col(Pump.alarm_at),
+            ~exists().where(col(Notification.key) == alarm_key),
         )
-    )
+    ).one()
     if late:
         return True
-    battery_key = (
-        literal("battery:") + func.cast(Pump.id, Notification.key.type) + literal(":") + Pump.battery_state  # type: ignore[attr-defined,operator]
-    )
-    battery = session.scalar(
+    battery_key = literal("battery:") + cast(col(Pump.id), String) + literal(":") + col(Pump.battery_state)
+    battery = session.exec(
         select(func.count())
         .select_from(Pump)
         .where(
-            Pump.battery_state.in_(("ERI", "EOS")),  # type: ignore[union-attr]
-            ~exists().where(and_(Notification.key == battery_key)),  # type: ignore[arg-type]
+            col(Pump.battery_state).in_(("ERI", "EOS")),
+            ~exists().where(col(Notification.key) == battery_key),
         )
-    )
+    ).one()
     return bool(battery)
