@@ -9,6 +9,7 @@ cancelled at once and rebooked by the service.
 """
 
 import heapq
+from collections import Counter
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class LoopTally:
     link_failures: int = 0
     visit_attempts: int = 0
     ticks: int = 0
+    finding_counts: Counter[str] = field(default_factory=Counter)  # scored visits' finding codes, for diagnosis
     truths: dict[str, PumpTruth] = field(default_factory=dict)
 
 
@@ -131,6 +133,8 @@ class _Loop:
         )
         self.tally.visit_attempts += outcome.attempts
         truth.visited(now, outcome.finding_codes, scored=scored)
+        if scored:
+            self.tally.finding_counts.update(outcome.finding_codes)
         if scored and outcome.hard_stop:
             self.tally.hard_stops += 1
             self.tally.overridden += int(outcome.overridden)
