@@ -9,8 +9,8 @@ cancelled at once and rebooked by the service.
 """
 
 import heapq
-from collections import Counter
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
