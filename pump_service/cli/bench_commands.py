@@ -6,9 +6,12 @@ like the simulators in station_commands.py: the service never imports it statica
 
 import importlib
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 import typer
 
 from pump_service.cli.context import handle_errors
@@ -16,6 +19,13 @@ from pump_service.cli.context import handle_errors
 __all__ = ["register"]
 
 bench_app = typer.Typer(no_args_is_help=True, help="Test benches: the service driven by simulated clinics.")
+
+
+def _quiet_service_log() -> None:
+    """The service log at ``PUMP_LOG_LEVEL`` (warning by default): tick lines would drown the bar."""
+    wanted = os.environ.get("PUMP_LOG_LEVEL", "warning").upper()
+    level = logging.getLevelNamesMapping().get(wanted, logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
 
 
 def _module(name: str) -> Any:
@@ -43,6 +53,7 @@ def bench_clinic(
     table, as_json = _module("testbench.report_table"), _module("testbench.report_json")
     html, progress = _module("testbench.report_html"), _module("testbench.report_progress")
     console_module = importlib.import_module("rich.console")
+    _quiet_service_log()
     config = config_module.ClinicConfig(
         days=days,
         programmable=programmable,
