@@ -36,7 +36,7 @@ from testbench.clinic_service import ClinicService
 from testbench.clinic_truth import NoteKind, PumpTruth
 from testbench.scheduler_wakeup import scheduler_wakeup
 
-__all__ = ["LoopTally", "run_loop"]
+__all__ = ["LoopTally", "run_loop", "simulated_pump_for"]
 
 DAY = timedelta(days=1)
 RESIDUAL_BEFORE_RUN_ML = 2.5  # what the fill before the run left when the first visit comes
@@ -60,7 +60,8 @@ class LoopTally:
     truths: dict[str, PumpTruth] = field(default_factory=dict)
 
 
-def _new_pump(plan: PatientPlan, service: ClinicService) -> SimulatedPump:
+def simulated_pump_for(plan: PatientPlan, service: ClinicService) -> SimulatedPump:
+    """The simulated pump of ``plan`` as it is at the clock's time; a programmable one joins the programmer."""
     model = get_pump_model(plan.model_id)
     if plan.family is PumpFamily.PROGRAMMABLE:
         pump = SimulatedProgrammablePump(
@@ -117,7 +118,7 @@ class _Loop:
         for plan in plans:
             at = self.start - DAY * plan.last_fill_days_before_start
             self.service.clock.set(max(at, self.service.clock.now()))  # a link's retries may have used time
-            pump = _new_pump(plan, self.service)
+            pump = simulated_pump_for(plan, self.service)
             truth = PumpTruth(plan, pump, self.start, traced=plan.serial in self.traced)
             self.tally.truths[plan.serial] = truth
             self._visit(truth, key=f"clinic-{plan.serial}-warmup", scored=False)
