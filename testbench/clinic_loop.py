@@ -170,8 +170,8 @@ class _Loop:
         truth.appointment_id = appointment_id
         truth.appointment_number += 1
         truth.bookings.append(starts_at)
-        if not on_time:
-            truth.note(NoteKind.NO_SLOT, starts_at)
+        if not on_time:  # noted when booked: the slot itself lies after the forecast alarm
+            truth.note(NoteKind.NO_SLOT, self.service.clock.now())
         attendance = attendance_for(
             truth.plan, truth.appointment_number, seed=self.config.seed, rates=self.config.rates
         )

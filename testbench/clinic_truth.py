@@ -160,7 +160,8 @@ class PumpTruth:
         def day(moment: datetime) -> str:
             return f"day {(moment - self.start_at) / DAY:.1f}"
 
-        by_kind = {n.kind: n for n in reversed(self.notes)}
+        # Only what happened by the incident explains it (a no-show after the pump alarmed did not cause it).
+        by_kind = {n.kind: n for n in reversed(self.notes) if n.at <= when}
         order = (
             (NoteKind.NO_SHOW, IncidentCause.NO_SHOW, "no-show"),
             (NoteKind.LATE, IncidentCause.LATE_ARRIVAL, "late arrival after the booked"),
@@ -177,7 +178,7 @@ class PumpTruth:
         if NoteKind.NO_SLOT in by_kind:
             return (
                 IncidentCause.CAPACITY,
-                f"no slot before the forecast alarm (booked {day(by_kind[NoteKind.NO_SLOT].at)})",
+                f"no slot before the forecast alarm (booking made {day(by_kind[NoteKind.NO_SLOT].at)})",
             )
         booked = self.bookings[-1] if self.bookings else None
         what = f"booked {day(booked)}" if booked is not None else "no booking"
