@@ -13,6 +13,7 @@ import typer
 from pump_service.cli import (
     account_commands,
     audit_commands,
+    bench_commands,
     charges_commands,
     pump_commands,
     schedule_commands,
@@ -407,6 +408,7 @@ charges_commands.register(app)
 visit_commands.register(app)
 account_commands.register(app)
 audit_commands.register(app)
+bench_commands.register(app)
 
 
 def _configure_logging() -> None:
