@@ -69,7 +69,6 @@ __all__ = [
     "list_charge_page",
     "list_charges",
     "plan_visit_charges",
-    "precheck_visit_charges",
     "record_visit_charges",
     "store_charge_set",
     "store_planned_charges",
@@ -179,41 +178,6 @@ def plan_visit_charges(
         analysis_done=analysis_done,
         components=components,
     )
-
-
-def precheck_visit_charges(
-    session: Session,
-    *,
-    visit_key: str,
-    refill: Refill,
-    components: Sequence[RefillComponent],
-    pump: Pump,
-    entry: RefillEntry,
-    settings: Settings,
-    actor: Actor,
-    prescription_changed: bool,
-    analysis_done: bool,
-) -> tuple[BillingWarning, ...]:
-    """Compute the charges of a planned (not yet stored) refill, store nothing, return the warnings.
-
-    Run before a pump is written, so a billing fact that does not add up stops the visit there.
-
-    Raises:
-        RuleViolationError, BillingDataError: as :func:`record_visit_charges`.
-    """
-    charges = plan_visit_charges(
-        session,
-        visit_key=visit_key,
-        refill=refill,
-        components=components,
-        pump=pump,
-        entry=entry,
-        settings=settings,
-        actor=actor,
-        prescription_changed=prescription_changed,
-        analysis_done=analysis_done,
-    )
-    return (_NO_PATIENT,) if charges is None else charges.warnings
 
 
 def store_planned_charges(
