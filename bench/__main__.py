@@ -26,6 +26,7 @@ SUITES = (
     "bench.api",
     "bench.link",
     "bench.audit",
+    "bench.clinic",  # the clinic-year: by far the longest (see docs/performance.md); --only to skip it
 )
 
 

@@ -13,18 +13,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from bench import Result
+from pump_service.domain.access import Role
 from pump_service.persistence.audit_models import AuditEntry
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
+from pump_service.services.accounts import add_user
 from pump_service.services.actor import Actor, acting_as
 from pump_service.services.audit import verify_audit_chain
 from pump_service.services.audit.capture import SESSION_HOOKS, install_audit_hooks
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.registry import register_patient, register_pump
+from pump_service.services.visits.cosignature_contracts import SecondCheckCosignRequest
+from pump_service.services.visits.cosignatures import sign_cosignature
 from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
@@ -36,6 +41,7 @@ from simulators.transport import register_programmer
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTOR = Actor(user="bench", station_id="bench")
+_CHECKER = ("bench-nurse-2", "bench-nurse-2-password")
 VISITS = 30
 
 
@@ -57,6 +63,7 @@ def _visits(tmp: str, run: int) -> tuple[float, float, int]:
     clock = ManualClock(T0)
     with transaction(engine) as session:
         register_patient(session, PatientEntry(patient_ref="B-1", body_mass_kg=70.0), actor=ACTOR, now=T0)
+        add_user(session, _CHECKER[0], role=Role.NURSE, password=_CHECKER[1], now=T0, created_by=ACTOR.user)
         for i in range(VISITS):
             body: dict[str, Any] = {
                 "serial": f"A-{i:04d}",
@@ -78,6 +85,7 @@ def _visits(tmp: str, run: int) -> tuple[float, float, int]:
     ]
     url = f"sim://bench-audit-{run}"
     register_programmer(url, SimulatedProgrammer(pumps, clock=clock))
+    checks = [_second_check(engine, f"A-{i:04d}", clock) for i in range(VISITS)]  # signed before the timing
     before = _entries(engine)
     statements = 0
 
@@ -96,6 +104,7 @@ def _visits(tmp: str, run: int) -> tuple[float, float, int]:
                     "fill_volume_ml": "20 mL",
                     "idempotency_key": f"bench-audit-{i:04d}",
                     "components": [{"drug_id": "baclofen", "conc_mg_per_ml": "2 mg/mL"}],
+                    "cosignatures": [checks[i]],
                 }
             )
             complete_visit(engine, f"A-{i:04d}", entry, settings=settings, clock=clock, actor=ACTOR, device_url=url)
@@ -104,6 +113,19 @@ def _visits(tmp: str, run: int) -> tuple[float, float, int]:
     written = _entries(engine) - before
     engine.dispose()
     return elapsed / VISITS, statements / VISITS, written
+
+
+def _second_check(engine: Engine, serial: str, clock: ManualClock) -> int:
+    """The second person's check an intrathecal fill needs, signed at the station with their password."""
+    request = SecondCheckCosignRequest(
+        kind="second_check",
+        username=_CHECKER[0],
+        password=SecretStr(_CHECKER[1]),
+        drug_id="baclofen",
+        concentration=2.0,
+        fill_volume_ml=20.0,
+    )
+    return sign_cosignature(engine, serial, request, requester=ACTOR, clock=clock).cosignature_id
 
 
 def _entries(engine: Engine) -> int:

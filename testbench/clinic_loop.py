@@ -190,7 +190,7 @@ class _Loop:
 
     def _next_tick(self) -> datetime | None:
         if not self._wake_known:
-            self._wake = scheduler_wakeup(self.service.engine, self.service.settings, after=self.last_tick)
+            self._wake = scheduler_wakeup(self.service.engine, after=self.last_tick)
             self._wake_known = True
         wake = self._wake
         if wake is None:

@@ -10,10 +10,11 @@ import typer
 from pump_service.cli.clinic_commands import add_commands
 from pump_service.cli.context import CliContext, handle_errors
 from pump_service.cli.output import local
+from pump_service.scheduler.runner import RefillScheduler
 from pump_service.services.scheduling.booking import cancel_appointment, rebook_closed_day
 from pump_service.services.scheduling.clinics import add_holiday, calendar_of, default_clinic, get_clinic
 from pump_service.services.scheduling.delivery import NotificationDeliveryState, list_deliveries
-from pump_service.services.scheduling.notifications import acknowledge, list_notifications, process_due
+from pump_service.services.scheduling.notifications import acknowledge, list_notifications
 from pump_service.services.scheduling.views import (
     AppointmentView,
     appointment_view,
@@ -183,10 +184,17 @@ def notifications_deliveries(
 
 
 def tick(database_url: DatabaseOpt = None) -> None:
-    """Run the scheduler's tick once now (what `serve` does every minute)."""
+    """Run the scheduler's tick once now (what `serve` does every minute), the same two phases.
+
+    Found in a read snapshot, recorded in a short write: a station recording refills meanwhile
+    does not wait for this command.
+    """
     ctx = CliContext.from_options(database_url, None)
-    with ctx.session() as session:
-        report = process_due(session, settings=ctx.settings, now=ctx.clock.now())
+    engine = ctx.engine()
+    try:
+        report = RefillScheduler(engine, ctx.settings, ctx.clock).tick()
+    finally:
+        engine.dispose()
     print(", ".join(f"{kind}: {count}" for kind, count in sorted(report.created.items())) or "nothing due")
 
 

@@ -114,7 +114,12 @@ class Appointment(SQLModel, table=True):
     """
 
     __tablename__ = "appointment"
-    __table_args__ = (Index("ix_appointment_status_next_decision_at", "status", "next_decision_at"),)
+    __table_args__ = (
+        Index("ix_appointment_status_next_decision_at", "status", "next_decision_at"),
+        # The slot search reads one clinic's days in a range; with single-column indexes SQLite
+        # picks clinic_id and reads every booking the clinic ever had.
+        Index("ix_appointment_clinic_id_local_day", "clinic_id", "local_day"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     pump_id: int = Field(foreign_key="pump.id", index=True)

@@ -25,7 +25,7 @@ def test_nothing_is_decided_before_the_wakeup_and_something_is_at_it(tmp_path: P
     after = service.clock.now()
     decided = 0
     for _ in range(3):  # the 7-day reminder, the 1-day reminder, the overdue escalation
-        wake = scheduler_wakeup(service.engine, service.settings, after=after)
+        wake = scheduler_wakeup(service.engine, after=after)
         assert wake is not None
         assert wake > after
         service.clock.set(wake - timedelta(seconds=1))
@@ -36,5 +36,5 @@ def test_nothing_is_decided_before_the_wakeup_and_something_is_at_it(tmp_path: P
         decided += report.total
         after = wake
     assert decided >= 3
-    assert scheduler_wakeup(service.engine, service.settings, after=after) is None
+    assert scheduler_wakeup(service.engine, after=after) is None
     service.engine.dispose()

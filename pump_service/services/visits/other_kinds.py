@@ -75,7 +75,7 @@ from pump_service.services.visits.crashpoints import crashpoint
 from pump_service.services.visits.device_writes import check_prescription, settle_unfinished, write_prescription_once
 from pump_service.services.visits.interrogation import interrogate, log_cursor, store_log_entries, store_status
 from pump_service.services.visits.refill_views import visit_charge_lines
-from pump_service.services.visits.refill_visit import abort_visit, unfinished_visits
+from pump_service.services.visits.writing_visits import abort_visit, unfinished_visits
 from pump_service.settings import Settings
 from schemas.clock import Clock
 from schemas.drug import AmountBasis

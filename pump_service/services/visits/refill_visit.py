@@ -25,7 +25,6 @@ visit in ``writing`` is reconciled from the pump's log and judged against the re
 before its write, and a committed visit is replayed.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,10 +35,10 @@ from pump_service.billing import ChargeSet
 from pump_service.devices import check_prescription_writable, is_simulated, programmer_link
 from pump_service.domain.access import Permission, allows
 from pump_service.domain.findings import Finding, FindingCode, Tier
-from pump_service.domain.refill_plan import RefillPlan, RegisterReading
+from pump_service.domain.refill_plan import RefillPlan
 from pump_service.domain.second_check import second_check_findings
 from pump_service.errors import ConflictError, PermissionDeniedError, RuleViolationError
-from pump_service.persistence.db import transaction
+from pump_service.persistence.db import read_transaction, transaction
 from pump_service.persistence.models import Pump
 from pump_service.persistence.visit_models import Visit, VisitState
 from pump_service.services.actor import Actor
@@ -75,30 +74,20 @@ from pump_service.services.visits.refill_record import (
     store_refill,
 )
 from pump_service.services.visits.refill_views import refill_result
+from pump_service.services.visits.writing_visits import (
+    VisitRequest,
+    abort_visit,
+    drug_in_pump,
+    register_before,
+    unfinished_visits,
+    writing_visit,
+)
 from pump_service.settings import Settings
 from schemas.clock import Clock
-from schemas.drug import AmountBasis
 from schemas.pump import DeliveryRoute, PumpFamily
-from schemas.status import DrugInPump, PumpStatus
+from schemas.status import PumpStatus
 
-__all__ = ["abort_visit", "complete_visit", "plan_visit", "unfinished_visits"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    serial: str
-    entry: RefillEntry
-    visit_key: str
-    digest: str
-    settings: Settings
-    actor: Actor
-    now: datetime
-
-
-def _write_ids(visit_key: str) -> tuple[str, str]:
-    # request ids are at most 64 characters; the visit key may be 80: a stable digest of it.
-    stem = "v" + hashlib.sha256(visit_key.encode()).hexdigest()[:32]
-    return f"{stem}-refill", f"{stem}-rx"
+__all__ = ["complete_visit", "plan_visit"]
 
 
 def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
@@ -127,7 +116,7 @@ class _Planned:
     charges: ChargeSet | None  # computed with the plan; None: a pump without a patient (not billed)
 
 
-def _plan(session: Session, req: _Request, pump: Pump) -> _Planned:
+def _plan(session: Session, req: VisitRequest, pump: Pump) -> _Planned:
     """The visit's plan, whether it changes the prescription, its checked co-signatures, its charges.
 
     The co-signatures are checked here, in the plan's transaction, before the pump is touched:
@@ -212,7 +201,7 @@ def plan_visit(
     visit_key, digest = refill_key(serial, entry)
     with transaction(engine) as session:
         pump = get_pump(session, serial)
-        return _plan(session, _Request(serial, entry, visit_key, digest, settings, actor, now), pump).plan
+        return _plan(session, VisitRequest(serial, entry, visit_key, digest, settings, actor, now), pump).plan
 
 
 def complete_visit(
@@ -241,7 +230,7 @@ def complete_visit(
     """
     now = clock.now()
     visit_key, digest = refill_key(serial, entry)
-    req = _Request(serial, entry, visit_key, digest, settings, actor, now)
+    req = VisitRequest(serial, entry, visit_key, digest, settings, actor, now)
     stored: RefillResult | None = None
     with transaction(engine) as session:
         pump = get_pump(session, serial, for_update=True)  # a twin commits before or after this plan
@@ -268,10 +257,10 @@ def complete_visit(
         for other in unfinished_visits(engine, pump_id, visit_key):
             settle_unfinished(client, other)  # raises unless it never reached the pump
             abort_visit(engine, other, actor, clock.now())
-        register = _register_before(engine, visit_key, before, clock.now())
+        register = register_before(engine, visit_key, before, clock.now())
         plan = plan.with_register(register)
         plan.require_committable()
-        visit = _writing_visit(engine, pump_id, req, before, register, rx_changed=rx_changed)
+        visit = writing_visit(engine, pump_id, req, before, register, rx_changed=rx_changed)
         crashpoint("before_device_write")
         written = write_pump(
             client,
@@ -279,7 +268,7 @@ def complete_visit(
             before,
             fill_volume_ml=entry.fill_volume_ml,
             returned_volume_ml=entry.returned_volume_ml,
-            drug=_drug_in_pump(plan),
+            drug=drug_in_pump(plan),
             new_prescription=entry.prescription if rx_changed else None,
         )
         crashpoint("after_device_write")
@@ -288,7 +277,7 @@ def complete_visit(
         check_readback(written, before, after, fill_volume_ml=entry.fill_volume_ml)
         if entry.prescription is not None and rx_changed:
             check_prescription(after, entry.prescription)
-        with transaction(engine) as session:
+        with read_transaction(engine) as session:
             stored_to = log_cursor(session, pump_id)
         # Everything the pump logged since the last download, not only since this visit began.
         log = client.read_log(min(stored_to, visit.log_cursor or 0))
@@ -321,88 +310,9 @@ def _require_committable_but_the_register(plan: RefillPlan) -> None:
         plan.require_committable()
 
 
-def _register_before(engine: Engine, visit_key: str, before: PumpStatus, read_at: datetime) -> RegisterReading:
-    """The register as it was before this visit's write: stored with the visit if it got that far."""
-    with transaction(engine) as session:
-        visit = session.exec(select(Visit).where(Visit.visit_key == visit_key)).first()
-        if visit is not None and visit.register_ml is not None and visit.register_read_at is not None:
-            return RegisterReading(visit.register_ml, visit.register_read_at)
-    return RegisterReading(before.reservoir_ml, read_at)
-
-
-def unfinished_visits(engine: Engine, pump_id: int, visit_key: str) -> list[Visit]:
-    """The pump's other visits (any kind) left in ``writing``: each may or may not have reached the pump."""
-    with transaction(engine) as session:
-        rows = session.exec(
-            select(Visit).where(
-                Visit.pump_id == pump_id, Visit.state == VisitState.WRITING.value, Visit.visit_key != visit_key
-            )
-        ).all()
-        for row in rows:
-            session.expunge(row)
-        return list(rows)
-
-
-def abort_visit(engine: Engine, visit: Visit, actor: Actor, now: datetime) -> None:
-    """An unfinished visit whose write never reached the pump is abandoned, on the record."""
-    with transaction(engine) as session:
-        row = session.get(Visit, visit.id)
-        if row is None:
-            return
-        row.state, row.updated_at, row.updated_by = VisitState.ABORTED.value, now, actor.user
-        session.add(row)
-
-
-def _drug_in_pump(plan: RefillPlan) -> DrugInPump:
-    """What the pump is told it holds: the first active drug at the concentration the fill computed."""
-    for component in plan.components:
-        if component.drug.amount_basis is AmountBasis.VEHICLE:
-            continue
-        mass = component.drug.amount_basis is AmountBasis.MASS
-        return DrugInPump(
-            name=component.drug.drug_id,
-            conc_mg_per_ml=component.concentration if mass else None,
-            conc_usp_u_per_ml=None if mass else component.concentration,
-        )
-    return DrugInPump(name=plan.components[0].drug.drug_id)
-
-
-def _writing_visit(
-    engine: Engine, pump_id: int, req: _Request, before: PumpStatus, register: RegisterReading, *, rx_changed: bool
-) -> Visit:
-    refill_id, rx_id = _write_ids(req.visit_key)
-    with transaction(engine) as session:
-        visit = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first()
-        if visit is None:
-            visit = Visit(
-                visit_key=req.visit_key,
-                pump_id=pump_id,
-                state=VisitState.WRITING.value,
-                request_digest=req.digest,
-                refill_request_id=refill_id,
-                rx_request_id=rx_id,
-                log_cursor=before.log.next,
-                register_ml=register.reservoir_ml,
-                register_read_at=register.read_at,
-                facts={"rx_changed": rx_changed},
-                started_at=req.now,
-                started_by=req.actor.user,
-                station_id=req.actor.station_id,
-                updated_at=req.now,
-                updated_by=req.actor.user,
-            )
-        elif visit.request_digest != req.digest:
-            raise ConflictError(f"visit {req.visit_key} was started for a different refill")
-        visit.updated_at, visit.updated_by = req.now, req.actor.user
-        session.add(visit)
-        session.flush()
-        session.expunge(visit)
-    return visit
-
-
 def _commit(
     engine: Engine,
-    req: _Request,
+    req: VisitRequest,
     plan: RefillPlan,
     signatures: Signatures,
     *,
@@ -448,7 +358,7 @@ def _commit(
 def _store_visit(
     session: Session,
     pump: Pump,
-    req: _Request,
+    req: VisitRequest,
     plan: RefillPlan,
     signatures: Signatures,
     *,
@@ -522,7 +432,7 @@ def _store_visit(
     return refill_result(session, refill)
 
 
-def _mark_committed(session: Session, pump: Pump, req: _Request, refill_id: int | None, *, simulated: bool) -> None:
+def _mark_committed(session: Session, pump: Pump, req: VisitRequest, refill_id: int | None, *, simulated: bool) -> None:
     visit = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first()
     if visit is None:
         visit = Visit(
