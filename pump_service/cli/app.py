@@ -13,6 +13,7 @@ import typer
 from pump_service.cli import (
     account_commands,
     audit_commands,
+    backup_commands,
     bench_commands,
     charges_commands,
     pump_commands,
@@ -422,6 +423,7 @@ visit_commands.register(app)
 account_commands.register(app)
 audit_commands.register(app)
 bench_commands.register(app)
+backup_commands.register(app)
 
 
 def _configure_logging() -> None:
