@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -113,11 +113,18 @@ class Server:
         command = [str(CLI), "serve", "--database-url", database_url, "--port", str(self.port)]
         command += [] if scheduler else ["--no-scheduler"]
         environment = {**os.environ, **SERVER_ENV, **(env or {})}
-        # A file, not a pipe: nobody reads the server's output until it ends, and a full pipe would stall it.
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server object
+        # A pipe drained by a thread, not a file: a drill may forbid the server to write files (RLIMIT_FSIZE).
         self.process = subprocess.Popen(
-            command, env=environment, stdout=self.log, stderr=subprocess.STDOUT, text=True, preexec_fn=preexec
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=preexec
         )
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line)
 
     @property
     def pid(self) -> int:
@@ -154,8 +161,7 @@ class Server:
 
     def output(self) -> str:
         """What the server printed so far."""
-        self.log.seek(0)
-        return self.log.read()
+        return "".join(self._lines)
 
 
 @contextmanager
