@@ -73,7 +73,7 @@ def inspect_sqlite(path: Path) -> CopyReport:
     if not path.is_file():
         raise BackupError(f"no database file at {path}")
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
             integrity = "; ".join(str(row[0]) for row in connection.execute("PRAGMA integrity_check"))
             tables = _tables(connection)
             counts = {name: int(connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]) for name in tables}  # noqa: S608

@@ -142,7 +142,10 @@ def _known(revision: str) -> bool:
 
 def _other_connections(engine: Engine) -> int:
     with engine.connect() as connection:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"  # not autovacuum
+        )
         return int(connection.execute(text(query)).scalar_one())
 
 
