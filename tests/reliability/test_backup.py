@@ -77,7 +77,7 @@ class _Load:
 
 def test_a_backup_taken_under_load_holds_every_acknowledged_refill_and_restores_them(tmp_path: Path) -> None:
     database = tmp_path / "station.db"
-    station = prepare_station(f"sqlite:///{database}", 120)
+    station = prepare_station(f"sqlite:///{database}", 60)
     backup = tmp_path / "backups" / "station-backup.db"
     with serving(station.database_url) as server, _Load(server.base, station) as load:
         while len(load.snapshot()) < 10:
