@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -132,8 +131,8 @@ class Server:
 
     def wait_ready(self, *, healthy: bool = True) -> None:
         """Until ``/health`` answers (200 if ``healthy``; any answer otherwise)."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        deadline = CLOCK.monotonic() + START_TIMEOUT_S
+        while CLOCK.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"serve exited with {self.process.returncode}: {self.output()[-2000:]}")
             try:
@@ -142,7 +141,7 @@ class Server:
                     return
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            CLOCK.sleep(0.1)
         raise RuntimeError("serve did not answer /health in time")
 
     def kill9(self) -> None:

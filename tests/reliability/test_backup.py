@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from pump_service.persistence.migrate import head_revision
-from tests.reliability.server_support import CLI, Station, prepare_station, refill_body, serving, sqlite_rows
+from tests.reliability.server_support import CLI, CLOCK, Station, prepare_station, refill_body, serving, sqlite_rows
 
 pytestmark = pytest.mark.slow
 CLIENTS = 6
@@ -81,7 +81,7 @@ def test_a_backup_taken_under_load_holds_every_acknowledged_refill_and_restores_
     backup = tmp_path / "backups" / "station-backup.db"
     with serving(station.database_url) as server, _Load(server.base, station) as load:
         while len(load.snapshot()) < 10:
-            threading.Event().wait(0.05)
+            CLOCK.sleep(0.05)
         before = load.snapshot()  # acknowledged before the backup started
         made = _command("backup", str(backup), "--json", database=database)
         during = load.snapshot()

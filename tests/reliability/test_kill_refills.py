@@ -12,7 +12,6 @@ import random
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -236,7 +235,7 @@ def _stored(database: Path) -> tuple[Counter[str], list[tuple[Any, ...]]]:
 def _kill_after(server: Server, seen: Outcomes, acknowledged: int, jitter_s: float) -> None:
     """SIGKILL the server a moment after it acknowledged ``acknowledged`` refills: inside the burst."""
     seen.wait_for_acknowledged(acknowledged, timeout_s=120)
-    time.sleep(jitter_s)
+    CLOCK.sleep(jitter_s)
     server.kill9()
 
 

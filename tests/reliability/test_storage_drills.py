@@ -14,7 +14,6 @@ import shutil
 import sqlite3
 import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -27,6 +26,7 @@ from pump_service.persistence.db import make_engine
 from pump_service.persistence.migrate import downgrade, upgrade
 from tests.reliability.server_support import (
     CLI,
+    CLOCK,
     Server,
     Station,
     is_problem,
@@ -262,7 +262,7 @@ def test_two_servers_on_one_sqlite_file_answer_every_write_with_success_or_a_503
                         if response.status_code != 503:
                             break
                         assert response.headers["retry-after"].isdigit()
-                        time.sleep(min(float(response.headers["retry-after"]), 2.0))
+                        CLOCK.sleep(min(float(response.headers["retry-after"]), 2.0))
                     if response.is_success:
                         with mutex:
                             acknowledged.add(key)
