@@ -13,6 +13,7 @@ import typer
 from pump_service.cli import (
     account_commands,
     audit_commands,
+    backup_commands,
     bench_commands,
     charges_commands,
     pump_commands,
@@ -71,11 +72,24 @@ def _emit(text: str, payload: Any, as_json: bool) -> None:
 
 @app.command()
 @handle_errors
-def migrate(database_url: DatabaseOpt = None) -> None:
+def migrate(
+    database_url: DatabaseOpt = None,
+    downgrade_to: Annotated[
+        str | None,
+        typer.Option("--downgrade-to", help="take the schema back to this revision (undo an upgrade; see docs)"),
+    ] = None,
+) -> None:
     """Create or upgrade the database schema (the only command besides serve that creates a database)."""
+    from pump_service.persistence.migrate import migrate_database
+
     ctx = CliContext.from_options(database_url, None)
-    ctx.engine(create=True).dispose()
-    print(f"database at schema head: {masked_url(ctx.settings.database_url)}")
+    where = masked_url(ctx.settings.database_url)
+    if downgrade_to is not None:
+        migrate_database(ctx.settings.database_url, to_revision=downgrade_to, down=True)
+        print(f"database at schema revision {downgrade_to}: {where}")
+        return
+    migrate_database(ctx.settings.database_url)
+    print(f"database at schema head: {where}")
 
 
 @app.command()
@@ -409,6 +423,7 @@ visit_commands.register(app)
 account_commands.register(app)
 audit_commands.register(app)
 bench_commands.register(app)
+backup_commands.register(app)
 
 
 def _configure_logging() -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from pump_service.errors import StorageUnavailableError
-from pump_service.persistence.storage_failure import storage_failure
+from pump_service.persistence.storage_failure import reconnect_after_storage_failures, storage_failure
 from pump_service.persistence.writer_queue import QueuedWriterConnection, writer_queue_for
 
 __all__ = ["make_engine", "read_transaction", "transaction"]
@@ -86,8 +86,10 @@ def make_engine(database_url: str, *, writer_queue_timeout_s: float = WRITER_QUE
             hide_parameters=True,
         )
         _configure_sqlite(engine, url, writer_queue_timeout_s)
-        return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    reconnect_after_storage_failures(engine)
+    return engine
 
 
 @contextmanager

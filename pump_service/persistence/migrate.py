@@ -5,15 +5,32 @@ A maintainer adds a revision after changing ``models.py`` with
 migrated to head, then reviewed by hand.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-__all__ = ["current_revision", "downgrade", "head_revision", "make_config", "revise", "upgrade"]
+from pump_service.errors import StorageUnavailableError
+from pump_service.persistence.db import make_engine
+from pump_service.persistence.storage_failure import StorageCondition, storage_failure
+
+__all__ = [
+    "MigrationError",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "make_config",
+    "migrate_database",
+    "revise",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -54,3 +71,55 @@ def head_revision() -> str | None:
 def revise(database_url: str, message: str) -> None:
     """Autogenerate a revision from the difference between ``models.py`` and ``database_url``."""
     command.revision(make_config(database_url), message=message, autogenerate=True)
+
+
+class MigrationError(StorageUnavailableError):
+    """``migrate`` could not bring the database to the wanted revision; the message says why in one line."""
+
+
+_WHY = {
+    StorageCondition.READ_ONLY: "the database file or its directory is read-only",
+    StorageCondition.FULL: "the disk is full",
+    StorageCondition.LOCKED: "another process holds the database's write lock (stop it, or retry)",
+    StorageCondition.IO_ERROR: "the file cannot be opened or created (is its directory writable?)",
+    StorageCondition.UNREACHABLE: "the database server cannot be reached",
+}
+
+
+def _where(database_url: str) -> str:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
+def migrate_database(database_url: str, *, to_revision: str = "head", down: bool = False) -> None:
+    """Upgrade (or with ``down`` downgrade) the database at ``database_url`` to ``to_revision``.
+
+    An operator runs this by hand, often on a fresh machine: a read-only directory, a full disk or a
+    locked file is their problem to fix, so it ends as one :class:`MigrationError` line, not a
+    traceback. Alembic runs each migration in the one transaction, so a refused one changes nothing.
+
+    Raises:
+        MigrationError: the database cannot be created, opened or written, or ``to_revision`` is unknown.
+    """
+    where = _where(database_url)
+    try:
+        engine = make_engine(database_url)
+    except OSError as exc:
+        raise MigrationError(f"cannot migrate {where}: its directory cannot be created ({exc.strerror})") from exc
+    step: Callable[[Engine, str], None] = downgrade if down else upgrade
+    try:
+        step(engine, to_revision)
+    except DBAPIError as exc:
+        failure = storage_failure(exc)
+        why = _WHY[failure.condition] if failure is not None else "the database refused the schema change"
+        detail = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        retry = failure.retry_after_s if failure is not None else 60
+        raise MigrationError(f"cannot migrate {where}: {why} ({detail})", retry_after_s=retry) from exc
+    except CommandError as exc:
+        raise MigrationError(f"cannot migrate {where}: {exc}") from exc
+    except OSError as exc:
+        raise MigrationError(f"cannot migrate {where}: {exc.strerror or exc}") from exc
+    finally:
+        engine.dispose()

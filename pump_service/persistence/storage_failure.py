@@ -8,9 +8,11 @@ SQLAlchemy error and names the condition, or returns None for errors that are th
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 
-__all__ = ["StorageCondition", "StorageFailure", "storage_failure"]
+__all__ = ["StorageCondition", "StorageFailure", "reconnect_after_storage_failures", "storage_failure"]
 
 
 class StorageCondition(StrEnum):
@@ -29,6 +31,11 @@ class StorageFailure:
     @property
     def explanation(self) -> str:
         return _EXPLANATIONS[self.condition]
+
+    @property
+    def needs_new_connection(self) -> bool:
+        """A connection that met this condition keeps it: SQLite opens a file it may not write read-only for good."""
+        return self.condition in _STICKY
 
 
 _EXPLANATIONS = {
@@ -59,6 +66,9 @@ _SQLSTATE_CLASSES = {
     "40": StorageCondition.LOCKED,  # transaction rollback (serialization failure, deadlock)
     "55": StorageCondition.LOCKED,  # object not in prerequisite state (55P03 lock_not_available)
 }
+# Conditions a pooled connection keeps after the cause is gone (measured: a server started on a
+# read-only file still refused every write after the file was made writable again).
+_STICKY = frozenset({StorageCondition.READ_ONLY, StorageCondition.IO_ERROR, StorageCondition.UNREACHABLE})
 _RETRY_AFTER_S = {
     StorageCondition.LOCKED: 2,
     StorageCondition.READ_ONLY: 60,
@@ -97,3 +107,17 @@ def storage_failure(exc: BaseException) -> StorageFailure | None:
     if condition is None:
         return None
     return StorageFailure(condition, _RETRY_AFTER_S[condition])
+
+
+def reconnect_after_storage_failures(engine: Engine) -> None:
+    """Treat a sticky storage condition as a lost connection, so the pool opens fresh ones once it is fixed.
+
+    SQLAlchemy then discards the connection and every one pooled before it (``is_disconnect``), and
+    the next request reopens the file: writable again, the service recovers without a restart.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        failure = storage_failure(context.sqlalchemy_exception) if context.sqlalchemy_exception else None
+        if failure is not None and failure.needs_new_connection:
+            context.is_disconnect = True

@@ -1,16 +1,25 @@
-"""Kill test: a refill visit SIGKILLed at each step ends consistent after a plain retry.
+"""Kill drills: a refill visit SIGKILLed at each step, and a server SIGKILLed under 20 clients.
 
-The station runs as a real subprocess (the CLI) against a simulated programmer served on TCP by
-this test process, which survives the kill, like the real programmer and pump would.
+The CLI drills run the station as a real subprocess against a simulated programmer served on TCP
+by this test process, which survives the kill, like the real programmer and pump would. The HTTP
+drill kills a real ``pump-service serve`` at a random moment of a burst of refills, restarts it and
+retries every request exactly as first sent: each acknowledged refill is there once with its
+charges, the unanswered ones land once on the retry, and no charge is left without its refill.
 """
 
 import os
+import random
 import subprocess
 import sys
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
@@ -31,6 +40,7 @@ from simulators.programmable import SimulatedProgrammablePump
 from simulators.programmer import SimulatedProgrammer
 from simulators.serve import ProgrammerServer, serve_tcp
 from tests.auth_support import make_user
+from tests.reliability.server_support import Server, Station, prepare_station, refill_body, serving, sqlite_rows
 
 pytestmark = pytest.mark.slow
 CLOCK = SystemClock()
@@ -159,3 +169,132 @@ def test_a_reprogramming_killed_at_any_step_is_consistent_after_a_retry(
     assert executed[0][1] == visits[0].rx_request_id
     assert len(changed) == 1
     assert baclofen_server.programmer.pumps["SM-K"].prescription.mean_rate_ml_per_day() == pytest.approx(0.6)
+
+
+# --- The HTTP server SIGKILLed at random points while 20 clients record refills ---------------------------------
+
+CLIENTS = 20
+REFILLS_PER_CLIENT = 2
+QUICK_ROUNDS = 2  # in make test (about 20 s each on 2 busy cores); the soak runs SOAK_RUNS
+SOAK_RUNS = 50
+
+
+@dataclass
+class Outcomes:
+    """What the clients saw: the keys the server acknowledged (2xx) and those it never answered."""
+
+    acknowledged: set[str] = field(default_factory=set)
+    unanswered: set[str] = field(default_factory=set)
+    refused: list[tuple[str, int]] = field(default_factory=list)
+    mutex: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for_acknowledged(self, count: int, timeout_s: float) -> None:
+        with self.mutex:
+            self.mutex.wait_for(lambda: len(self.acknowledged) >= count, timeout=timeout_s)
+
+
+def _drive(base: str, station: Station, plans: list[list[tuple[str, str, dict[str, Any]]]], seen: Outcomes) -> None:
+    """Each plan on a client thread of its own; a request the server did not answer stays unanswered."""
+    start = threading.Barrier(len(plans))
+
+    def client(plan: list[tuple[str, str, dict[str, Any]]]) -> None:
+        with httpx.Client(base_url=base, headers=station.headers, timeout=30.0) as http:
+            start.wait()
+            for serial, key, body in plan:
+                try:
+                    response = http.post(f"/pumps/{serial}/refills", json=body)
+                except httpx.HTTPError:
+                    with seen.mutex:
+                        seen.unanswered.add(key)
+                    continue
+                with seen.mutex:
+                    if response.is_success:
+                        seen.acknowledged.add(key)
+                        seen.mutex.notify_all()
+                    else:
+                        seen.refused.append((key, response.status_code))
+
+    threads = [threading.Thread(target=client, args=(plan,)) for plan in plans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _stored(database: Path) -> tuple[Counter[str], list[tuple[Any, ...]]]:
+    """Refills per idempotency key, and every charge line as (refill key or None, code, kind)."""
+    keys = Counter(row[0] for row in sqlite_rows(database, "SELECT idempotency_key FROM refill"))
+    charges = sqlite_rows(
+        database,
+        "SELECT refill.idempotency_key, charge_event.code, charge_event.kind FROM charge_event"
+        " LEFT JOIN refill ON refill.id = charge_event.refill_id",
+    )
+    return keys, charges
+
+
+def _kill_after(server: Server, seen: Outcomes, acknowledged: int, jitter_s: float) -> None:
+    """SIGKILL the server a moment after it acknowledged ``acknowledged`` refills: inside the burst."""
+    seen.wait_for_acknowledged(acknowledged, timeout_s=120)
+    CLOCK.sleep(jitter_s)
+    server.kill9()
+
+
+def _kill_round(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    database = tmp_path / "station.db"
+    station = prepare_station(f"sqlite:///{database}", CLIENTS * REFILLS_PER_CLIENT + 1)
+    warm, *serials = station.serials
+    plans = [
+        [(s, f"kill-{seed}-{s}", refill_body(f"kill-{seed}-{s}")) for s in serials[c::CLIENTS]] for c in range(CLIENTS)
+    ]
+    everything = {key: (serial, body) for plan in plans for serial, key, body in plan}
+    seen = Outcomes()
+    server = Server(station.database_url)
+    try:
+        server.wait_ready()
+        warm_up = httpx.post(
+            f"{server.base}/pumps/{warm}/refills",
+            json=refill_body(f"warm-up-{seed:04d}"),
+            headers=station.headers,
+            timeout=60,
+        )
+        assert warm_up.status_code == 201, warm_up.text  # the first refill of a process is slow: not in the burst
+        target = rng.randrange(1, len(everything))
+        killer = threading.Thread(target=_kill_after, args=(server, seen, target, rng.uniform(0.0, 0.05)))
+        killer.start()
+        _drive(server.base, station, plans, seen)
+        killer.join()
+    finally:
+        server.kill9()
+    assert not [r for r in seen.refused if r[1] < 500], seen.refused  # the server never refused a good refill
+    keys, charges = _stored(database)
+    assert {k: keys[k] for k in seen.acknowledged} == dict.fromkeys(seen.acknowledged, 1), "an acknowledged refill lost"
+    assert max(keys.values(), default=1) == 1, "a refill stored twice"
+    with serving(station.database_url) as again:
+        retried = {}
+        with httpx.Client(base_url=again.base, headers=station.headers, timeout=30.0) as http:
+            for key, (serial, body) in everything.items():  # every one, acknowledged or not, exactly as first sent
+                retried[key] = http.post(f"/pumps/{serial}/refills", json=body)
+    assert {k: r.status_code for k, r in retried.items() if not r.is_success} == {}
+    assert all(retried[k].json()["replayed"] for k in seen.acknowledged)
+    keys, charges = _stored(database)
+    assert keys == Counter(
+        {**dict.fromkeys(everything, 1), f"warm-up-{seed:04d}": 1}
+    )  # each refill once, the unanswered too
+    assert [c for c in charges if c[0] is None] == []  # no charge without its refill
+    per_refill: dict[str, Counter[tuple[str, str]]] = {}
+    for key, code, kind in charges:
+        per_refill.setdefault(key, Counter())[(code, kind)] += 1
+    assert set(per_refill) == {*everything, f"warm-up-{seed:04d}"}  # every refill has its charges
+    assert len({frozenset(c.items()) for c in per_refill.values()}) == 1  # the same lines for the same refill
+
+
+@pytest.mark.parametrize("seed", range(QUICK_ROUNDS))
+def test_a_server_killed_during_refills_from_20_clients_loses_and_repeats_nothing(tmp_path: Path, seed: int) -> None:
+    _kill_round(tmp_path, seed)
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("seed", range(1000, 1000 + SOAK_RUNS))
+def test_soak_a_server_killed_during_refills_50_runs(tmp_path: Path, seed: int) -> None:
+    _kill_round(tmp_path, seed)
