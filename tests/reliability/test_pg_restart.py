@@ -23,12 +23,14 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import Engine, func
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, func
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
 from bench.api import _prepare, _refill_body
 from bench.load import fleet, servers
+from pump_service.api.app import create_app
 from pump_service.errors import StorageUnavailableError
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import make_engine
@@ -199,3 +201,18 @@ def _assert_each_refill_once_with_its_charges(engine: Engine, pumps: int) -> Non
     assert {n for _pump, n in per_pump} == {1}  # nothing twice
     assert charged == refill_ids  # every refill has its charges, and no charge is without its refill
     assert sorted(Counter(booked).values()) == [1] * pumps  # one booking per pump
+
+
+def test_every_pooled_connection_busy_is_a_503_problem_and_the_next_request_succeeds(drill_url: str) -> None:
+    token, _ = _prepare(drill_url, 0)
+    engine = create_engine(drill_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    app = create_app(Settings(database_url=drill_url, station_id="bench-api"), engine=engine)
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+        with engine.connect():  # the pool's only connection is taken
+            busy = client.get("/pumps")
+        assert busy.status_code == 503
+        assert busy.headers["content-type"].startswith("application/problem+json")
+        assert int(busy.headers["retry-after"]) > 0
+        assert busy.json()["type"] == "urn:pump-service:problem:storage-unavailable"
+        assert client.get("/pumps").status_code == 200
+    engine.dispose()
