@@ -10,7 +10,8 @@ level books into a clinic of its own, so every level starts from an empty calend
 Afterwards the rows are counted: a refill stored twice for a pump, an acknowledged refill with
 no row, a slot booked twice or a pump with two bookings is a *duplicate* (or *lost*); anything but
 201 is an *error*. Figures: ``load_pg_c{N}.req_per_s``, ``.p50_ms``, ``.p99_ms``, ``.errors``,
-``.duplicates``, ``.lost``.
+``.duplicates``, ``.lost``, and ``.lock_wait_pct``: the share of sampled transactions that were
+waiting for a lock (a clinic-wide lock shows as most of them).
 """
 
 import argparse
@@ -53,6 +54,7 @@ DEFAULT_DURATION_S = 60.0
 # a level ends by its clock; one that runs out of pumps ends early and its rate is still right.
 PUMPS_PER_SECOND = 150
 REQUEST_TIMEOUT_S = 60.0
+LOCK_SAMPLE_S = 0.02
 _clock = SystemClock()
 
 
@@ -247,9 +249,51 @@ def count_rows(database_url: str, clinic_code: str, acknowledged: Sequence[str])
     return RowCount(duplicates=sum(extra), lost=len(set(acknowledged) - stored))
 
 
-def level_results(prefix: str, run: LoadRun, rows: RowCount) -> list[Result]:
+class LockWaits:
+    """Samples ``pg_stat_activity`` while a level runs: how often a transaction under way waits for a lock.
+
+    A machine-independent sign of serialisation: on a loaded machine the rates follow the CPU
+    share the bench gets, while the share of transactions parked on a lock says whether they queue.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self._engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+        self._database = self._engine.url.database
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+        self.in_transaction = 0
+        self.waiting = 0
+
+    def _sample(self) -> None:
+        query = text(
+            "SELECT count(*) FILTER (WHERE state IN ('active', 'idle in transaction')),"
+            " count(*) FILTER (WHERE wait_event_type = 'Lock')"
+            " FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"
+        )
+        with self._engine.connect() as connection:
+            while not self._stop.wait(LOCK_SAMPLE_S):
+                busy, waiting = connection.execute(query, {"db": self._database}).one()
+                self.in_transaction += int(busy)
+                self.waiting += int(waiting)
+
+    def __enter__(self) -> "LockWaits":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._engine.dispose()
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.waiting / self.in_transaction if self.in_transaction else 0.0
+
+
+def level_results(prefix: str, run: LoadRun, rows: RowCount, waits: LockWaits) -> list[Result]:
     latencies = run.latencies_s or [0.0]
     return [
+        Result(f"{prefix}.lock_wait_pct", waits.percent, "% of transactions", False),
         Result(f"{prefix}.req_per_s", run.req_per_s, "req/s", True),
         Result(f"{prefix}.p50_ms", 1000 * statistics.median(latencies), "ms", False),
         Result(f"{prefix}.p99_ms", 1000 * _percentile(latencies, 0.99), "ms", False),
@@ -273,10 +317,11 @@ def load_figures(
     with servers(database_url, count) as bases:
         drive_for(bases, token, warm, len(bases), duration_s=60.0)  # each server's first requests load its code
         for clients in levels:
-            run = drive_for(bases, token, fleets[clients], clients, duration_s)
+            with LockWaits(database_url) as waits:
+                run = drive_for(bases, token, fleets[clients], clients, duration_s)
             rows = count_rows(database_url, f"load-c{clients}", run.acknowledged)
             print(f"load: {clients} stations, statuses {dict(sorted(run.statuses.items()))}", flush=True)
-            results += level_results(f"load_pg_c{clients}", run, rows)
+            results += level_results(f"load_pg_c{clients}", run, rows, waits)
     return results
 
 
