@@ -12,7 +12,6 @@ works at the next tick after it.
 import os
 import subprocess
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -49,6 +48,7 @@ PUMPS_PER_STATION = 12
 OUTAGE_S = 2.0
 RETRY_PAUSE_S = 0.2
 DRILL_TIMEOUT_S = 120.0
+_wall = SystemClock()  # a real outage, so real time
 
 
 class PostgresControl:
@@ -117,11 +117,11 @@ def _admin_dsn(base: str) -> str:
 
 def _station(base: str, token: str, serials: list[str], drill: Drill) -> None:
     """Record each pump's refill, retrying a 503 with the same request until it is acknowledged."""
-    performed_at = SystemClock().now() - timedelta(minutes=5)
-    deadline = time.monotonic() + DRILL_TIMEOUT_S
+    performed_at = _wall.now() - timedelta(minutes=5)
+    deadline = _wall.monotonic() + DRILL_TIMEOUT_S
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as http:
         for serial in serials:
-            while time.monotonic() < deadline:
+            while _wall.monotonic() < deadline:
                 try:
                     answer = http.post(f"/pumps/{serial}/refills", json=_refill_body(serial, performed_at))
                 except httpx.HTTPError as exc:
@@ -138,7 +138,7 @@ def _station(base: str, token: str, serials: list[str], drill: Drill) -> None:
                 if answer.status_code == 503 and problem and int(answer.headers.get("retry-after", "0")) > 0:
                     with drill.mutex:
                         drill.unavailable += 1
-                    time.sleep(RETRY_PAUSE_S)  # Retry-After is the advice for people; a drill retries sooner
+                    _wall.sleep(RETRY_PAUSE_S)  # Retry-After is the advice for people; a drill retries sooner
                     continue
                 with drill.mutex:
                     drill.broken.append(f"{serial}: {answer.status_code} {answer.headers.get('content-type')}")
@@ -148,14 +148,14 @@ def _station(base: str, token: str, serials: list[str], drill: Drill) -> None:
 def _restart_when_busy(control: PostgresControl, drill: Drill, ticker: RefillScheduler, ticks: list[str]) -> None:
     """Once some refills are in, stop the database for a while (a tick then must fail clearly), start it."""
     while len(drill.acknowledged) < STATIONS * 2:
-        time.sleep(0.05)
+        _wall.sleep(0.05)
     control.stop()
     try:
         ticker.tick()
         ticks.append("ran while the database was down")
     except StorageUnavailableError:
         ticks.append("unavailable")
-    time.sleep(OUTAGE_S)
+    _wall.sleep(OUTAGE_S)
     control.start()
 
 
