@@ -24,6 +24,7 @@ SUITES = (
     "bench.ingest",
     "bench.refill_visit",
     "bench.api",
+    "bench.load",
     "bench.link",
     "bench.audit",
     "bench.clinic",  # the clinic-year: by far the longest (see docs/performance.md); --only to skip it

@@ -2,7 +2,8 @@
 
 One handler per family: request validation (422, malformed JSON 400), the framework's HTTP errors
 (unknown route 404, 405 with Allow), each :class:`ServiceError` family, storage failures (503 with
-Retry-After) and, last, anything unexpected (a 500 problem; logged by exception type only, never
+Retry-After: a database that is locked, full, read-only or gone, or a pool with no free
+connection) and, last, anything unexpected (a 500 problem; logged by exception type only, never
 with the request body or patient data).
 """
 
@@ -15,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pump_service.api.problems import ProblemKind, problem_response
@@ -33,9 +35,12 @@ from pump_service.persistence.storage_failure import storage_failure
 from pump_service.services.accounts import LoginThrottledError
 from schemas.units import UnitError
 
-__all__ = ["install_error_handlers", "problem"]
+__all__ = ["install_error_handlers", "problem", "storage_unavailable_of", "storage_unavailable_response"]
 
 _log = structlog.get_logger(__name__)
+
+POOL_BUSY = "every database connection is in use; nothing was stored, retry shortly"
+POOL_BUSY_RETRY_AFTER_S = 2
 
 _HTTP_KINDS = {
     400: (ProblemKind.BAD_REQUEST, "Bad request"),
@@ -117,8 +122,13 @@ def _service_error(status: int, kind: ProblemKind, title: str):  # type: ignore[
 
 
 def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    retry_after = getattr(exc, "retry_after_s", 5)
     _log.warning("storage unavailable", path=request.url.path, reason=str(exc))
+    return storage_unavailable_response(exc)
+
+
+def storage_unavailable_response(exc: BaseException) -> JSONResponse:
+    """The 503 problem (with Retry-After) for a storage condition: nothing was stored, retry."""
+    retry_after = getattr(exc, "retry_after_s", 5)
     return problem_response(
         503,
         ProblemKind.STORAGE_UNAVAILABLE,
@@ -128,14 +138,24 @@ def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """A driver error that escaped ``transaction()``: a storage condition is a 503, anything else a 500."""
+def storage_unavailable_of(exc: BaseException) -> StorageUnavailableError | None:
+    """``exc`` as the storage condition it is (locked, full, gone, every connection busy), else None (a bug)."""
+    if isinstance(exc, StorageUnavailableError):
+        return exc
+    if isinstance(exc, PoolTimeoutError):  # every pooled connection is in use: the database is busy
+        return StorageUnavailableError(POOL_BUSY, retry_after_s=POOL_BUSY_RETRY_AFTER_S)
     failure = storage_failure(exc)
     if failure is None:
+        return None
+    return StorageUnavailableError(failure.explanation, retry_after_s=failure.retry_after_s)
+
+
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A driver or pool error that escaped ``transaction()``: a storage condition is a 503, anything else a 500."""
+    unavailable = storage_unavailable_of(exc)
+    if unavailable is None:
         return _internal(request, exc)
-    return _storage_unavailable(
-        request, StorageUnavailableError(failure.explanation, retry_after_s=failure.retry_after_s)
-    )
+    return _storage_unavailable(request, unavailable)
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -213,4 +233,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StorageUnavailableError, _storage_unavailable)
     app.add_exception_handler(ServiceError, _service_error(400, ProblemKind.BAD_REQUEST, "Refused"))
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(Exception, _internal)

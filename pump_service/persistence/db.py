@@ -11,7 +11,7 @@ write lock, so a long read does not make writers wait.
 Writers of one SQLite file in this process queue for their turn in arrival order
 (:mod:`~pump_service.persistence.writer_queue`) before ``BEGIN IMMEDIATE``, instead of all polling
 in SQLite's busy handler until one gives up with "database is locked". PostgreSQL has row locks and
-needs no such queue.
+needs no such queue; its pool pings a connection before use and replaces one the server dropped.
 """
 
 import sqlite3
@@ -35,6 +35,7 @@ _READ_ONLY = "pump_read_only"
 # How long a writer waits for its turn before it is told the database is busy (HTTP 503, retry):
 # longer than SQLite's busy_timeout, as the turns are served in order and each is short.
 WRITER_QUEUE_TIMEOUT_S = 30.0
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def _configure_sqlite(engine: Engine, url: URL, writer_queue_timeout_s: float) -> None:
@@ -87,7 +88,11 @@ def make_engine(database_url: str, *, writer_queue_timeout_s: float = WRITER_QUE
         )
         _configure_sqlite(engine, url, writer_queue_timeout_s)
     else:
-        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        # PostgreSQL: a pooled connection the server dropped (a restart, a failover) is found by a ping
+        # at checkout and replaced, so the first request after the database is back succeeds; a server
+        # that does not answer at all is given up after PG_CONNECT_TIMEOUT_S (a 503), not the OS's minutes.
+        connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
     reconnect_after_storage_failures(engine)
     return engine
 

@@ -5,10 +5,13 @@ condition change) :func:`book_next_refill` runs in the same transaction: an appo
 fits (not after the target day, not after the alarm) is kept, anything else is superseded and a
 new one booked. A booking that cannot be on time is still made, at the earliest free slot, and an
 escalation is recorded with it.
+
+A booking locks only the slot it takes, and only on PostgreSQL (:mod:`.slot_claims`): refills of
+different pumps of one clinic proceed in parallel, and two bookings never share a slot.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -32,6 +35,12 @@ from pump_service.services.actor import Actor
 from pump_service.services.held_rows import hold_rows
 from pump_service.services.scheduling.clinics import calendar_of, default_clinic
 from pump_service.services.scheduling.notifications import close_for_appointment, notify
+from pump_service.services.scheduling.slot_claims import (
+    claim_slot,
+    hold_calendar,
+    hold_calendar_exclusively,
+    takes_row_locks,
+)
 from pump_service.settings import Settings
 
 __all__ = [
@@ -76,7 +85,11 @@ def _used_slots(session: Session, clinic_id: int, first_day: date, last_day: dat
 
 @dataclass(frozen=True, slots=True)
 class _SlotSearch:
-    """One booking's search: the clinic, its calendar, what it aims at and the slots it must not take."""
+    """One booking's search: the clinic, its calendar, what it aims at and the slots it must not take.
+
+    ``busy``: slots found taken by another booking while this one searched (they are skipped when
+    the search runs again); the calendar's booked slots are read once per window.
+    """
 
     clinic_id: int
     calendar: ClinicCalendar
@@ -85,9 +98,16 @@ class _SlotSearch:
     now: datetime
     avoid: tuple[date, int] | None
     avoid_day: date | None
+    busy: set[tuple[date, int]] = field(default_factory=set)
+    _read: dict[tuple[date, date], dict[date, set[int]]] = field(default_factory=dict)
 
     def used_between(self, session: Session, first_day: date, last_day: date) -> dict[date, set[int]]:
-        used = _used_slots(session, self.clinic_id, first_day, last_day)
+        window = (first_day, last_day)
+        if window not in self._read:
+            self._read[window] = _used_slots(session, self.clinic_id, first_day, last_day)
+        used: dict[date, set[int]] = defaultdict(set, {day: set(s) for day, s in self._read[window].items()})
+        for day, index in self.busy:
+            used[day].add(index)
         if self.avoid is not None:  # the slot just given up is not offered back
             used[self.avoid[0]].add(self.avoid[1])
         if self.avoid_day is not None:  # the patient asked for another day: every slot of this one is taken
@@ -219,12 +239,14 @@ def _book(
 ) -> Appointment:
     clinic_id = clinic_id_of(clinic)
     pump_id = pump_id_of(pump)
-    # Two stations booking at once must not take the same slot: the clinic row is the lock
-    # (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises every writer). FOR NO KEY UPDATE,
-    # because pump rows referencing the clinic hold KEY SHARE on it: FOR UPDATE would deadlock.
-    session.exec(select(Clinic).where(Clinic.id == clinic_id).with_for_update(key_share=True)).one()
+    calendar = _calendar_for_booking(session, clinic, calendar)
     search = _SlotSearch(clinic_id, calendar, target_at, latest_at, now, avoid, avoid_day)
     choice = search.choose(session)
+    # Two stations booking at once must not take the same slot: the one that claims it second
+    # (or finds it booked since the search read the day) takes the next free one instead.
+    while not claim_slot(session, clinic_id, choice.day, choice.slot_index):
+        search.busy.add((choice.day, choice.slot_index))
+        choice = search.choose(session)
     appointment = Appointment(
         pump_id=pump_id,
         clinic_id=clinic_id,
@@ -259,6 +281,20 @@ def _book(
             data={"reason": choice.reason, "target_at": target_at.isoformat()},
         )
     return appointment
+
+
+def _calendar_for_booking(session: Session, clinic: Clinic, calendar: ClinicCalendar) -> ClinicCalendar:
+    """The clinic's calendar as it stands once no change of it is under way (PostgreSQL: read again).
+
+    The calendar was read earlier in the visit; a change of the clinic's hours committed since then
+    would otherwise book a slot from the old hours after the change rechecked every booking.
+    """
+    hold_calendar(session, clinic_id_of(clinic))
+    if not takes_row_locks(session):
+        return calendar  # SQLite: this transaction has held the whole database since it began
+    session.flush()
+    session.refresh(clinic)
+    return calendar_of(session, clinic)
 
 
 def _close(
@@ -469,6 +505,7 @@ def move_to_clinic(session: Session, pump: Pump, clinic: Clinic, *, actor: Actor
 def rebook_closed_day(session: Session, clinic: Clinic, day: date, *, actor: Actor, now: datetime) -> list[Appointment]:
     """Move every booking on a day the clinic now closes; each lands earlier if it can."""
     clinic_id = clinic_id_of(clinic)
+    hold_calendar_exclusively(session, clinic_id)  # bookings under way finish first; new ones see the holiday
     booked = session.exec(
         select(Appointment).where(
             Appointment.clinic_id == clinic_id,
@@ -507,6 +544,7 @@ def recheck_bookings(
     and booked again (earlier if it can, else later with an escalation). Returns the new bookings.
     """
     clinic_id = clinic_id_of(clinic)
+    hold_calendar_exclusively(session, clinic_id)  # bookings under way finish first; new ones see the new hours
     calendar = calendar_of(session, clinic)
     booked = session.exec(
         select(Appointment)
