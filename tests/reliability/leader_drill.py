@@ -40,6 +40,7 @@ START_TIMEOUT_S = 60.0
 RETRY_S = 0.5  # the servers' follower retry interval
 CHECK_S = 0.5  # the leader's lock check interval
 TICK_S = 0.5
+TAKEOVER_TIMEOUT_S = 30.0  # generous on a loaded machine; the drills log the measured figure
 
 
 def free_port() -> int:

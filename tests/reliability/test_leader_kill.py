@@ -24,6 +24,7 @@ from pump_service.services.scheduling.delivery_claims import DEFAULT_CLAIM_S
 from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
 from tests.reliability.leader_drill import (
     CLOCK,
+    TAKEOVER_TIMEOUT_S,
     Tally,
     add_due_items,
     servers,
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 ITEMS = 1_000
 BATCH = 100  # rows one dispatch step claims (services/scheduling/delivery.py)
-TAKEOVER_TIMEOUT_S = 30.0  # generous on a loaded machine; the measured figure is printed
 SETTLE_TIMEOUT_S = 180.0
 
 
