@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from sqlalchemy import Engine, func
+from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 import pump_service.services.scheduling.notifications  # noqa: F401  (installs the due-moment hook)
-from pump_service.persistence.db import transaction
+from pump_service.persistence.db import make_engine, transaction
+from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.models import Patient, Pump
 from pump_service.persistence.notification_models import NotificationDelivery, NotificationDeliveryState
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, Notification
@@ -41,6 +45,38 @@ RETRY_S = 0.5  # the servers' follower retry interval
 CHECK_S = 0.5  # the leader's lock check interval
 TICK_S = 0.5
 TAKEOVER_TIMEOUT_S = 30.0  # generous on a loaded machine; the drills log the measured figure
+
+
+def _admin_dsn(server: str) -> str:
+    return make_url(server).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+
+@contextmanager
+def fresh_database(server: str) -> Iterator[tuple[str, Engine]]:
+    """A new, migrated database on the PostgreSQL ``server``: its URL and an engine; dropped afterwards."""
+    name = f"drill_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_admin_dsn(server), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = f"{server}/{name}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        yield url, engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(_admin_dsn(server), autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def terminate_sessions(database_url: str, application_name: str) -> int:
+    """``pg_terminate_backend`` on the sessions of ``database_url`` with that name; how many there were."""
+    url = make_url(database_url)
+    with psycopg.connect(_admin_dsn(database_url), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
+            (application_name, url.database),
+        ).fetchall()
+    return len(rows)
 
 
 def free_port() -> int:

@@ -7,18 +7,13 @@ while the other takes over. The longer variant (several kills in a row) is marke
 """
 
 import logging
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
-from pump_service.persistence.db import make_engine
-from pump_service.persistence.migrate import upgrade
 from pump_service.scheduler.leader import APPLICATION_NAME_PREFIX
 from pump_service.services.scheduling.delivery_claims import DEFAULT_CLAIM_S
 from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
@@ -27,9 +22,11 @@ from tests.reliability.leader_drill import (
     TAKEOVER_TIMEOUT_S,
     Tally,
     add_due_items,
+    fresh_database,
     servers,
     start_server,
     tally,
+    terminate_sessions,
     wait_for,
     webhook_receiver,
 )
@@ -51,23 +48,11 @@ def postgres_server() -> Iterator[str]:
         pytest.skip(str(exc))
 
 
-def _admin_dsn(server: str) -> str:
-    return make_url(server).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-
-
 @pytest.fixture
 def database(postgres_server: str) -> Iterator[tuple[str, Engine]]:
     """A fresh, migrated database: its URL and an engine for the test's own reads and writes."""
-    name = f"drill_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_dsn(postgres_server), autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = f"{postgres_server}/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    yield url, engine
-    engine.dispose()
-    with psycopg.connect(_admin_dsn(postgres_server), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database(postgres_server) as created:
+        yield created
 
 
 def _dead_claims(t: Tally, killed_at: datetime) -> int:
@@ -113,23 +98,13 @@ def test_kill_9_of_the_leader_mid_tick_hands_every_item_over_exactly_once(
     assert leader_gauge == 1
 
 
-def _terminate_lock_session(postgres_url: str, instance: str) -> int:
-    database = make_url(postgres_url).database
-    with psycopg.connect(_admin_dsn(postgres_url.rsplit("/", 1)[0]), autocommit=True) as connection:
-        rows = connection.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
-            (APPLICATION_NAME_PREFIX + instance, database),
-        ).fetchall()
-    return len(rows)
-
-
 def test_a_leader_whose_lock_connection_is_terminated_steps_down_and_the_other_takes_over(
     database: tuple[str, Engine], tmp_path: Path
 ) -> None:
     url, engine = database
     with servers(url, ["alpha", "beta"], tmp_path, {}) as (alpha, beta):
         assert alpha.leads()
-        assert _terminate_lock_session(url, "alpha") == 1
+        assert terminate_sessions(url, APPLICATION_NAME_PREFIX + "alpha") == 1
         took_s = wait_for(beta.leads, timeout_s=TAKEOVER_TIMEOUT_S, what="beta to take over")
         wait_for(lambda: not alpha.leads(), timeout_s=TAKEOVER_TIMEOUT_S, what="alpha to step down")
         assert (alpha.health() or {}).get("leader_instance") == "beta"
