@@ -1,5 +1,6 @@
 """The leader election on SQLite's flock: a follower retries and takes over, a leader that loses its lock stops."""
 
+import socket
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -8,11 +9,11 @@ from sqlalchemy import Engine
 from sqlmodel import func, select
 
 from pump_service.metrics import REGISTRY
-from pump_service.persistence.db import transaction
+from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.schedule_models import Notification
 from pump_service.scheduler import RefillScheduler
 from pump_service.scheduler.election import LeaderElection, LeadershipState
-from pump_service.scheduler.leader import FileLeaderLock
+from pump_service.scheduler.leader import AdvisoryLeaderLock, FileLeaderLock
 from pump_service.settings import Settings
 from schemas.clock import SystemClock
 from simulators.clock import ManualClock
@@ -133,3 +134,19 @@ def test_two_locks_on_one_file_are_never_held_together(tmp_path: Path) -> None:
     assert not one.try_acquire()
     assert one.holder() == "two"
     two.dispose()
+
+
+def test_an_unreachable_postgresql_makes_a_follower_not_an_error() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/nowhere")
+    lock = AdvisoryLeaderLock(engine, "lonely")
+    election = LeaderElection(lock, instance_id="lonely", retry_interval_s=FAST_S, check_interval_s=FAST_S)
+    try:
+        assert election.start() is LeadershipState.FOLLOWER  # it keeps serving, and keeps trying
+        assert not election.confirm()
+        assert election.leader_instance() is None
+    finally:
+        election.stop()
+        engine.dispose()
