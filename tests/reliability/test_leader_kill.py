@@ -2,21 +2,26 @@
 
 On a real throwaway PostgreSQL: kill -9 of the leader while it works through 1,000 due items (the
 other instance takes over; every item decided once, every delivery row once, no webhook call
-twice), and a leader whose lock connection is terminated (``pg_terminate_backend``) steps down
-while the other takes over. The longer variant (several kills in a row) is marked ``soak``.
+twice), a leader whose lock connection is terminated (``pg_terminate_backend``) steps down while
+the other takes over, and after a PostgreSQL restart exactly one instance leads again. The longer
+variant (several kills in a row) is marked ``soak``.
 """
 
 import logging
+import os
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from pump_service.scheduler.leader import APPLICATION_NAME_PREFIX
 from pump_service.services.scheduling.delivery_claims import DEFAULT_CLAIM_S
-from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
+from testbench.throwaway_postgres import PG_BIN, PostgresUnavailableError, throwaway_postgres
 from tests.reliability.leader_drill import (
     CLOCK,
     TAKEOVER_TIMEOUT_S,
@@ -153,3 +158,38 @@ def test_several_kills_in_a_row_lose_and_repeat_nothing(database: tuple[str, Eng
     assert final.deliveries_per_notification == 1
     assert receiver.repeats() == {}
     assert final.claimed == _dead_claims(final, killed_at) <= rounds * BATCH
+
+
+def _restart_postgres(database_url: str) -> None:
+    """``pg_ctl restart -m fast``: every session ends, the leader's lock with it; same options, same port."""
+    with psycopg.connect(
+        make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    ) as c:
+        row = c.execute("SHOW data_directory").fetchone()
+    assert row is not None
+    data = Path(str(row[0]))
+    # -l: the server's output to its log file (the throwaway server's), not to our pipes, which it would hold open
+    command = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(data.parent / "log"), "-m", "fast", "-w", "restart"]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+
+def test_after_a_postgresql_restart_one_instance_leads_again_and_decides_each_item_once(
+    database: tuple[str, Engine], tmp_path: Path
+) -> None:
+    url, engine = database
+    with servers(url, ["alpha", "beta"], tmp_path, {}) as (alpha, beta):
+        assert alpha.leads()
+        _restart_postgres(url)
+        engine.dispose()  # the test's own pooled connections died with the server
+        wait_for(lambda: [alpha.leads(), beta.leads()].count(True) == 1, timeout_s=TAKEOVER_TIMEOUT_S,
+                 what="one instance to lead again")  # fmt: skip
+        lost = alpha.metric('pump_errors_total{kind="leadership_lost"}')
+        add_due_items(engine, 200)
+        wait_for(lambda: tally(engine).notifications == 200, timeout_s=60, what="the leader to decide the items")
+        leaders = [alpha.leads(), beta.leads()].count(True)
+    final = tally(engine)
+    assert lost == 1  # alpha noticed that its lock went with the server
+    assert leaders == 1
+    assert final.notifications == final.distinct_keys == 200
