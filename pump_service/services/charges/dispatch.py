@@ -161,7 +161,18 @@ def due_charges(
     for row in rows:
         by_visit.setdefault(row.visit_key, []).append(row)
     claimed_until = now + timedelta(seconds=claim_s)
+    seen = {row.event_id: row.next_attempt_at for row in rows}
     claimed = [row for visit in by_visit.values() if _claim_visit(session, visit, claimed_until) for row in visit]
+    if claimed:  # one audit entry for the step's claims (as the tick audits its due moments)
+        capture(
+            session,
+            action="update",
+            entity=_EVENTS.name,
+            entity_id=None,
+            before={"next_attempt_at": {row.event_id: seen[row.event_id] for row in claimed}},
+            after={"next_attempt_at": {row.event_id: claimed_until for row in claimed}},
+            note=CLAIM_NOTE,
+        )
     return DueCharges(
         events=tuple(ChargeEvent.model_validate(row.event) for row in claimed),
         attempts={row.event_id: row.attempts for row in claimed},
@@ -192,9 +203,6 @@ def _claim_visit(session: Session, rows: Sequence[ChargeEventRow], claimed_until
         if result.rowcount != 1:
             savepoint.rollback()  # another dispatcher has (part of) this visit: leave all of it
             return False
-        capture(session, action="update", entity=_EVENTS.name, entity_id=str(row.id),
-                before={"next_attempt_at": next_attempt_at}, after={"next_attempt_at": claimed_until},
-                note=CLAIM_NOTE)  # fmt: skip
     savepoint.commit()
     for row, _seen in seen:
         session.expire(row, ["next_attempt_at"])

@@ -53,7 +53,13 @@ from pump_service.persistence.schedule_models import (
 )
 from pump_service.services.paging import Page, PageRequest, rows_page, select_page
 from pump_service.services.scheduling.channels import Channel, OutgoingMessage, SendResult, SendStatus
-from pump_service.services.scheduling.delivery_claims import DEFAULT_CLAIM_S, claim_delivery, insert_deliveries
+from pump_service.services.scheduling.delivery_claims import (
+    DEFAULT_CLAIM_S,
+    Claim,
+    audit_claims,
+    claim_delivery,
+    insert_deliveries,
+)
 from schemas.clock import UtcDatetime
 
 __all__ = [
@@ -226,6 +232,7 @@ def due_deliveries(
         .limit(limit)
     ).all()
     due: list[DueDelivery] = []
+    claims: list[Claim] = []
     cancelled = 0
     for row in rows:
         notification = session.get(Notification, row.notification_id)
@@ -237,8 +244,10 @@ def due_deliveries(
             session.add(row)
             cancelled += 1
             continue
-        if not claim_delivery(session, row, now=now, claim_s=claim_s):
+        claim = claim_delivery(session, row, now=now, claim_s=claim_s)
+        if claim is None:
             continue
+        claims.append(claim)
         due.append(
             DueDelivery(
                 delivery_id=stored_id(row, f"delivery {row.key}"),
@@ -248,6 +257,7 @@ def due_deliveries(
                 message=render_message(session, notification, delivery_key=row.key),
             )
         )
+    audit_claims(session, claims)
     session.flush()
     return DueSnapshot(deliveries=tuple(due), created=created, cancelled=cancelled)
 

@@ -7,6 +7,7 @@ row (``ON CONFLICT DO NOTHING``); :func:`claim_delivery` lets exactly one of the
 hooks would audit them, being Core statements.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,9 +17,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from pump_service.persistence.notification_models import NotificationDelivery, NotificationDeliveryState
+from pump_service.persistence.rows import stored_id
 from pump_service.services.audit.pending import capture
 
-__all__ = ["CLAIM_NOTE", "DEFAULT_CLAIM_S", "claim_delivery", "insert_deliveries"]
+__all__ = ["CLAIM_NOTE", "DEFAULT_CLAIM_S", "Claim", "audit_claims", "claim_delivery", "insert_deliveries"]
 
 # How long a claimed row is reserved for the dispatcher sending it: longer than a batch of sends
 # takes (100 rows; a webhook times out after 10 s, and most answer in milliseconds).
@@ -51,12 +53,22 @@ def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
     return len(inserted)
 
 
-def claim_delivery(session: Session, row: NotificationDelivery, *, now: datetime, claim_s: float) -> bool:
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One row this dispatcher claimed: its due time before, and until when the claim holds it."""
+
+    delivery_id: int
+    before: datetime | None
+    until: datetime
+
+
+def claim_delivery(session: Session, row: NotificationDelivery, *, now: datetime, claim_s: float) -> Claim | None:
     """Claim ``row`` for sending by this dispatcher: an atomic compare-and-set on its attempt and due time.
 
     The claim moves ``next_attempt_at`` ahead by ``claim_s``, so no other dispatcher picks the row
     meanwhile; the recorded attempt replaces it. A dispatcher that dies after claiming leaves the
     row to come back when the claim runs out (then it is sent again, with the same idempotency key).
+    Returns None when another dispatcher claimed or recorded the row first.
     """
     claimed_until = now + timedelta(seconds=claim_s)
     result = session.connection().execute(
@@ -69,10 +81,23 @@ def claim_delivery(session: Session, row: NotificationDelivery, *, now: datetime
         )
         .values(next_attempt_at=claimed_until)
     )
-    claimed = result.rowcount == 1
-    if claimed:
-        capture(session, action="update", entity=_DELIVERIES.name, entity_id=str(row.id),
-                before={"next_attempt_at": row.next_attempt_at}, after={"next_attempt_at": claimed_until},
-                note=CLAIM_NOTE)  # fmt: skip
-        session.expire(row, ["next_attempt_at"])
-    return claimed
+    if result.rowcount != 1:
+        return None
+    claim = Claim(stored_id(row, f"delivery {row.key}"), row.next_attempt_at, claimed_until)
+    session.expire(row, ["next_attempt_at"])
+    return claim
+
+
+def audit_claims(session: Session, claims: list[Claim]) -> None:
+    """One audit entry for a step's claims (as the tick audits its due moments): bookkeeping, not a send."""
+    if not claims:
+        return
+    capture(
+        session,
+        action="update",
+        entity=_DELIVERIES.name,
+        entity_id=None,
+        before={"next_attempt_at": {str(c.delivery_id): c.before for c in claims}},
+        after={"next_attempt_at": {str(c.delivery_id): c.until for c in claims}},
+        note=CLAIM_NOTE,
+    )
