@@ -34,7 +34,7 @@ test: $(STAMP)
 	-@./scripts/ensure-chromium
 	$(BIN)/python -m pytest
 
-# The long drills (kill -9 under load, 50 rounds): excluded from `make test` by pytest's addopts.
+# The long drills (kill -9 under load, 50 rounds; leader kills in a row; noisy links): excluded from `make test` by pytest's addopts.
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak
 

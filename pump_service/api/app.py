@@ -22,6 +22,7 @@ from pump_service.api.routes import (
     schedule,
     visits,
 )
+from pump_service.api.routes.metrics import install_metrics
 from pump_service.api.unhandled import UnhandledErrorGuard
 from pump_service.persistence.db import make_engine
 from pump_service.settings import Settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     install_login(app)
     app.add_middleware(AuditClockMiddleware)
     app.add_middleware(UnhandledErrorGuard)  # added last: outermost of the app's own middleware
+    install_metrics(app)
     app.include_router(audit_pages.router)  # before the API: it answers only requests for HTML
     app.include_router(visit_wizard.router)
     for page_router in PAGES_BEFORE_API:  # they answer only requests for HTML; the API keeps the others

@@ -61,6 +61,18 @@ DatabaseOpt = Annotated[
 ]
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="your user id (default $PUMP_ACTOR or the login name)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+InstanceOpt = Annotated[
+    str | None,
+    typer.Option(envvar="PUMP_INSTANCE_NAME", help="this instance's name in /health and the logs (default host:pid)"),
+]
+LeaderRetryOpt = Annotated[
+    float | None,
+    typer.Option(envvar="PUMP_LEADER_RETRY_S", min=0.05, help="seconds between a follower's tries to lead (default 3)"),
+]
+LeaderCheckOpt = Annotated[
+    float | None,
+    typer.Option(envvar="PUMP_LEADER_CHECK_S", min=0.05, help="seconds between the leader's lock checks (default 2)"),
+]
 
 
 def _emit(text: str, payload: Any, as_json: bool) -> None:
@@ -109,6 +121,9 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="seed demo patients and pumps into an empty database")] = False,
     scheduler: Annotated[bool, typer.Option(help="run the reminder/escalation scheduler in this process")] = True,
+    instance_name: InstanceOpt = None,
+    leader_retry_s: LeaderRetryOpt = None,
+    leader_check_s: LeaderCheckOpt = None,
 ) -> None:
     """Run the HTTP service (migrates first)."""
     import uvicorn
@@ -116,6 +131,7 @@ def serve(
     from pump_service.api.app import create_app
     from pump_service.persistence.db import transaction
     from pump_service.scheduler import RefillScheduler, charge_dispatch_work, notification_dispatch_work
+    from pump_service.scheduler.runner import DEFAULT_CHECK_INTERVAL_S, DEFAULT_RETRY_INTERVAL_S
     from pump_service.services.accounts import any_enabled_admin
     from pump_service.services.accounts.demo_accounts import DEMO_STATION, DemoLogin, seed_demo_accounts
     from pump_service.services.demo import seed_demo
@@ -151,10 +167,21 @@ def serve(
         charge_dispatch_work(engine, ctx.settings, ctx.clock),
         notification_dispatch_work(engine, ctx.settings, ctx.clock),
     )
-    ticker = RefillScheduler(engine, ctx.settings, ctx.clock, extra_work=work) if scheduler else None
-    if ticker is not None and not ticker.start():
-        print("another process runs the scheduler for this database: serving without it")
-        ticker = None
+    ticker = None
+    if scheduler:
+        ticker = RefillScheduler(
+            engine,
+            ctx.settings,
+            ctx.clock,
+            extra_work=work,
+            instance_id=instance_name,
+            retry_interval_s=leader_retry_s or DEFAULT_RETRY_INTERVAL_S,
+            check_interval_s=leader_check_s or DEFAULT_CHECK_INTERVAL_S,
+        )
+        leads = ticker.start()
+        api.state.leadership = ticker.election
+        role = "leads the scheduler" if leads else "follows: another instance leads the scheduler, this one takes over"
+        print(f"instance {ticker.instance_id} {role}", flush=True)
     print(f"pump-service on http://{host}:{port}  (API docs: http://{host}:{port}/docs, pumps: /pumps)", flush=True)
     if logins:
         print(f"sign in at http://{host}:{port}/login on station {DEMO_STATION}; demo logins:")

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from pump_service.billing import FolderDestination, HttpDestination, RetryPolicy, deliver
 from pump_service.billing.delivery import HttpSender, urllib_post
+from pump_service.metrics import DELIVERIES
 from pump_service.persistence.db import transaction
 from pump_service.scheduler.attribution import as_scheduler
 from pump_service.services.charges.dispatch import DispatchReport, charge_destination, due_charges, record_outcomes
@@ -61,6 +62,8 @@ def charge_dispatch_work(
             outcomes = deliver(due.events, target, now=now, attempts=due.attempts, policy=policy, send=send)
             with transaction(engine) as session:
                 report = record_outcomes(session, due, outcomes, now=now)
+        for outcome in report.outcomes:
+            DELIVERIES.labels(target="charge", outcome=outcome.status.value).inc()
         log.info("charges_dispatched", at=now.isoformat(), **report.counts)
         return report
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import Engine
 
+from pump_service.metrics import DELIVERIES
 from pump_service.outbound import RetryPolicy
 from pump_service.persistence.db import transaction
 from pump_service.scheduler.attribution import as_scheduler
@@ -66,6 +67,10 @@ def notification_dispatch_work(
                 report = record_attempts(
                     session, results, now=now, policy=policy, created=snapshot.created, cancelled=snapshot.cancelled
                 )
+        for attempt in report.attempts:
+            DELIVERIES.labels(target=f"notification_{attempt.channel.value}", outcome=attempt.state.value).inc()
+        if report.cancelled:
+            DELIVERIES.labels(target="notification", outcome="cancelled").inc(report.cancelled)
         if report.counts:
             log.info("notifications_dispatched", at=now.isoformat(), **report.counts)
         return report

@@ -27,7 +27,8 @@ from tests.auth_support import login_client
 from tests.support import FixedClock
 
 # "/" sends the signed-out to /login and everyone else to their home page; it shows nothing itself.
-OPEN = {"/", "/health", "/login", "/logout", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+# "/metrics", like "/health", is read by monitoring without a login: counts only, no patient data.
+OPEN = {"/", "/health", "/metrics", "/login", "/logout", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
 
 # What the issue says each kind of action needs (a route moved to another permission must be a decision).
 EXPECTED: dict[tuple[str, str], Permission | None] = {

@@ -1,16 +1,18 @@
 """Liveness and readiness: the database answers, takes a write, has room, and its schema is at the code's revision.
 
-Healthy: 200 with the figures. Unhealthy (read-only, locked, full, unreachable, outdated schema):
-503 ``application/problem+json`` whose ``detail`` gives the reason, with the same figures, so a
-load balancer or the station's status light stops sending refills to a service that cannot store them.
+Healthy: 200 with the figures, and which instance runs the scheduler (``leader``,
+``leader_instance``; a follower is healthy; with the scheduler off in this process both are
+unknown). Unhealthy (read-only, locked, full, unreachable, outdated schema): 503
+``application/problem+json`` whose ``detail`` gives the reason, with the same figures, so a load
+balancer or the station's status light stops sending refills to a service that cannot store them.
 """
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pump_service import __version__
 from pump_service.api.deps import ClockDep, EngineDep, SettingsDep
@@ -25,10 +27,25 @@ router = APIRouter(tags=["health"])
 MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
+class Leadership(Protocol):
+    """What ``/health`` reads of this process's scheduler (``app.state.leadership``, set by ``serve``)."""
+
+    @property
+    def instance_id(self) -> str: ...
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    def leader_instance(self) -> str | None: ...
+
+
 class Health(BaseModel):
     status: str
     version: str
     station_id: str
+    instance: str | None = Field(None, description="this process: host:pid or the configured instance name")
+    leader: bool = Field(False, description="whether this process runs the scheduler's tick now")
+    leader_instance: str | None = Field(None, description="the instance that runs the tick, where known")
     schema_revision: str | None
     expected_revision: str | None
     free_bytes: int | None
@@ -61,10 +78,14 @@ def read_health(request: Request, engine: EngineDep, settings: SettingsDep, cloc
         reason = f"the database's disk is nearly full ({probe.free_bytes} bytes free)"
     elif probe.revision != expected:
         reason = f"the database schema is at {probe.revision}, the code expects {expected}: run pump-service migrate"
+    leadership: Leadership | None = getattr(request.app.state, "leadership", None)
     health = Health(
         status="ok" if reason is None else "unhealthy",
         version=__version__,
         station_id=settings.station_id,
+        instance=leadership.instance_id if leadership is not None else None,
+        leader=leadership.is_leader if leadership is not None else False,
+        leader_instance=leadership.leader_instance() if leadership is not None and probe.failure is None else None,
         schema_revision=probe.revision,
         expected_revision=expected,
         free_bytes=probe.free_bytes,

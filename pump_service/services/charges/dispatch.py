@@ -3,8 +3,10 @@
 A delivery is three steps, so that the slow part holds no database lock:
 
 1. :func:`due_charges` (a short transaction): every ``pending`` row of each visit with a row due
-   now (``next_attempt_at`` unset or past), with the attempts made so far. A visit's rows always
-   travel together, as :func:`pump_service.billing.deliver` requires.
+   now (``next_attempt_at`` unset or past), with the attempts made so far, claimed for this
+   dispatcher by an atomic compare-and-set that moves ``next_attempt_at`` past the sending, so a
+   second dispatcher (two scheduler leaders overlapping during a takeover) sends none of them. A
+   visit's rows always travel together, as :func:`pump_service.billing.deliver` requires.
 2. :func:`pump_service.billing.deliver`, outside any transaction.
 3. :func:`record_outcomes` (a short transaction): each outcome is written only if its row is still
    ``pending`` with the attempt count read in step 1, so an attempt is recorded exactly once even
@@ -22,9 +24,10 @@ The destination comes from the settings ``charge_destination_url`` (HTTP POST) o
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlmodel import Session, col, func, or_, select
 
 from pump_service.billing import (
@@ -40,9 +43,11 @@ from pump_service.billing import (
 from pump_service.billing.delivery import HttpSender, urllib_post
 from pump_service.errors import RuleViolationError
 from pump_service.persistence.charge_models import ChargeEventRow, DeliveryState
+from pump_service.services.audit.pending import capture
 from pump_service.settings import Settings
 
 __all__ = [
+    "DEFAULT_CLAIM_S",
     "DispatchReport",
     "DueCharges",
     "charge_destination",
@@ -66,6 +71,11 @@ _STATE = {
     DeliveryStatus.SKIPPED: DeliveryState.SKIPPED,
 }
 _MAX_ERROR_CHARS = 500
+# How long claimed rows are reserved for the dispatcher sending them: longer than a batch of sends
+# takes (100 visits, each one HTTP POST or file).
+DEFAULT_CLAIM_S = 900.0
+CLAIM_NOTE = "claimed for sending: no other dispatcher sends it until the outcome is recorded"
+_EVENTS = ChargeEventRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +130,14 @@ def charge_destination(settings: Settings) -> Destination | None:
     return None
 
 
-def due_charges(session: Session, *, now: datetime, max_visits: int = 100) -> DueCharges:
-    """Step 1: the pending rows of up to ``max_visits`` visits with a row due at ``now``, oldest first."""
+def due_charges(
+    session: Session, *, now: datetime, max_visits: int = 100, claim_s: float = DEFAULT_CLAIM_S
+) -> DueCharges:
+    """Step 1: claim and return the pending rows of up to ``max_visits`` visits with a row due at ``now``.
+
+    Each visit is claimed whole or not at all (:func:`_claim_visit`): a visit another dispatcher
+    claimed or recorded meanwhile is left to it, so two dispatchers never send the same event.
+    """
     pending = ChargeEventRow.delivery_status == DeliveryState.PENDING.value
     due = or_(col(ChargeEventRow.next_attempt_at).is_(None), col(ChargeEventRow.next_attempt_at) <= now)
     oldest = func.min(ChargeEventRow.id)
@@ -141,10 +157,56 @@ def due_charges(session: Session, *, now: datetime, max_visits: int = 100) -> Du
         .where(pending, col(ChargeEventRow.visit_key).in_(visits))
         .order_by(col(ChargeEventRow.id))
     ).all()
+    by_visit: dict[str, list[ChargeEventRow]] = {}
+    for row in rows:
+        by_visit.setdefault(row.visit_key, []).append(row)
+    claimed_until = now + timedelta(seconds=claim_s)
+    seen = {row.event_id: row.next_attempt_at for row in rows}
+    claimed = [row for visit in by_visit.values() if _claim_visit(session, visit, claimed_until) for row in visit]
+    if claimed:  # one audit entry for the step's claims (as the tick audits its due moments)
+        capture(
+            session,
+            action="update",
+            entity=_EVENTS.name,
+            entity_id=None,
+            before={"next_attempt_at": {row.event_id: seen[row.event_id] for row in claimed}},
+            after={"next_attempt_at": {row.event_id: claimed_until for row in claimed}},
+            note=CLAIM_NOTE,
+        )
     return DueCharges(
-        events=tuple(ChargeEvent.model_validate(row.event) for row in rows),
-        attempts={row.event_id: row.attempts for row in rows},
+        events=tuple(ChargeEvent.model_validate(row.event) for row in claimed),
+        attempts={row.event_id: row.attempts for row in claimed},
     )
+
+
+def _claim_visit(session: Session, rows: Sequence[ChargeEventRow], claimed_until: datetime) -> bool:
+    """Claim every row of one visit for sending (an atomic compare-and-set each), or none of them.
+
+    The claim moves ``next_attempt_at`` to ``claimed_until``, so no other dispatcher picks the rows
+    meanwhile; the recorded outcome replaces it. A dispatcher that dies after claiming leaves the
+    rows to come back when the claim runs out (then they are sent again, with the same event ids).
+    """
+    seen = [(row, row.next_attempt_at) for row in rows]
+    savepoint = session.begin_nested()
+    connection = session.connection()
+    for row, next_attempt_at in seen:
+        result = connection.execute(
+            update(_EVENTS)
+            .where(
+                _EVENTS.c.id == row.id,
+                _EVENTS.c.delivery_status == DeliveryState.PENDING.value,
+                _EVENTS.c.attempts == row.attempts,
+                _EVENTS.c.next_attempt_at.is_not_distinct_from(next_attempt_at),
+            )
+            .values(next_attempt_at=claimed_until)
+        )
+        if result.rowcount != 1:
+            savepoint.rollback()  # another dispatcher has (part of) this visit: leave all of it
+            return False
+    savepoint.commit()
+    for row, _seen in seen:
+        session.expire(row, ["next_attempt_at"])
+    return True
 
 
 def record_outcomes(

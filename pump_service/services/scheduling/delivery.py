@@ -4,10 +4,13 @@ Like charge delivery (``services/charges/dispatch.py``), a delivery is three ste
 slow part holds no database lock:
 
 1. :func:`due_deliveries` (a short transaction): create the missing delivery rows (one per open
-   notification and configured channel that has recipients for it; the row's key is unique),
-   cancel the rows whose notification no longer needs sending (acknowledged, expired, closed, or
-   a reminder whose appointment is no longer booked or has begun), and render each row that is
-   due (``next_attempt_at`` unset or past) into an :class:`OutgoingMessage`.
+   notification and configured channel that has recipients for it; the row's key is unique and
+   inserted with ``ON CONFLICT DO NOTHING``), cancel the rows whose notification no longer needs
+   sending (acknowledged, expired, closed, or a reminder whose appointment is no longer booked or
+   has begun), claim each row that is due (``next_attempt_at`` unset or past) with an atomic
+   compare-and-set that moves ``next_attempt_at`` past the sending, and render each claimed row
+   into an :class:`OutgoingMessage`. Two dispatchers (two scheduler leaders overlapping during a
+   takeover) cannot both claim a row, so neither sends what the other sends.
 2. :func:`send_due`, outside any transaction: each message through its channel.
 3. :func:`record_attempts` (a short transaction): each result is written only if its row is still
    ``pending`` with the attempt count read in step 1, so an attempt is recorded exactly once even
@@ -50,9 +53,17 @@ from pump_service.persistence.schedule_models import (
 )
 from pump_service.services.paging import Page, PageRequest, rows_page, select_page
 from pump_service.services.scheduling.channels import Channel, OutgoingMessage, SendResult, SendStatus
+from pump_service.services.scheduling.delivery_claims import (
+    DEFAULT_CLAIM_S,
+    Claim,
+    audit_claims,
+    claim_delivery,
+    insert_deliveries,
+)
 from schemas.clock import UtcDatetime
 
 __all__ = [
+    "DEFAULT_CLAIM_S",
     "DEFAULT_RETRY",
     "DeliveryChannel",
     "DeliveryReport",
@@ -154,7 +165,7 @@ def _create_missing(session: Session, channels: Sequence[Channel], *, now: datet
             )
         ).all()
     )
-    created = 0
+    rows: list[dict[str, Any]] = []
     for notification, notification_id in zip(notifications, ids, strict=True):
         for channel in channels:
             if (notification_id, channel.name) in existing:
@@ -162,19 +173,22 @@ def _create_missing(session: Session, channels: Sequence[Channel], *, now: datet
             recipients = channel.route(notification.kind, notification.level)
             if recipients is None:
                 continue
-            session.add(
-                NotificationDelivery(
-                    key=f"{notification_id}:{channel.name.value}",
-                    notification_id=notification_id,
-                    channel=channel.name,
-                    recipients=list(recipients),
-                    state=NotificationDeliveryState.PENDING,
-                    created_at=now,
-                )
+            rows.append(
+                {
+                    "key": f"{notification_id}:{channel.name.value}",
+                    "notification_id": notification_id,
+                    "channel": channel.name,
+                    "recipients": list(recipients),
+                    "state": NotificationDeliveryState.PENDING,
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": None,
+                    "last_attempt_at": None,
+                    "delivered_at": None,
+                    "last_error": None,
+                }
             )
-            created += 1
-    session.flush()
-    return created
+    return insert_deliveries(session, rows)
 
 
 def _why_not_send(session: Session, notification: Notification, now: datetime) -> str | None:
@@ -190,9 +204,19 @@ def _why_not_send(session: Session, notification: Notification, now: datetime) -
 
 
 def due_deliveries(
-    session: Session, channels: Sequence[Channel], *, now: datetime, max_age: timedelta, limit: int = 100
+    session: Session,
+    channels: Sequence[Channel],
+    *,
+    now: datetime,
+    max_age: timedelta,
+    limit: int = 100,
+    claim_s: float = DEFAULT_CLAIM_S,
 ) -> DueSnapshot:
-    """Step 1: create missing rows, cancel moot ones, and render up to ``limit`` rows due at ``now``."""
+    """Step 1: create missing rows, cancel moot ones, and claim and render up to ``limit`` rows due at ``now``.
+
+    Only the rows this call claimed (delivery_claims.py) are returned: a row another dispatcher claimed
+    or recorded meanwhile is left to it.
+    """
     created = _create_missing(session, channels, now=now, max_age=max_age)
     configured = [c.name for c in channels]
     if not configured:
@@ -208,6 +232,7 @@ def due_deliveries(
         .limit(limit)
     ).all()
     due: list[DueDelivery] = []
+    claims: list[Claim] = []
     cancelled = 0
     for row in rows:
         notification = session.get(Notification, row.notification_id)
@@ -219,6 +244,10 @@ def due_deliveries(
             session.add(row)
             cancelled += 1
             continue
+        claim = claim_delivery(session, row, now=now, claim_s=claim_s)
+        if claim is None:
+            continue
+        claims.append(claim)
         due.append(
             DueDelivery(
                 delivery_id=stored_id(row, f"delivery {row.key}"),
@@ -228,6 +257,7 @@ def due_deliveries(
                 message=render_message(session, notification, delivery_key=row.key),
             )
         )
+    audit_claims(session, claims)
     session.flush()
     return DueSnapshot(deliveries=tuple(due), created=created, cancelled=cancelled)
 

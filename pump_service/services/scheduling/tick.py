@@ -9,7 +9,8 @@ start is after the pump's forecast alarm, the battery escalation at ERI/EOS.
 
 :func:`record_due` runs in the write transaction: it re-reads each candidate and drops a decision
 whose basis changed meanwhile (the change reset the due moment, so the next tick decides from the
-new state) or whose key now exists; the unique key on ``notification.key`` is the last guard, so
+new state) or whose key now exists; the unique key on ``notification.key`` is the last guard
+(``ON CONFLICT DO NOTHING``: two leaders overlapping during a takeover both try, one inserts), so
 a decision is never recorded twice. It writes with Core statements built once (a tick runs every
 minute, and building a statement costs more than running it) and queues the audit entries itself.
 """
@@ -21,8 +22,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, bindparam, cast, insert, literal, update
+from sqlalchemy import String, bindparam, cast, literal, update
 from sqlalchemy import select as select_columns
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
@@ -191,7 +194,16 @@ _FIRST_DUE = (
     .order_by(_APPOINTMENTS.c.next_decision_at)
     .limit(1)
 )
-_INSERT = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id, sort_by_parameter_order=True)
+# INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id, key: a decision another leader recorded
+# a moment ago (two leaders overlapping during a takeover) is skipped, not an error.
+_INSERT = {
+    "postgresql": postgresql_insert(_NOTIFICATIONS)
+    .on_conflict_do_nothing(index_elements=["key"])
+    .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.key),
+    "sqlite": sqlite_insert(_NOTIFICATIONS)
+    .on_conflict_do_nothing(index_elements=["key"])
+    .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.key),
+}
 _ADVANCE = (
     update(_APPOINTMENTS)
     .where(
@@ -275,8 +287,12 @@ def find_due(session: Session, *, settings: Settings, now: datetime) -> DuePlan:
 ADVANCE_NOTE = "the tick's bookkeeping: when each appointment's next decision becomes due"
 
 
-def _insert_notifications(session: Session, decisions: list[Decision], now: datetime) -> None:
-    """One Core INSERT for the tick's notifications, each audited as the ORM hooks would audit it."""
+def _insert_notifications(session: Session, decisions: list[Decision], now: datetime) -> set[str]:
+    """One Core INSERT for the tick's notifications, each audited as the ORM hooks would audit it.
+
+    Returns the keys actually inserted: a key that exists already (another leader's tick committed
+    it meanwhile) is skipped by the database, and neither audited nor counted here.
+    """
     rows: list[dict[str, Any]] = [
         {
             "key": d.key,
@@ -294,11 +310,16 @@ def _insert_notifications(session: Session, decisions: list[Decision], now: date
         }
         for d in decisions
     ]
-    ids = session.connection().execute(_INSERT, rows).scalars().all()
-    for row_id, row in zip(ids, rows, strict=True):
+    connection = session.connection()
+    inserted = {key: row_id for row_id, key in connection.execute(_INSERT[connection.dialect.name], rows).all()}
+    for row in rows:
+        row_id = inserted.get(row["key"])
+        if row_id is None:
+            continue
         values = {"id": row_id, **row}
         capture(session, action="insert", entity=Notification.__tablename__, entity_id=str(row_id), before=None,
                 after=values)  # fmt: skip
+    return set(inserted)
 
 
 def _advance(session: Session, moves: dict[int, tuple[datetime | None, datetime | None]]) -> None:
@@ -358,7 +379,6 @@ def record_due(session: Session, plan: DuePlan) -> TickReport:
         if decision.key not in taken:
             taken.add(decision.key)
             chosen.append(decision)
-            report.created[decision.kind] += 1
 
     moves: dict[int, tuple[datetime | None, datetime | None]] = {}
     for item in plan.appointments:
@@ -372,7 +392,8 @@ def record_due(session: Session, plan: DuePlan) -> TickReport:
         if states.get(battery.decision.pump_id) == battery.battery_state:
             choose(battery.decision)
     if chosen:
-        _insert_notifications(session, chosen, plan.now)
+        inserted = _insert_notifications(session, chosen, plan.now)
+        report.created.update(d.kind for d in chosen if d.key in inserted)
     if moves:
         _advance(session, moves)
     return report
