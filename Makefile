@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench lint venv clean check-python
+.PHONY: run test soak bench lint venv clean check-python
 
 check-python:
 	@$(PYTHON) -c 'import sys; raise SystemExit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1 || { \
@@ -33,6 +33,10 @@ run: $(STAMP)
 test: $(STAMP)
 	-@./scripts/ensure-chromium
 	$(BIN)/python -m pytest
+
+# Long drills (@pytest.mark.soak), excluded from `make test`.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m soak
 
 bench: $(STAMP)
 	$(BIN)/python -m bench --output bench/results.json --markdown bench/results.md

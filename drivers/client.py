@@ -76,6 +76,7 @@ from drivers.messages import (
     parse_status,
 )
 from drivers.paging import AdaptivePageSize, read_log_page
+from drivers.reread import REPEATABLE_READS, exchange_read
 from drivers.session import FrameListener, LinkCounters, Session, call_listener
 from drivers.transport import Transport
 from schemas.clock import Clock, SystemClock
@@ -199,7 +200,10 @@ class ProgrammerClient:
             call_listener(listener, event)
 
     def _call(self, request: Request) -> dict[str, Any]:
-        reply = self._session.exchange(request)
+        if request.command in REPEATABLE_READS:
+            reply = exchange_read(self._session, request)  # a read may be asked again on a noisy line
+        else:
+            reply = self._session.exchange(request)
         return reply.response.result_or_raise(command=request.command, seq=reply.seq)
 
     # --- reading ------------------------------------------------------------------------------

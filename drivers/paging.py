@@ -27,7 +27,8 @@ from typing import Any, Final
 from drivers.commands import log_read_request
 from drivers.errors import DeviceTimeoutError, NakError
 from drivers.messages import LOG_READ_MAX_ENTRIES
-from drivers.session import LinkCounters, Session
+from drivers.reread import heard_from_programmer
+from drivers.session import Session
 
 __all__ = [
     "DEFAULT_FLOOR",
@@ -126,17 +127,6 @@ class AdaptivePageSize:
             self.counters.shrinks += 1
 
 
-def _heard_from_programmer(before: LinkCounters, after: LinkCounters) -> bool:
-    """Whether anything came back during a failed exchange: a noisy line, not a silent programmer."""
-    return (
-        after.naks > before.naks
-        or after.crc_errors > before.crc_errors
-        or after.frame_errors > before.frame_errors
-        or after.inter_byte_timeouts > before.inter_byte_timeouts
-        or after.frames_received > before.frames_received
-    )
-
-
 def read_log_page(session: Session, sizes: AdaptivePageSize, *, from_index: int, size: int) -> dict[str, Any]:
     """The result of one ``LOG_READ`` from ``from_index`` of at most ``size`` entries.
 
@@ -159,7 +149,7 @@ def read_log_page(session: Session, sizes: AdaptivePageSize, *, from_index: int,
         except (DeviceTimeoutError, NakError) as exc:
             sizes.record(PageOutcome.FAILED)
             floor_failures += 1 if size <= sizes.floor else 0
-            if not _heard_from_programmer(before, session.counters) or floor_failures >= FLOOR_FAILURES:
+            if not heard_from_programmer(before, session.counters) or floor_failures >= FLOOR_FAILURES:
                 exc.add_note(f"the log read stopped at index {from_index}: resume from there")
                 raise
             smaller = min(size, sizes.size)
