@@ -11,7 +11,7 @@ from drivers.framing import decode_frame
 from drivers.reread import READ_AGAIN, exchange_read
 from drivers.session import Session
 from schemas.status import DrugInPump
-from tests.drivers.peer import ScriptedPeer
+from tests.drivers.peer import Fault, ScriptedPeer
 from tests.support import FixedClock
 
 
@@ -30,7 +30,8 @@ def test_a_status_lost_to_noise_is_asked_again_under_a_new_seq(client: Programme
 
 
 def test_a_read_is_asked_again_a_bounded_number_of_times(client: ProgrammerClient, peer: ScriptedPeer) -> None:
-    peer.faults.extend(["nak"] * 4 * (1 + READ_AGAIN))
+    naks: list[Fault | None] = ["nak"] * 4 * (1 + READ_AGAIN)
+    peer.faults.extend(naks)
     with pytest.raises(NakError) as caught:
         client.status()
     assert len(peer.writes) == 4 * (1 + READ_AGAIN)
@@ -45,7 +46,8 @@ def test_a_silent_programmer_is_not_asked_again(client: ProgrammerClient, peer: 
 
 
 def test_a_state_changing_command_is_never_asked_again(client: ProgrammerClient, peer: ScriptedPeer) -> None:
-    peer.faults.extend([None, *["nak"] * 4])  # STATUS answered, then every REFILL attempt NAKed
+    script: list[Fault | None] = [None, "nak", "nak", "nak", "nak"]  # STATUS answered, every REFILL attempt NAKed
+    peer.faults.extend(script)
     with pytest.raises(OutcomeUnknownError):
         client.refill(
             volume_removed_ml=1.0,
