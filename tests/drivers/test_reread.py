@@ -30,9 +30,8 @@ def test_a_status_lost_to_noise_is_asked_again_under_a_new_seq(client: Programme
 
 
 def test_a_read_is_asked_again_a_bounded_number_of_times(client: ProgrammerClient, peer: ScriptedPeer) -> None:
-    nak: Fault = "nak"
-    naks: list[Fault | None] = [nak] * 4 * (1 + READ_AGAIN)
-    peer.faults.extend(naks)
+    nak: Fault | None = "nak"
+    peer.faults.extend([nak] * 4 * (1 + READ_AGAIN))
     with pytest.raises(NakError) as caught:
         client.status()
     assert len(peer.writes) == 4 * (1 + READ_AGAIN)
