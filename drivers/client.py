@@ -122,7 +122,7 @@ class ProgrammerClient:
         on_frame: a frame listener for every frame and discard (e.g. a ``FrameTraceWriter``).
         pending: pending writes carried over from an earlier client; their pumps stay blocked.
         request_ids: generator of request_ids for state-changing commands given none.
-        log_pages: the adaptive ``LOG_READ`` page size (default: 64 down to 2 entries).
+        log_pages: the adaptive ``LOG_READ`` page size (default: 64 down to 1 entry).
     """
 
     def __init__(

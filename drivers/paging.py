@@ -42,9 +42,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FLOOR: Final = 2
+DEFAULT_FLOOR: Final = 1
 DEFAULT_GROW_AFTER: Final = 4
-FLOOR_FAILURES: Final = 3
+FLOOR_FAILURES: Final = 5
 """Failed ``LOG_READ`` requests in a row at the smallest page size before a log read gives up."""
 
 

@@ -7,8 +7,9 @@ sixteen interrogations. HPP/1 §3 bars only the state-changing commands (``REFIL
 resends are spent; a read changes nothing on the pump, so asking it again is safe.
 
 Asking again is worth it only when the programmer is there: a failed exchange during which
-NAKs or damaged frames came back is a noisy line; one during which nothing came back is a
-silent programmer (unplugged, powered off, out of range), and fails at once as before.
+bytes came back (NAKs, damaged or truncated frames) is a noisy line; one during which nothing
+came back is a silent programmer (unplugged, powered off, out of range), and fails at once as
+before.
 """
 
 from typing import Final
@@ -22,19 +23,17 @@ __all__ = ["READ_AGAIN", "REPEATABLE_READS", "exchange_read", "heard_from_progra
 REPEATABLE_READS: Final = frozenset({Command.HELLO, Command.LINK, Command.STATUS})
 """Commands the client asks again under a new SEQ (``LOG_READ`` has its own rule, :mod:`drivers.paging`)."""
 
-READ_AGAIN: Final = 2
+READ_AGAIN: Final = 4
 """New exchanges after the first failed one, each with its own resends."""
 
 
 def heard_from_programmer(before: LinkCounters, after: LinkCounters) -> bool:
-    """Whether anything came back during a failed exchange: a noisy line, not a silent programmer."""
-    return (
-        after.naks > before.naks
-        or after.crc_errors > before.crc_errors
-        or after.frame_errors > before.frame_errors
-        or after.inter_byte_timeouts > before.inter_byte_timeouts
-        or after.frames_received > before.frames_received
-    )
+    """Whether any byte came back during a failed exchange: a noisy line, not a silent programmer.
+
+    Bytes, not frames: a response that lost a byte on the line is never a frame nor, until more
+    bytes come, even a discard, yet it shows the programmer is there and answering.
+    """
+    return after.bytes_received > before.bytes_received
 
 
 def exchange_read(session: Session, request: Request) -> Reply:
