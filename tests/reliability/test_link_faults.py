@@ -24,11 +24,11 @@ from drivers import OutcomeUnknownError, ProgrammerClient, ReconciliationRequire
 from pump_service.devices import device_errors
 from pump_service.errors import DeviceError, DeviceOutcomeUnknownError
 from pump_service.persistence.db import transaction
-from pump_service.persistence.models import DeviceLogRecord
+from pump_service.persistence.models import DeviceLogRecord, Pump
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PumpRegistration
 from pump_service.services.pumps.registry import register_pump
-from pump_service.services.visits.interrogation import InterrogationResult, interrogate
+from pump_service.services.visits.interrogation import InterrogationResult, interrogate, store_log_entries
 from pump_service.settings import Settings
 from schemas.clock import Clock, SystemClock
 from schemas.prescription import ContinuousPrescription
@@ -223,6 +223,15 @@ def test_a_download_cut_by_an_unplug_resumes_where_it_stopped(engine: Engine, se
     stored = _stored(engine)
     assert stored == _truth(pump)
     assert len({row[0] for row in stored}) == entries
+
+    # A retry that reads again from before the cursor (e.g. a page stored just before its answer
+    # was acknowledged) stores nothing twice: the database's unique key skips what is there.
+    again, _, _ = pump.read_log(kept - 5, 10)
+    with transaction(engine) as session:
+        pump_id = session.exec(select(Pump.id).where(Pump.serial == SERIAL)).one()
+        assert pump_id is not None
+        assert store_log_entries(session, pump_id, again, actor=actor, now=CLOCK.now()) == 0
+    assert _stored(engine) == stored
 
 
 def _refill(client: ProgrammerClient, request_id: str) -> None:
