@@ -5,8 +5,9 @@ Faults act on the programmer's side of the wire: bytes flipped or dropped in eit
 inter-byte timeout then rejects), responses dropped, delayed, duplicated or repeated late (with
 a stale SEQ), a state-changing command that lands on the pump but whose response is lost, a
 programmer restart right after a write (before it answers) that loses the retransmission cache
-and the link, an unplug once ``unplug_after_frames`` frames have arrived (halfway through the
-response, or before the request is executed), slow pump telemetry.
+and the link, an unplug once ``unplug_after_frames`` frames have arrived or at the first
+``unplug_at_command`` (halfway through the response, or before the request is executed), slow
+pump telemetry.
 Every decision is drawn from one ``random.Random(seed)``, so the same plan against the same
 traffic injects the same faults; :class:`InjectedFaults` counts them so tests can check that the
 driver's counters match.
@@ -50,6 +51,7 @@ class LinkFaultPlan:
     restart_rate: float = 0.0
     telemetry_delay_s: float = 0.0
     unplug_after_frames: int | None = None
+    unplug_at_command: str | None = None  # or unplug when this command (e.g. "REFILL") arrives
     unplug_before_execute: bool = False  # the unplug loses the request itself, not its response
     injected: InjectedFaults = field(default_factory=InjectedFaults)
 

@@ -35,6 +35,11 @@ TELEMETRY = frozenset({"LINK", "STATUS", "LOG_READ", "REFILL", "RX_WRITE", "BOLU
 LINK_TIME_S = 0.5  # finding and waking the pump by telemetry
 
 
+def _command_of(payload: bytes) -> str | None:
+    command = json.loads(payload).get("cmd")  # the decoder only passes UTF-8 JSON objects
+    return command if isinstance(command, str) else None
+
+
 class ProgrammerUnplugged(Exception):  # noqa: N818 - a state, reported to the transport
     """The cable was pulled: nothing more goes in or out."""
 
@@ -154,7 +159,7 @@ class SimulatedProgrammer:
         if self._cache is not None and self._cache[:2] == (seq, payload):
             self._emit(self._cache[2], now)  # idempotent retransmission: never execute twice
             return
-        if self._unplug_due() and self.faults.unplug_before_execute:
+        if self.faults.unplug_before_execute and self._unplug_due(_command_of(payload)):
             self.faults.injected.unplugs += 1
             self.unplugged = True  # the request is lost in the cable: nothing is executed
             return
@@ -190,16 +195,18 @@ class SimulatedProgrammer:
         if plan.chance(plan.drop_response_rate):
             plan.injected.dropped_responses += 1
             return True
-        if self._unplug_due():
+        if self._unplug_due(command):
             plan.injected.unplugs += 1
             self._emit(frame[: len(frame) // 2], now, faults=False)
             self.unplugged = True
             return True
         return False
 
-    def _unplug_due(self) -> bool:
-        after = self.faults.unplug_after_frames
-        return after is not None and self.frames_received >= after
+    def _unplug_due(self, command: str | None) -> bool:
+        after, at_command = self.faults.unplug_after_frames, self.faults.unplug_at_command
+        return (after is not None and self.frames_received >= after) or (
+            at_command is not None and command == at_command
+        )
 
     def _send_response(self, frame: bytes, now: float) -> None:
         plan = self.faults
@@ -240,6 +247,7 @@ class SimulatedProgrammer:
         self._pending_frame = b""
         self._wire_free_s = 0.0
         self.faults.unplug_after_frames = None
+        self.faults.unplug_at_command = None
         self.unplugged = False
 
     def _execute(self, payload: bytes) -> tuple[str, dict[str, Any]]:

@@ -24,7 +24,7 @@ from drivers import OutcomeUnknownError, ProgrammerClient, ReconciliationRequire
 from pump_service.devices import device_errors
 from pump_service.errors import DeviceError, DeviceOutcomeUnknownError
 from pump_service.persistence.db import transaction
-from pump_service.persistence.models import DeviceLogRecord, Pump
+from pump_service.persistence.models import DeviceLogRecord, Pump, Refill
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import PumpRegistration
 from pump_service.services.pumps.registry import register_pump
@@ -41,6 +41,7 @@ from simulators.programmer import SimulatedProgrammer
 from simulators.programmer_commands import log_page
 from simulators.serve import ProgrammerServer, serve_pty
 from simulators.transport import register_programmer
+from tests.services.test_visits import Station, refill_body
 
 pytestmark = [pytest.mark.pty, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux ptys")]
 
@@ -325,3 +326,26 @@ def test_soak_at_1e_2_nothing_wrong_or_twice_is_stored(
         stored = _stored(engine)
         assert all(truth[row[0]] == row for row in stored)
         assert len({row[0] for row in stored}) == len(stored)
+
+
+@pytest.mark.parametrize("lost", ["response", "request"])
+def test_a_refill_visit_cut_by_an_unplug_is_settled_from_the_pump_log_on_retry(
+    engine: Engine, settings: Settings, actor: Actor, lost: str
+) -> None:
+    """The station's whole refill visit (virtual time): the unplug leaves it unknown, never recorded;
+    the retry after replugging reads the pump's log, and the pump takes the refill exactly once."""
+    station = Station(engine, settings, actor)
+    faults = LinkFaultPlan(unplug_at_command="REFILL", unplug_before_execute=lost == "request")
+    station.programmer.faults = faults
+    with pytest.raises(DeviceOutcomeUnknownError, match="outcome unknown"):
+        station.visit(refill_body())
+    assert station.count(Refill) == 0  # nothing recorded that the pump has not confirmed
+    assert [c for c, _ in station.programmer.executed] == (["REFILL"] if lost == "response" else [])
+    assert faults.injected.unplugs == 1
+
+    station.programmer.replug()
+    result = station.visit(refill_body())
+    assert not result.replayed
+    assert [c for c, _ in station.programmer.executed] == ["REFILL"]  # once, whichever way the cut went
+    assert station.count(Refill) == 1
+    assert station.pump.status().reservoir_ml == pytest.approx(20.0, abs=1e-3)
