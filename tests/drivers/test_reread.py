@@ -71,3 +71,11 @@ def test_exchange_read_refuses_a_write(peer: ScriptedPeer, clock: FixedClock) ->
     with pytest.raises(ValueError, match="not a read"):
         exchange_read(Session(peer, clock=clock), request)
     assert peer.writes == []
+
+
+def test_a_line_that_only_returns_broken_bytes_counts_as_heard(client: ProgrammerClient, peer: ScriptedPeer) -> None:
+    stall: Fault | None = "stall"  # each response halts halfway: never a frame, yet the programmer is there
+    peer.faults.extend([stall] * 4)
+    assert client.status().serial == "SM2-00417"
+    assert len(peer.writes) == 5
+    assert client.counters.bytes_received > 0
