@@ -5,8 +5,11 @@ And on a noisy line (1e-3 of bytes flipped, or dropped), the interrogation (``LI
 the whole log of ``NOISY_LOG_ENTRIES`` entries) with adaptive ``LOG_READ`` pages against fixed
 64-entry and fixed 8-entry pages: the share of ``NOISY_SEEDS`` seeded interrogations that complete,
 their mean duration and page requests. These run on the in-process ``sim://`` pipe in virtual
-time with HPP/1's timeouts (3 s per ``LOG_READ`` attempt, the cost of every damaged page), so the
-seconds are what a station on such a line would wait, measured in a fraction of that.
+time, paced at 115200 baud, with HPP/1's timeouts (3 s per ``LOG_READ`` attempt, the cost of
+every damaged page), so the seconds are what a station on such a line would wait, measured in a
+fraction of that. "Fixed" pages keep the rest of the driver's recovery (resends, reads asked
+again, a failed page asked again at the same size up to ``FLOOR_FAILURES`` times): only the
+size is held.
 """
 
 import time
@@ -59,7 +62,7 @@ def _noisy_interrogation(faults: LinkFaultPlan, pages: tuple[int, int]) -> tuple
     """One interrogation on a noisy line in virtual time: (completed, seconds, LOG_READ requests)."""
     clock = ManualClock(datetime(2026, 11, 2, 9, tzinfo=UTC))
     pump = _pump(NOISY_LOG_ENTRIES, clock)
-    programmer = SimulatedProgrammer([pump], clock=clock, faults=faults)
+    programmer = SimulatedProgrammer([pump], clock=clock, faults=faults, baudrate=BAUD)
     floor, ceiling = pages
     sizes = AdaptivePageSize(floor=floor, ceiling=ceiling)
     client = ProgrammerClient(SimulatorTransport(programmer=programmer, clock=clock), clock=clock, log_pages=sizes)
