@@ -1,9 +1,9 @@
 """Adaptive ``LOG_READ`` page size: smaller pages after a failed one, larger again after clean ones.
 
 Why: every byte of a page must survive the line for the page to arrive. At a byte error rate
-of 1e-3 a full page (64 entries, ~4.1 KB) arrives intact with probability ~1.6 % per attempt,
-so the four attempts HPP/1 allows for one request almost never deliver it, while an 8-entry
-page (~0.6 KB) arrives more often than not.
+of 1e-3 a full page (up to 64 entries, at most ~4.1 KB) arrives intact with probability ~1.6 %
+per attempt, so the four attempts HPP/1 allows for one request almost never deliver it, while a
+page of ~0.4 KB (two typical entries) arrives two times in three.
 
 What HPP/1 fixes and what it leaves to the host (spec §3, §4):
 
