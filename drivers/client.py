@@ -42,7 +42,6 @@ from drivers.commands import (
     clock_set_request,
     hello_request,
     link_request,
-    log_read_request,
     parse_bolus,
     parse_clock_set,
     parse_hello,
@@ -76,6 +75,8 @@ from drivers.messages import (
     parse_log_entry,
     parse_status,
 )
+from drivers.paging import AdaptivePageSize, read_log_page
+from drivers.reread import REPEATABLE_READS, exchange_read
 from drivers.session import FrameListener, LinkCounters, Session, call_listener
 from drivers.transport import Transport
 from schemas.clock import Clock, SystemClock
@@ -121,6 +122,7 @@ class ProgrammerClient:
         on_frame: a frame listener for every frame and discard (e.g. a ``FrameTraceWriter``).
         pending: pending writes carried over from an earlier client; their pumps stay blocked.
         request_ids: generator of request_ids for state-changing commands given none.
+        log_pages: the adaptive ``LOG_READ`` page size (default: 64 down to 1 entry).
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class ProgrammerClient:
         on_frame: FrameListener | None = None,
         pending: Iterable[PendingWrite] = (),
         request_ids: Callable[[], str] = _new_request_id,
+        log_pages: AdaptivePageSize | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._session = Session(
@@ -143,6 +146,7 @@ class ProgrammerClient:
             self._session.add_frame_listener(on_frame)
         self._pending: dict[str, PendingWrite] = {p.pump_serial: p for p in pending}
         self._request_ids = request_ids
+        self._page_size = log_pages or AdaptivePageSize()
         self._event_listeners: list[EventCallback] = []
         self._session.add_event_listener(self._on_event_frame)
         # The write rule (STATUS, check, send) and reconcile() must not interleave between threads.
@@ -196,7 +200,10 @@ class ProgrammerClient:
             call_listener(listener, event)
 
     def _call(self, request: Request) -> dict[str, Any]:
-        reply = self._session.exchange(request)
+        if request.command in REPEATABLE_READS:
+            reply = exchange_read(self._session, request)  # a read may be asked again on a noisy line
+        else:
+            reply = self._session.exchange(request)
         return reply.response.result_or_raise(command=request.command, seq=reply.seq)
 
     # --- reading ------------------------------------------------------------------------------
@@ -243,6 +250,11 @@ class ProgrammerClient:
         """
         return parse_status(self._call(status_request()))
 
+    @property
+    def log_page_size(self) -> AdaptivePageSize:
+        """The adaptive ``LOG_READ`` page size of this link (see :mod:`drivers.paging`)."""
+        return self._page_size
+
     def read_log_pages(
         self, from_index: int, *, page_size: int = LOG_READ_MAX_ENTRIES, limit: int | None = None
     ) -> Iterator[LogRead]:
@@ -250,17 +262,29 @@ class ProgrammerClient:
 
         Each page carries ``next_index``, so a caller can store it page by page and resume
         after a failure. Stops at the end of the log or after ``limit`` entries (``more`` set).
+        Pages are at most ``page_size`` entries and shrink on a noisy line (:mod:`drivers.paging`):
+        a page that fails after its last resend while the programmer is still heard (NAKs,
+        damaged frames) is asked for again, smaller, under a new SEQ; the read gives up after
+        :data:`~drivers.paging.FLOOR_FAILURES` failed pages in a row at the smallest size, or at once on a silent line.
 
         Raises:
             ValueError: a page size outside 1-64, a negative index or limit.
             ProtocolError: a malformed page or an entry type this driver does not know.
+            DeviceTimeoutError, NakError: the page from ``next_index`` of the last yielded page
+                could not be read (the pages yielded before stay valid).
+            TransportError: the port failed.
         """
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be ≥ 0, got {limit}")
+        if not 1 <= page_size <= LOG_READ_MAX_ENTRIES:
+            raise ValueError(f"page_size must be 1-{LOG_READ_MAX_ENTRIES}, got {page_size}")
         index, read = from_index, 0
         while limit is None or read < limit:
-            size = page_size if limit is None else min(page_size, limit - read)
-            page = parse_log_page(self._call(log_read_request(from_index=index, max_entries=size)), from_index=index)
+            size = min(self._page_size.size, page_size)
+            if limit is not None:
+                size = min(size, limit - read)
+            result = read_log_page(self._session, self._page_size, from_index=index, size=size)
+            page = parse_log_page(result, from_index=index)
             entries = tuple(parse_log_entry(raw) for raw in page.entries)
             first = entries[0].index if entries else page.next_index
             read += len(entries)
@@ -394,7 +418,8 @@ class ProgrammerClient:
         entry = None
         index = start
         while entry is None:
-            page = parse_log_page(self._call(log_read_request(from_index=index, max_entries=64)), from_index=index)
+            result = read_log_page(self._session, self._page_size, from_index=index, size=self._page_size.size)
+            page = parse_log_page(result, from_index=index)
             if page.entries and page.entries[0]["index"] > index:
                 gap = True
             for raw in page.entries:

@@ -117,6 +117,7 @@ class LinkCounters:
     failed_exchanges: int = 0
     frames_sent: int = 0
     frames_received: int = 0
+    bytes_received: int = 0
     resends: int = 0
     timeouts: int = 0
     naks: int = 0
@@ -309,6 +310,7 @@ class Session:
     def _ingest(self, chunk: bytes, expect_seq: int | None = None) -> Frame | _Nak | None:
         """Decode ``chunk``, count and trace everything, dispatch events; return a match for ``expect_seq``."""
         now_s = self._clock.monotonic()
+        self.counters.bytes_received += len(chunk)
         skipped_before = self._decoder.skipped_bytes
         frames = self._decoder.feed(chunk, now_s)
         self.counters.skipped_bytes += self._decoder.skipped_bytes - skipped_before

@@ -9,10 +9,11 @@ registry at run time; the service never imports the simulators.
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from drivers import DriverError, OutcomeUnknownError, ProgrammerClient, ProgrammerError, open_transport
-from drivers.errors import ReconciliationRequiredError
+from drivers.errors import ReconciliationRequiredError, TransportError
 from drivers.messages import prescription_to_wire
 from drivers.registry import ENTRY_POINT_GROUP, TRANSPORTS, scheme_of
 from pump_service.errors import DeviceError, DeviceOutcomeUnknownError, RuleViolationError
@@ -22,12 +23,14 @@ from schemas.programmer import PendingWrite
 
 __all__ = [
     "SIMULATED_SCHEME",
+    "LogDownload",
     "ProgrammerClient",
     "ProgrammerError",
     "check_prescription_writable",
     "check_programmer_url",
     "device_errors",
     "is_simulated",
+    "log_download_errors",
     "programmer_link",
 ]
 
@@ -67,6 +70,32 @@ def device_errors(url: str) -> Iterator[None]:
         raise DeviceOutcomeUnknownError(f"{url}: {exc}") from exc
     except DriverError as exc:
         raise DeviceError(f"{url}: {exc}") from exc
+
+
+@dataclass(slots=True)
+class LogDownload:
+    """How far a log download got: the index the next page starts at, and the new entries stored."""
+
+    resume_at: int
+    stored: int = 0
+
+
+@contextmanager
+def log_download_errors(url: str, progress: LogDownload) -> Iterator[None]:
+    """Re-raise a driver error inside the block as a device error saying what was kept.
+
+    Pages are committed as they arrive, so the nurse (and the retry) must know that nothing read
+    is lost and that the next interrogation continues from ``progress.resume_at``, not from 0.
+    """
+    try:
+        yield
+    except DriverError as exc:
+        lost = isinstance(exc, TransportError)
+        what = "the link to the programmer was lost" if lost else "the programmer stopped answering"
+        raise DeviceError(
+            f"{url}: {what} during the log download ({exc}); {progress.stored} new log entries were stored "
+            f"and are kept, the next interrogation resumes at log index {progress.resume_at}"
+        ) from exc
 
 
 @contextmanager

@@ -35,6 +35,11 @@ TELEMETRY = frozenset({"LINK", "STATUS", "LOG_READ", "REFILL", "RX_WRITE", "BOLU
 LINK_TIME_S = 0.5  # finding and waking the pump by telemetry
 
 
+def _command_of(payload: bytes) -> str | None:
+    command = json.loads(payload).get("cmd")  # the decoder only passes UTF-8 JSON objects
+    return command if isinstance(command, str) else None
+
+
 class ProgrammerUnplugged(Exception):  # noqa: N818 - a state, reported to the transport
     """The cable was pulled: nothing more goes in or out."""
 
@@ -82,6 +87,7 @@ class SimulatedProgrammer:
         self.bytes_received = 0
         self.bytes_sent = 0
         self.executed: list[tuple[str, str | None]] = []  # (command, request_id) actually run on a pump
+        self.log_reads: list[tuple[int, int]] = []  # (from, max) of every LOG_READ executed
         self.unplugged = False
 
     # ---- bytes in / bytes out -----------------------------------------------------------
@@ -153,6 +159,10 @@ class SimulatedProgrammer:
         if self._cache is not None and self._cache[:2] == (seq, payload):
             self._emit(self._cache[2], now)  # idempotent retransmission: never execute twice
             return
+        if self.faults.unplug_before_execute and self._unplug_due(_command_of(payload)):
+            self.faults.injected.unplugs += 1
+            self.unplugged = True  # the request is lost in the cable: nothing is executed
+            return
         command, response = self._execute(payload)
         frame = encode_frame(seq, FrameType.RESPONSE, json.dumps(response, separators=(",", ":")).encode())
         self._cache = (seq, payload, frame)
@@ -185,12 +195,18 @@ class SimulatedProgrammer:
         if plan.chance(plan.drop_response_rate):
             plan.injected.dropped_responses += 1
             return True
-        if plan.unplug_after_frames is not None and self.frames_received >= plan.unplug_after_frames:
+        if self._unplug_due(command):
             plan.injected.unplugs += 1
             self._emit(frame[: len(frame) // 2], now, faults=False)
             self.unplugged = True
             return True
         return False
+
+    def _unplug_due(self, command: str | None) -> bool:
+        after, at_command = self.faults.unplug_after_frames, self.faults.unplug_at_command
+        return (after is not None and self.frames_received >= after) or (
+            at_command is not None and command == at_command
+        )
 
     def _send_response(self, frame: bytes, now: float) -> None:
         plan = self.faults
@@ -218,6 +234,22 @@ class SimulatedProgrammer:
         self._linked = None
         self._decoder.reset()
 
+    def replug(self) -> None:
+        """Plug the cable back in after an unplug; the plan's unplug is spent (it does not fire again).
+
+        The programmer powers up again, so its retransmission cache, the link and any half-sent
+        output are gone, as on a real one.
+        """
+        self.restart()
+        self._outbox.clear()
+        self._ready.clear()
+        self._late = None
+        self._pending_frame = b""
+        self._wire_free_s = 0.0
+        self.faults.unplug_after_frames = None
+        self.faults.unplug_at_command = None
+        self.unplugged = False
+
     def _execute(self, payload: bytes) -> tuple[str, dict[str, Any]]:
         request = json.loads(payload)  # the decoder only passes UTF-8 JSON objects
         command = request.get("cmd")
@@ -238,7 +270,7 @@ class SimulatedProgrammer:
             "LINK": self._link,
             "UNLINK": self._unlink,
             "STATUS": lambda _: status_result(self._pump().status()),
-            "LOG_READ": lambda args: log_page(self._pump(), args.integer("from"), args.integer("max")),
+            "LOG_READ": self._log_read,
             "REFILL": self._refill,
             "RX_WRITE": self._rx_write,
             "BOLUS": self._bolus,
@@ -277,6 +309,12 @@ class SimulatedProgrammer:
                 "reservoir_capacity": capacity,
             }
         }
+
+    def _log_read(self, args: ArgReader) -> dict[str, Any]:
+        pump = self._pump()
+        from_index, max_entries = args.integer("from"), args.integer("max")
+        self.log_reads.append((from_index, max_entries))
+        return log_page(pump, from_index, max_entries)
 
     def _unlink(self, _: ArgReader) -> dict[str, Any]:
         self._linked = None

@@ -50,6 +50,7 @@ def programmer_from_url(url: str, clock: Clock) -> SimulatedProgrammer:
         seed=seed,
         byte_error_rate=float(query.get("byte_error_rate", "0")),
         frame_error_rate=float(query.get("frame_error_rate", "0")),
+        byte_drop_rate=float(query.get("byte_drop_rate", "0")),
     )
     baud = int(query["baud"]) if "baud" in query else None
     return SimulatedProgrammer([pump], clock=clock, faults=faults, baudrate=baud)

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from pump_service.devices import programmer_link
+from pump_service.devices import LogDownload, log_download_errors, programmer_link
 from pump_service.errors import NotFoundError, RuleViolationError
 from pump_service.persistence import repositories as repo
 from pump_service.persistence.db import transaction
@@ -225,13 +225,15 @@ def interrogate(
         warnings = check_continuity(engine, pump_id, status, actor=actor, now=read_at, client=client)
         with transaction(engine) as session:
             cursor = log_cursor(session, pump_id)
-        new = skipped = 0
-        next_index = cursor
-        for page in client.read_log_pages(cursor):
-            with transaction(engine) as session:
-                new += store_log_entries(session, pump_id, page.entries, actor=actor, now=clock.now())
-            skipped += page.skipped_entries
-            next_index = page.next_index
+        skipped = 0
+        progress = LogDownload(resume_at=cursor)
+        with log_download_errors(url, progress):  # what was stored stays; the error says where to resume
+            for page in client.read_log_pages(cursor):
+                with transaction(engine) as session:
+                    progress.stored += store_log_entries(session, pump_id, page.entries, actor=actor, now=clock.now())
+                skipped += page.skipped_entries
+                progress.resume_at = page.next_index
+        new, next_index = progress.stored, progress.resume_at
         with transaction(engine) as session:
             pump = _registered_pump(session, pump_serial or status.serial)
             due_at = store_status(session, pump, status, read_at=read_at, settings=settings, actor=actor)
