@@ -20,8 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 import pytest
+from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from pump_service.persistence.db import make_engine

@@ -109,7 +109,9 @@ def database_url(database_backend: DatabaseBackend, tmp_path: Path, request: pyt
 
 
 @pytest.fixture
-def empty_database_url(database_backend: DatabaseBackend, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+def empty_database_url(
+    database_backend: DatabaseBackend, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
     """A fresh database with no tables at all, for migration tests."""
     if database_backend is DatabaseBackend.SQLITE:
         yield f"sqlite:///{tmp_path}/empty.db"
