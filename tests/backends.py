@@ -126,6 +126,6 @@ class PostgresDatabases:
             # FORCE: a test may leave an engine or a server subprocess connected.
             self._execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
-    def _execute(self, statement: sql.Composable) -> None:
+    def _execute(self, statement: sql.Composed) -> None:
         with psycopg.connect(self._admin_dsn, autocommit=True) as connection:
             connection.execute(statement)

@@ -219,3 +219,4 @@ def test_a_database_error_never_shows_the_bound_values(engine: Engine) -> None:
         session.flush()
         session.add(Patient(patient_ref="P-SECRET-REF", created_at=T0, created_by="t", station_id="s"))
     assert "P-SECRET-REF" not in str(caught.value)
+    assert "P-SECRET-REF" not in str(caught.value.orig)  # PostgreSQL's DETAIL quotes the key: kept out too
