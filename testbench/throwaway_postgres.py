@@ -7,6 +7,7 @@ missing, :func:`unavailable_reason` says why and :func:`throwaway_postgres` rais
 """
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -30,8 +31,13 @@ def unavailable_reason() -> str | None:
     """Why no server can be started here, or None if one can."""
     if not (PG_BIN / "initdb").exists():
         return "PostgreSQL 15 binaries are not installed"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root without runuser: initdb cannot be started"
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            return "running as root without runuser: initdb cannot be started"
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no 'postgres' OS user to own the cluster"
     return None
 
 
@@ -88,8 +94,10 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
         )
         _run(PG_BIN / "pg_ctl", "-D", data, "-l", str(base / "log"), "-w", "-o", options, "start")
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        said = getattr(exc, "stderr", None) or b""
         shutil.rmtree(base, ignore_errors=True)
-        raise PostgresUnavailableError(f"PostgreSQL did not start: {exc}") from exc
+        detail = f": {said.decode(errors='replace').strip()}" if said else ""
+        raise PostgresUnavailableError(f"PostgreSQL did not start: {exc}{detail}") from exc
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
     finally:

@@ -31,3 +31,10 @@ def drop_append_only_triggers(engine: Engine) -> None:
         else:
             connection.execute(text("DROP TRIGGER audit_entry_no_update"))
             connection.execute(text("DROP TRIGGER audit_entry_no_delete"))
+
+
+def drop_chain_head_trigger(engine: Engine) -> None:
+    """The trigger that keeps the chain head's one row from being deleted, gone."""
+    on_table = " ON audit_chain_head" if engine.dialect.name == "postgresql" else ""
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TRIGGER audit_chain_head_no_delete{on_table}"))

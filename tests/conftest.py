@@ -1,4 +1,9 @@
-"""Shared fixtures: a non-UTC local zone, a private data directory, a fixed clock, a migrated SQLite database."""
+"""Shared fixtures: a non-UTC local zone, a private data directory, a fixed clock, a migrated database.
+
+Every test that asks for ``database_url``, ``settings`` or ``engine`` runs twice, ids ``sqlite`` and
+``postgresql`` (see :mod:`tests.backends`); the PostgreSQL server is started on first use and the
+``postgresql`` variants skip with its reason where it cannot start.
+"""
 
 import os
 import time
@@ -10,9 +15,10 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 
 from pump_service.persistence.db import make_engine
-from pump_service.persistence.migrate import upgrade
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
+from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
+from tests.backends import DatabaseBackend, PostgresDatabases, SqliteTemplate, backends_for
 from tests.support import FixedClock
 
 # No deadline: CI machines are slow and shared. The "ci" profile is derandomized so that a clean
@@ -50,17 +56,80 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     return home
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give every database test its ``sqlite`` and ``postgresql`` variants (or the one it is marked for)."""
+    if "database_backend" in metafunc.fixturenames:
+        backends = backends_for(metafunc.definition)
+        metafunc.parametrize("database_backend", backends, indirect=True, ids=[str(b) for b in backends])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the ``postgresql`` variants ``postgres``: ``-m "not postgres"`` runs the SQLite half alone."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("database_backend") == DatabaseBackend.POSTGRESQL:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/pump.db", station_id="test-station", clinic_tz="America/New_York"
-    )
+def database_backend(request: pytest.FixtureRequest) -> DatabaseBackend:
+    return DatabaseBackend(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """Base URL (without database) of a PostgreSQL server living for this test session (or a skip)."""
+    try:
+        with throwaway_postgres() as url:
+            yield url
+    except PostgresUnavailableError as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server: str) -> PostgresDatabases:
+    return PostgresDatabases(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture
+def database_url(database_backend: DatabaseBackend, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database migrated to head, on this variant's backend (dropped after the test)."""
+    if database_backend is DatabaseBackend.SQLITE:
+        template: SqliteTemplate = request.getfixturevalue("sqlite_template")
+        yield template.copy_to(tmp_path / "pump.db")
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    with databases.database() as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(
+    database_backend: DatabaseBackend, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh database with no tables at all, for migration tests."""
+    if database_backend is DatabaseBackend.SQLITE:
+        yield f"sqlite:///{tmp_path}/empty.db"
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    with databases.database(migrated=False) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, station_id="test-station", clinic_tz="America/New_York")
 
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
+    """An engine on the test's database, already migrated to head (a copy of the session's template)."""
     engine = make_engine(settings.database_url)
-    upgrade(engine)
     yield engine
     engine.dispose()
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
@@ -32,6 +32,7 @@ from pump_service.persistence.writer_queue import QueuedWriterConnection, writer
 __all__ = ["make_engine", "read_transaction", "transaction"]
 
 _READ_ONLY = "pump_read_only"
+_SERVER_DETAIL_PREFIXES = ("DETAIL:", "CONTEXT:")
 # How long a writer waits for its turn before it is told the database is busy (HTTP 503, retry):
 # longer than SQLite's busy_timeout, as the turns are served in order and each is short.
 WRITER_QUEUE_TIMEOUT_S = 30.0
@@ -93,8 +94,33 @@ def make_engine(database_url: str, *, writer_queue_timeout_s: float = WRITER_QUE
         # that does not answer at all is given up after PG_CONNECT_TIMEOUT_S (a 503), not the OS's minutes.
         connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
+        _keep_row_values_out_of_errors(engine)
     reconnect_after_storage_failures(engine)
     return engine
+
+
+def _primary_message(message: str) -> str:
+    """``message`` without PostgreSQL's DETAIL and CONTEXT lines and what follows them."""
+    lines = message.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith(_SERVER_DETAIL_PREFIXES):
+            return "\n".join(lines[:number]).rstrip()
+    return message
+
+
+def _keep_row_values_out_of_errors(engine: Engine) -> None:
+    """Keep PostgreSQL's DETAIL out of error messages: it quotes row values, and errors end up in logs.
+
+    ``Key (patient_ref)=(P-123) already exists`` and ``Failing row contains (...)`` are what
+    ``hide_parameters`` cannot hide, as the server writes them. The primary message and the SQLSTATE
+    stay; the detail is still in ``exc.orig.diag`` for code that needs it.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        for error in (context.original_exception, context.sqlalchemy_exception):
+            if error is not None and len(error.args) == 1 and isinstance(error.args[0], str):
+                error.args = (_primary_message(error.args[0]),)
 
 
 @contextmanager

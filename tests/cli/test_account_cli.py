@@ -1,7 +1,6 @@
 """``users`` and ``stations`` commands, the loopback guard of ``serve``, and ``serve --demo``'s logins."""
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,8 @@ def invoke(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path}/cli.db"
+def db(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = empty_database_url
     monkeypatch.setenv("PUMP_DATABASE_URL", url)
     monkeypatch.setenv("PUMP_ACTOR", "admin-1")
     assert invoke("migrate")[0] == 0

@@ -6,7 +6,6 @@ after dropping the append-only triggers where the change needs it.
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, insert, text
@@ -27,9 +26,9 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def audited(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """A database whose trail holds the entries of a few commands run by nurse-7."""
-    url = f"sqlite:///{tmp_path}/audit.db"
+    url = empty_database_url
     monkeypatch.setenv("PUMP_DATABASE_URL", url)
     monkeypatch.setenv("PUMP_STATION_ID", "station-4")
     assert invoke("migrate")[0] == 0
@@ -68,7 +67,13 @@ def test_the_commands_are_attributed_to_their_actor_and_station(audited: Engine)
 def test_an_altered_entry_is_named(audited: Engine) -> None:
     drop_append_only_triggers(audited)
     with audited.begin() as connection:
-        connection.execute(text("UPDATE audit_entry SET after = json_set(after, '$.body_mass_kg', 90.0) WHERE seq = 3"))
+        if connection.dialect.name == "postgresql":
+            alter = (
+                "UPDATE audit_entry SET after = jsonb_set(after::jsonb, '{body_mass_kg}', '90.0')::json WHERE seq = 3"
+            )
+        else:
+            alter = "UPDATE audit_entry SET after = json_set(after, '$.body_mass_kg', 90.0) WHERE seq = 3"
+        connection.execute(text(alter))
     code, out, err = _verify()
     assert (code, out) == (1, "")
     assert (

@@ -48,9 +48,9 @@ regional_dx = true
 
 
 @pytest.fixture
-def billed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def billed(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A database with two billed HAI refills (2 and 16 Nov); returns the charges' event ids."""
-    url = f"sqlite:///{tmp_path}/cli.db"
+    url = empty_database_url
     monkeypatch.setenv("PUMP_DATABASE_URL", url)
     monkeypatch.setenv("PUMP_ACTOR", "biller-3")
     engine = make_engine(url)

@@ -18,9 +18,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def billed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def billed(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A database with one billed HAI refill; returns the charges' event ids."""
-    url = f"sqlite:///{tmp_path}/cli.db"
+    url = empty_database_url
     monkeypatch.setenv("PUMP_DATABASE_URL", url)
     monkeypatch.setenv("PUMP_ACTOR", "nurse-7")
     engine = make_engine(url)

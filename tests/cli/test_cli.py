@@ -28,9 +28,9 @@ def add_account(url: str, role: Role, username: str, password: str) -> None:
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def db(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A migrated database: only `migrate` and `serve` create one."""
-    url = f"sqlite:///{tmp_path}/cli.db"
+    url = empty_database_url
     monkeypatch.setenv("PUMP_DATABASE_URL", url)
     monkeypatch.setenv("PUMP_ACTOR", "nurse-7")
     code, out, err = invoke("migrate")

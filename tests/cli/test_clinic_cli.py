@@ -5,7 +5,6 @@ The CLI runs on the wall clock, so the days used here are counted from today.
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -22,9 +21,9 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def db(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A migrated database: only `migrate` and `serve` create one."""
-    url = f"sqlite:///{tmp_path}/cli.db"
+    url = empty_database_url
     monkeypatch.setenv("PUMP_DATABASE_URL", url)
     monkeypatch.setenv("PUMP_ACTOR", "desk-3")
     code, out, err = invoke("migrate")

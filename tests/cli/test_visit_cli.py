@@ -3,7 +3,6 @@
 import itertools
 import json
 import os
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ RX_06 = json.dumps({"mode": "continuous", "rate_ml_per_day": "0.6 mL/d"})
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path}/cli.db"
+def db(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = empty_database_url
     monkeypatch.setenv("PUMP_DATABASE_URL", url)
     monkeypatch.setenv("PUMP_ACTOR", "nurse-7")
     code, out, err = invoke("migrate")

@@ -1,10 +1,7 @@
-"""Revision 0004 (device continuity) upgrades a database with history and downgrades it again."""
+"""Revision 0004 (device continuity) upgrades a database with history and downgrades it again (both backends)."""
 
-from pathlib import Path
+from sqlalchemy import Engine, inspect, text
 
-from sqlalchemy import Engine, text
-
-from pump_service.persistence.db import make_engine
 from pump_service.persistence.migrate import current_revision, downgrade, head_revision, upgrade
 
 _PUMP = (
@@ -29,48 +26,38 @@ def _scalar(engine: Engine, sql: str) -> object:
         return connection.execute(text(sql)).scalar()
 
 
-def test_0004_upgrades_history_and_downgrades_keeping_only_the_current_epochs_indices(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/m.db")
-    try:
-        upgrade(engine, "0003")
-        with engine.begin() as connection:
-            connection.execute(text(_PUMP))
-            connection.execute(text(_LOG), {"index": 0})
-            connection.execute(text(_LOG), {"index": 1})
-        upgrade(engine)
-        assert current_revision(engine) == head_revision()  # never a number: heads are re-chained at merges
-        assert _scalar(engine, "SELECT state FROM pump") == "active"
-        assert _scalar(engine, "SELECT count(*) FROM device_log WHERE log_epoch = 0") == 2
-        with engine.begin() as connection:  # a restarted pump: index 0 again, in epoch 1
-            connection.execute(text("UPDATE pump SET log_epoch = 1"))
-            connection.execute(text(_EPOCH_LOG), {"epoch": 1, "index": 0})
-
-        downgrade(engine, "0003")
-
-        assert current_revision(engine) == "0003"
-        assert _scalar(engine, "SELECT count(*) FROM device_log") == 3  # no history lost
-        assert _scalar(engine, "SELECT count(*) FROM device_log WHERE log_index IS NOT NULL") == 1
-        with engine.connect() as connection:
-            columns = {row[1] for row in connection.execute(text("PRAGMA table_info(pump)"))}
-        assert {"state", "log_epoch", "replaced_by_id"}.isdisjoint(columns)
-        upgrade(engine)  # and up again
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
+def _columns(engine: Engine, table: str) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns(table)}
 
 
-def test_the_visit_kinds_revision_downgrades_and_upgrades_again(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/kinds.db")
-    try:
-        upgrade(engine)
-        downgrade(engine, "0005")
-        with engine.connect() as connection:
-            columns = {row[1] for row in connection.execute(text("PRAGMA table_info(visit)"))}
-        assert {"kind", "performed_at", "result", "abandon_reason"}.isdisjoint(columns)
-        upgrade(engine)
-        with engine.connect() as connection:
-            columns = {row[1] for row in connection.execute(text("PRAGMA table_info(visit)"))}
-        assert {"kind", "performed_at", "result", "abandon_reason"} <= columns
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
+def test_0004_upgrades_history_and_downgrades_keeping_only_the_current_epochs_indices(empty_engine: Engine) -> None:
+    engine = empty_engine
+    upgrade(engine, "0003")
+    with engine.begin() as connection:
+        connection.execute(text(_PUMP))
+        connection.execute(text(_LOG), {"index": 0})
+        connection.execute(text(_LOG), {"index": 1})
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()  # never a number: heads are re-chained at merges
+    assert _scalar(engine, "SELECT state FROM pump") == "active"
+    assert _scalar(engine, "SELECT count(*) FROM device_log WHERE log_epoch = 0") == 2
+    with engine.begin() as connection:  # a restarted pump: index 0 again, in epoch 1
+        connection.execute(text("UPDATE pump SET log_epoch = 1"))
+        connection.execute(text(_EPOCH_LOG), {"epoch": 1, "index": 0})
+
+    downgrade(engine, "0003")
+
+    assert current_revision(engine) == "0003"
+    assert _scalar(engine, "SELECT count(*) FROM device_log") == 3  # no history lost
+    assert _scalar(engine, "SELECT count(*) FROM device_log WHERE log_index IS NOT NULL") == 1
+    assert {"state", "log_epoch", "replaced_by_id"}.isdisjoint(_columns(engine, "pump"))
+    upgrade(engine)  # and up again
+    assert current_revision(engine) == head_revision()
+
+
+def test_the_visit_kinds_revision_downgrades_and_upgrades_again(engine: Engine) -> None:
+    downgrade(engine, "0005")
+    assert {"kind", "performed_at", "result", "abandon_reason"}.isdisjoint(_columns(engine, "visit"))
+    upgrade(engine)
+    assert {"kind", "performed_at", "result", "abandon_reason"} <= _columns(engine, "visit")
+    assert current_revision(engine) == head_revision()

@@ -1,11 +1,9 @@
-"""Migration billing_0006 on a database with charges: links, profiles backfilled; and back down."""
+"""Migration billing_0006 on a database with charges: links, profiles backfilled; and back down (both backends)."""
 
 import json
-from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, inspect, text
 
-from pump_service.persistence.db import make_engine
 from pump_service.persistence.migrate import current_revision, downgrade, head_revision, upgrade
 
 _CHARGE = (
@@ -16,37 +14,33 @@ _CHARGE = (
 )
 
 
-def test_existing_voids_link_their_originals_and_rows_get_their_profile(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/m.db")
-    try:
-        upgrade(engine, "0005")
-        with engine.begin() as connection:
-            for event_id, kind, original, status in (
-                ("c-1", "charge", None, "billable"),
-                ("v-1", "void", "c-1", "entered-in-error"),
-                ("c-2", "charge", None, "billable"),
-            ):
-                event = json.dumps({"payer_profile": "medicare"})
-                values = {"event_id": event_id, "kind": kind, "original": original, "status": status, "event": event}
-                connection.execute(text(_CHARGE), values)
-        upgrade(engine)
-        assert current_revision(engine) == head_revision()
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text("SELECT event_id, voided_by_event_id, payer_profile FROM charge_event ORDER BY id")
-            ).all()
-        assert [tuple(r) for r in rows] == [
-            ("c-1", "v-1", "medicare"),
-            ("v-1", None, "medicare"),
-            ("c-2", None, "medicare"),
-        ]
-        downgrade(engine, "0005")
-        with engine.connect() as connection:
-            columns = {row[1] for row in connection.execute(text("PRAGMA table_info(charge_event)"))}
-            tables = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
-        assert {"voided_by_event_id", "payer_profile", "clinic_id"}.isdisjoint(columns)
-        assert "clinic_billing" not in tables
-        upgrade(engine)
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
+def test_existing_voids_link_their_originals_and_rows_get_their_profile(empty_engine: Engine) -> None:
+    engine = empty_engine
+    upgrade(engine, "0005")
+    with engine.begin() as connection:
+        for event_id, kind, original, status in (
+            ("c-1", "charge", None, "billable"),
+            ("v-1", "void", "c-1", "entered-in-error"),
+            ("c-2", "charge", None, "billable"),
+        ):
+            event = json.dumps({"payer_profile": "medicare"})
+            values = {"event_id": event_id, "kind": kind, "original": original, "status": status, "event": event}
+            connection.execute(text(_CHARGE), values)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT event_id, voided_by_event_id, payer_profile FROM charge_event ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("c-1", "v-1", "medicare"),
+        ("v-1", None, "medicare"),
+        ("c-2", None, "medicare"),
+    ]
+    downgrade(engine, "0005")
+    columns = {column["name"] for column in inspect(engine).get_columns("charge_event")}
+    tables = set(inspect(engine).get_table_names())
+    assert {"voided_by_event_id", "payer_profile", "clinic_id"}.isdisjoint(columns)
+    assert "clinic_billing" not in tables
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()

@@ -1,10 +1,7 @@
-"""Revision clinics_0006 upgrades a database holding a clinic and a booked pump, and downgrades it again."""
+"""Revision clinics_0006 upgrades a database holding a clinic and a pump, and downgrades it again (both backends)."""
 
-from pathlib import Path
+from sqlalchemy import Engine, inspect, text
 
-from sqlalchemy import text
-
-from pump_service.persistence.db import make_engine
 from pump_service.persistence.migrate import current_revision, downgrade, head_revision, upgrade
 
 _CLINIC = (
@@ -20,32 +17,29 @@ _PUMP = (
 )
 
 
-def test_clinics_0006_upgrades_keeping_clinics_and_pumps_and_downgrades(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/m.db")
-    try:
-        upgrade(engine, "0005")
-        with engine.begin() as connection:
-            connection.execute(text(_CLINIC))
-            connection.execute(text(_PUMP))
-        upgrade(engine, "clinics_0006")
-        with engine.begin() as connection:
-            assert connection.execute(text("SELECT jurisdiction FROM clinic")).scalar() is None
-            assert connection.execute(text("SELECT clinic_id FROM pump")).scalar() == 1
-            connection.execute(
-                text(
-                    "INSERT INTO clinic_change (clinic_id, kind, before, after, changed_at, changed_by, station_id)"
-                    " VALUES (1, 'changed', '{}', '{}', '2026-11-02 09:00:00', 'n', 's')"
-                )
+def test_clinics_0006_upgrades_keeping_clinics_and_pumps_and_downgrades(empty_engine: Engine) -> None:
+    engine = empty_engine
+    upgrade(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(text(_CLINIC))
+        connection.execute(text(_PUMP))
+    upgrade(engine, "clinics_0006")
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT jurisdiction FROM clinic")).scalar() is None
+        assert connection.execute(text("SELECT clinic_id FROM pump")).scalar() == 1
+        connection.execute(
+            text(
+                "INSERT INTO clinic_change (clinic_id, kind, before, after, changed_at, changed_by, station_id)"
+                " VALUES (1, 'changed', '{}', '{}', '2026-11-02 09:00:00', 'n', 's')"
             )
-        downgrade(engine, "0005")
-        assert current_revision(engine) == "0005"
-        with engine.connect() as connection:
-            columns = {row[1] for row in connection.execute(text("PRAGMA table_info(clinic)"))}
-            tables = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
-            assert connection.execute(text("SELECT count(*) FROM pump WHERE clinic_id = 1")).scalar() == 1
-        assert "jurisdiction" not in columns
-        assert "clinic_change" not in tables
-        upgrade(engine)
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
+        )
+    downgrade(engine, "0005")
+    assert current_revision(engine) == "0005"
+    columns = {column["name"] for column in inspect(engine).get_columns("clinic")}
+    tables = set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM pump WHERE clinic_id = 1")).scalar() == 1
+    assert "jurisdiction" not in columns
+    assert "clinic_change" not in tables
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()

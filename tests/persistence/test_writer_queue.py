@@ -9,6 +9,8 @@ from sqlalchemy import Engine, text
 from pump_service.persistence.db import make_engine, read_transaction, transaction
 from pump_service.persistence.writer_queue import WriterQueue, writer_queue_for
 
+pytestmark = pytest.mark.sqlite_only("the in-process queue of one SQLite file's writers")
+
 
 def _wait_until_waiting(queue: WriterQueue, count: int) -> None:
     done = threading.Event()

@@ -114,6 +114,7 @@ def _run_in_thread(scheduler: RefillScheduler) -> tuple[threading.Thread, list[i
     return thread, decided
 
 
+@pytest.mark.sqlite_only("a second sqlite3 connection takes the SQLite file's write lock at once")
 def test_a_write_succeeds_while_the_tick_reads(
     engine: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

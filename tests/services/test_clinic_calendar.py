@@ -3,7 +3,6 @@
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +13,6 @@ from sqlmodel import Session, col, select
 
 from pump_service.errors import ConflictError, NotFoundError, RuleViolationError
 from pump_service.persistence.db import make_engine, transaction
-from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.models import Pump
 from pump_service.persistence.schedule_models import (
     Appointment,
@@ -56,9 +54,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 FILL_ML = 30.0  # an hai-30 filled with 30 mL flows 1 mL/d: the return after d days is 30 - d mL
 
 
-def _settings(tmp_path: Path) -> Settings:
+def _settings(database_url: str) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path}/pump.db",
+        database_url=database_url,
         station_id="test-station",
         clinic_tz="America/New_York",
         overdue_grace_hours=4,
@@ -66,14 +64,13 @@ def _settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return _settings(tmp_path)
+def settings(database_url: str) -> Settings:
+    return _settings(database_url)
 
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
+    engine = make_engine(settings.database_url)  # migrated already: a copy of the session's template
     with transaction(engine) as session:
         register_patient(session, PatientEntry(patient_ref="P-1", body_mass_kg=70.0), actor=ACTOR, now=T0)
     yield engine

@@ -1,7 +1,6 @@
 import itertools
 from collections import Counter
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +25,9 @@ from tests.support import T0, fudr_refill
 ACTOR = Actor(user="nurse-7", station_id="test-station")
 
 
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
+def _settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{tmp_path}/pump.db",
+        "database_url": database_url,
         "station_id": "test-station",
         "clinic_tz": "America/New_York",
     }
@@ -66,8 +65,8 @@ def _appointment(engine: Engine, serial: str) -> Appointment:
         return appointment
 
 
-def test_hai_pump_on_14_day_cycles_is_booked_every_14_days_on_working_days(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_hai_pump_on_14_day_cycles_is_booked_every_14_days_on_working_days(database_url: str) -> None:
+    settings = _settings(database_url)
     engine = _engine(settings)
     _register(engine, "HAI-1")
     performed = T0  # a Monday
@@ -82,8 +81,8 @@ def test_hai_pump_on_14_day_cycles_is_booked_every_14_days_on_working_days(tmp_p
     assert [(b - a).days for a, b in itertools.pairwise(days)] == [14] * 5
 
 
-def test_programmable_pump_with_a_7_day_margin_is_booked_by_day_29(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, safety_margin_days=7)
+def test_programmable_pump_with_a_7_day_margin_is_booked_by_day_29(database_url: str) -> None:
+    settings = _settings(database_url, safety_margin_days=7)
     engine = _engine(settings)
     _register(engine, "SM-1", "programmable-20", prescription={"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"})
     body = {
@@ -100,8 +99,8 @@ def test_programmable_pump_with_a_7_day_margin_is_booked_by_day_29(tmp_path: Pat
     assert appointment.on_time
 
 
-def test_a_holiday_on_the_target_day_moves_the_booking_earlier(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_a_holiday_on_the_target_day_moves_the_booking_earlier(database_url: str) -> None:
+    settings = _settings(database_url)
     engine = _engine(settings)
     _register(engine, "HAI-1")
     _refill(engine, settings, "HAI-1", fudr_refill(T0))
@@ -116,8 +115,8 @@ def test_a_holiday_on_the_target_day_moves_the_booking_earlier(tmp_path: Path) -
     assert moved.on_time
 
 
-def test_cancellation_and_no_show_rebook_and_a_no_show_escalates(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_cancellation_and_no_show_rebook_and_a_no_show_escalates(database_url: str) -> None:
+    settings = _settings(database_url)
     engine = _engine(settings)
     _register(engine, "HAI-1")
     _refill(engine, settings, "HAI-1", fudr_refill(T0))
@@ -145,8 +144,8 @@ def _hai_fleet(engine: Engine, settings: Settings, count: int, *, spread_days: f
         _refill(engine, settings, f"HAI-{i:04d}", fudr_refill(performed), now=T0)
 
 
-def test_capacity_nobody_is_booked_after_the_alarm_without_an_escalation(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, clinic_capacity_per_day=30, clinic_slot_minutes=15)
+def test_capacity_nobody_is_booked_after_the_alarm_without_an_escalation(database_url: str) -> None:
+    settings = _settings(database_url, clinic_capacity_per_day=30, clinic_slot_minutes=15)
     engine = _engine(settings)
     # 200 HAI pumps whose 14-day cycles all end within the coming week
     _hai_fleet(engine, settings, 200, spread_days=7)
@@ -179,8 +178,8 @@ def _expected_keys(engine: Engine, settings: Settings, now: datetime) -> Counter
     return expected
 
 
-def test_restart_after_three_days_down_processes_every_missed_item_exactly_once(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, clinic_capacity_per_day=64, clinic_slot_minutes=7)
+def test_restart_after_three_days_down_processes_every_missed_item_exactly_once(database_url: str) -> None:
+    settings = _settings(database_url, clinic_capacity_per_day=64, clinic_slot_minutes=7)
     engine = _engine(settings)
     _hai_fleet(engine, settings, 500, spread_days=14)
     now = T0
@@ -207,8 +206,8 @@ def test_restart_after_three_days_down_processes_every_missed_item_exactly_once(
 
 
 @pytest.mark.parametrize("state", ["ERI", "EOS"])
-def test_a_battery_at_eri_or_eos_escalates_once(tmp_path: Path, state: str) -> None:
-    settings = _settings(tmp_path)
+def test_a_battery_at_eri_or_eos_escalates_once(database_url: str, state: str) -> None:
+    settings = _settings(database_url)
     engine = _engine(settings)
     _register(engine, "SM-1", "programmable-20", prescription={"mode": "continuous", "rate_ml_per_day": "0.5 mL/d"})
     with transaction(engine) as session:
@@ -223,8 +222,8 @@ def test_a_battery_at_eri_or_eos_escalates_once(tmp_path: Path, state: str) -> N
     assert kinds == ["battery"]
 
 
-def test_a_fever_moves_a_constant_flow_pump_due_date_and_its_booking_earlier(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_a_fever_moves_a_constant_flow_pump_due_date_and_its_booking_earlier(database_url: str) -> None:
+    settings = _settings(database_url)
     engine = _engine(settings)
     _register(engine, "CF-1", "cf-50", nominal_rate_ml_per_day="3 mL/d")
     heparin = {"drug_id": "heparin", "amount_usp_u": "20000 U", "expires_on": "2027-12-31"}
@@ -242,8 +241,8 @@ def test_a_fever_moves_a_constant_flow_pump_due_date_and_its_booking_earlier(tmp
     assert after.local_day <= after.target_at.astimezone(settings.zone).date()
 
 
-def test_appointment_status_reads_back_as_the_enum_and_is_stored_as_the_same_string(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_appointment_status_reads_back_as_the_enum_and_is_stored_as_the_same_string(database_url: str) -> None:
+    settings = _settings(database_url)
     engine = _engine(settings)
     _register(engine, "HAI-1")
     _refill(engine, settings, "HAI-1", fudr_refill(T0, "0 mL"), now=T0)
