@@ -12,6 +12,7 @@ conversation with the database, while the tick's own notion of now still comes f
 """
 
 import threading
+import time
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -58,6 +59,9 @@ class LeaderElection:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wait_s = retry_interval_s
+        # A deposed leader stays out this long (monotonic seconds): the election thread may already
+        # be asleep on the old, shorter wait when the tick thread deposes it.
+        self._retry_not_before = 0.0
 
     @property
     def state(self) -> LeadershipState:
@@ -78,6 +82,8 @@ class LeaderElection:
             if self._state is LeadershipState.LEADER:
                 if not self._lock.confirm():
                     self._depose("the leader lock was lost (connection gone or lock released)")
+            elif self._state is LeadershipState.FOLLOWER and time.monotonic() < self._retry_not_before:
+                self._wait_s = self._retry_interval_s
             elif self._state is LeadershipState.FOLLOWER:
                 if self._lock.try_acquire():
                     self._transition(LeadershipState.LEADER, "took the leader lock")
@@ -139,6 +145,7 @@ class LeaderElection:
         self._transition(LeadershipState.FOLLOWER, reason)
         count_error("leadership_lost")
         self._wait_s = self._retry_interval_s * DEPOSED_BACKOFF
+        self._retry_not_before = time.monotonic() + self._wait_s
 
     def _transition(self, state: LeadershipState, reason: str) -> None:
         previous, self._state = self._state, state

@@ -150,3 +150,24 @@ def test_an_unreachable_postgresql_makes_a_follower_not_an_error() -> None:
     finally:
         election.stop()
         engine.dispose()
+
+
+def test_a_leader_deposed_before_a_tick_stays_out_for_its_backoff(tmp_path: Path) -> None:
+    """Seen in the PostgreSQL drill: deposed by the tick thread, it took the lock back at once.
+
+    The election thread was asleep on the leader's short check interval, so its next round came
+    before the backoff and the healthy follower never got the lock.
+    """
+    path = tmp_path / "pump.db.scheduler.lock"
+    election = LeaderElection(
+        FileLeaderLock(path, "deposed"), instance_id="deposed", on_elected=lambda: None, retry_interval_s=60.0,
+        check_interval_s=60.0,
+    )  # fmt: skip
+    assert election.start() is LeadershipState.LEADER  # its thread sleeps 60 s: the rounds below are by hand
+    try:
+        path.unlink()
+        assert not election.confirm()
+        assert election.step() is LeadershipState.FOLLOWER  # within its backoff: no try for the lock
+        assert election.step() is LeadershipState.FOLLOWER
+    finally:
+        election.stop()
