@@ -12,7 +12,6 @@ conversation with the database, while the tick's own notion of now still comes f
 """
 
 import threading
-import time
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -20,6 +19,7 @@ import structlog
 
 from pump_service.metrics import LEADER, count_error
 from pump_service.scheduler.leader import LeaderLock
+from schemas.clock import SystemClock
 
 __all__ = ["DEPOSED_BACKOFF", "LeaderElection", "LeadershipState"]
 
@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 # A leader that just lost its lock waits this many retry intervals before trying again.
 DEPOSED_BACKOFF = 3
+_REAL_TIME = SystemClock()  # the election paces itself in real time (see the module docstring)
 
 
 class LeadershipState(StrEnum):
@@ -82,7 +83,7 @@ class LeaderElection:
             if self._state is LeadershipState.LEADER:
                 if not self._lock.confirm():
                     self._depose("the leader lock was lost (connection gone or lock released)")
-            elif self._state is LeadershipState.FOLLOWER and time.monotonic() < self._retry_not_before:
+            elif self._state is LeadershipState.FOLLOWER and _REAL_TIME.monotonic() < self._retry_not_before:
                 self._wait_s = self._retry_interval_s
             elif self._state is LeadershipState.FOLLOWER:
                 if self._lock.try_acquire():
@@ -145,7 +146,7 @@ class LeaderElection:
         self._transition(LeadershipState.FOLLOWER, reason)
         count_error("leadership_lost")
         self._wait_s = self._retry_interval_s * DEPOSED_BACKOFF
-        self._retry_not_before = time.monotonic() + self._wait_s
+        self._retry_not_before = _REAL_TIME.monotonic() + self._wait_s
 
     def _transition(self, state: LeadershipState, reason: str) -> None:
         previous, self._state = self._state, state
