@@ -17,11 +17,13 @@ from pump_service.persistence.models import Pump
 from pump_service.persistence.rows import clinic_id_of
 from pump_service.persistence.schedule_models import Clinic, ClinicChange, ClinicChangeKind, ClinicHoliday
 from pump_service.services.actor import Actor
+from pump_service.services.held_rows import hold_rows
 from pump_service.settings import Settings
 
 __all__ = [
     "add_holiday",
     "calendar_of",
+    "clinic_by_code",
     "default_clinic",
     "get_clinic",
     "list_holidays",
@@ -32,6 +34,7 @@ __all__ = [
     "settings_of",
 ]
 
+_CLINIC_IDS = "pump_service.clinic_ids"
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -62,7 +65,7 @@ def record_change(
 
 def default_clinic(session: Session, settings: Settings, *, now: datetime, actor: Actor | None = None) -> Clinic:
     """The clinic named by ``settings.clinic_id``, created from the settings the first time."""
-    clinic = session.exec(select(Clinic).where(Clinic.clinic_id == settings.clinic_id)).first()
+    clinic = clinic_by_code(session, settings.clinic_id)
     if clinic is not None:
         return clinic
     who = actor.user if actor else "system"
@@ -118,7 +121,7 @@ def settings_of(clinic: Clinic) -> dict[str, Any]:
 
 def get_clinic(session: Session, clinic_id: str) -> Clinic:
     """Raises: NotFoundError: no such clinic."""
-    clinic = session.exec(select(Clinic).where(Clinic.clinic_id == clinic_id)).first()
+    clinic = clinic_by_code(session, clinic_id)
     if clinic is None:
         raise NotFoundError(f"no clinic {clinic_id}")
     return clinic
@@ -224,7 +227,25 @@ def pump_clinic(session: Session, pump: Pump, settings: Settings) -> Clinic | No
     """The pump's clinic; a pump without one belongs to the station's default clinic, if stored."""
     if pump.clinic_id is not None:
         return session.get(Clinic, pump.clinic_id)
-    return session.exec(select(Clinic).where(Clinic.clinic_id == settings.clinic_id)).first()
+    return clinic_by_code(session, settings.clinic_id)
+
+
+def clinic_by_code(session: Session, clinic_id: str) -> Clinic | None:
+    """The clinic called ``clinic_id``, read once per session: a visit asks for it from billing, zone and booking.
+
+    A clinic's code never changes and its row is never deleted, so the id found stays its id; the
+    row itself is held in the session's identity map (``session.get`` answers from memory).
+    """
+    known: dict[str, int] = session.info.setdefault(_CLINIC_IDS, {})
+    if clinic_id in known:
+        held = session.get(Clinic, known[clinic_id])
+        if held is not None:
+            return held
+    clinic = session.exec(select(Clinic).where(Clinic.clinic_id == clinic_id)).first()
+    if clinic is not None and clinic.id is not None:
+        known[clinic_id] = clinic.id
+        hold_rows(session, clinic)
+    return clinic
 
 
 def pump_zone(session: Session, pump: Pump, settings: Settings) -> ZoneInfo:

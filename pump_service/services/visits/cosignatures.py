@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from pump_service.domain.access import Permission, Role, allows
 from pump_service.domain.findings import NOT_OVERRIDABLE, FindingCode, Override
@@ -27,7 +27,6 @@ from pump_service.errors import AuthenticationError, ConflictError, PermissionDe
 from pump_service.persistence.cosignature_models import Cosignature, CosignatureKind
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Pump
-from pump_service.persistence.visit_models import Visit
 from pump_service.services.accounts.credentials import verify_credentials
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import CosignatureBrief, OverrideEntry, RefillEntry
@@ -176,15 +175,6 @@ def direct_override(entry: OverrideEntry | None, actor: Actor, now: datetime) ->
     return Override(actor.user, actor.role.value, entry.reason, frozenset(entry.codes), None, now)
 
 
-def _judged_at(session: Session, visit_key: str | None, now: datetime) -> datetime:
-    """When validity is judged: a visit already started (the pump maybe written) keeps its start."""
-    if visit_key is not None:
-        visit = session.exec(select(Visit).where(Visit.visit_key == visit_key)).first()
-        if visit is not None and visit.started_at is not None:
-            return visit.started_at
-    return now
-
-
 def resolve_signatures(
     session: Session,
     pump: Pump,
@@ -192,16 +182,19 @@ def resolve_signatures(
     *,
     actor: Actor,
     now: datetime,
-    visit_key: str | None = None,
+    visit_started_at: datetime | None = None,
 ) -> Signatures:
     """Check the request's co-signatures and direct override against the stored ones, in the caller's transaction.
+
+    Validity is judged at ``now``, or at ``visit_started_at`` for a visit already started (the pump
+    maybe written then): a retry does not fail because a signature expired since.
 
     Raises:
         RuleViolationError: a co-signature unknown, for another pump, expired, used, or two overrides.
         PermissionDeniedError: a direct override by a role that may not override, or a co-signature
             signed by the acting user.
     """
-    at = _judged_at(session, visit_key, now)
+    at = visit_started_at or now
     override = direct_override(entry.override, actor, now)
     checks: list[SecondCheck] = []
     briefs: list[CosignatureBrief] = []

@@ -32,6 +32,7 @@ from pump_service.persistence import repositories as repo
 from pump_service.persistence.models import ConditionPeriodRow, DeviceLogRecord, Pump, Refill, RefillComponent
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import RefillEntry, RefillResult
+from pump_service.services.held_rows import hold_rows
 from pump_service.services.pumps.registry import get_pump
 from pump_service.services.pumps.state import pump_id_of, snapshot_of
 from pump_service.services.scheduling.booking import book_next_refill, complete_appointment
@@ -268,6 +269,7 @@ def store_refill(
         session, pump, due=plan.due, forecast=plan.forecast, settings=settings, actor=actor, now=now
     )
     refill.booked_appointment_id = booked.id
+    hold_rows(session, booked)  # the result shows it: answered from memory, not read again
     session.add(refill)
     # The pump's new state is set after the bookings' flushes: its row is written once, below.
     pump.last_fill_at = entry.performed_at

@@ -90,7 +90,7 @@ from schemas.status import PumpStatus
 __all__ = ["complete_visit", "plan_visit"]
 
 
-def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
+def _rx_changed(session: Session, pump: Pump, entry: RefillEntry, visit: Visit | None) -> bool:
     """Whether the request writes a new prescription; refuses one the pump or the protocol cannot take."""
     if entry.prescription is None:
         return False
@@ -100,7 +100,6 @@ def _rx_changed(session: Session, pump: Pump, entry: RefillEntry) -> bool:
     check_prescription_fits(pump, entry.prescription)
     # A retry of a visit that already wrote its prescription (an interrogation since may have
     # stored it as the one in force) is still the reprogramming it started as.
-    visit = session.exec(select(Visit).where(Visit.visit_key == refill_key(pump.serial, entry)[0])).first()
     if visit is not None and isinstance(visit.facts.get("rx_changed"), bool):
         return bool(visit.facts["rx_changed"])
     return prescription_differs(session, pump, entry.prescription)
@@ -114,6 +113,7 @@ class _Planned:
     rx_changed: bool
     signatures: Signatures
     charges: ChargeSet | None  # computed with the plan; None: a pump without a patient (not billed)
+    visit: Visit | None  # the visit row as the plan found it (None: this is the visit's first attempt)
 
 
 def _plan(session: Session, req: VisitRequest, pump: Pump) -> _Planned:
@@ -128,14 +128,16 @@ def _plan(session: Session, req: VisitRequest, pump: Pump) -> _Planned:
     """
     hold_pump_rows(session, pump)
     expected = req.entry.expected_pump_version
-    started = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first() is not None
-    if expected is not None and expected != pump.version and not started:  # a retry of this form's visit
+    visit = _visit_row(session, req.visit_key)
+    if expected is not None and expected != pump.version and visit is None:  # a retry of this form's visit
         raise ConflictError(
             f"pump {req.serial} changed since the form was loaded (version {expected} -> {pump.version}): "
             "nothing was written; reload the visit"
         )
-    signatures = resolve_signatures(session, pump, req.entry, actor=req.actor, now=req.now, visit_key=req.visit_key)
-    rx_changed = _rx_changed(session, pump, req.entry)
+    signatures = resolve_signatures(
+        session, pump, req.entry, actor=req.actor, now=req.now, visit_started_at=visit.started_at if visit else None
+    )
+    rx_changed = _rx_changed(session, pump, req.entry, visit)
     if rx_changed:
         _require_prescriber(req.actor, req.serial)
     plan = plan_for(
@@ -168,7 +170,11 @@ def _plan(session: Session, req: VisitRequest, pump: Pump) -> _Planned:
         prescription_changed=rx_changed,
         analysis_done=pump.family is PumpFamily.PROGRAMMABLE,  # the visit interrogates it
     )
-    return _Planned(plan, rx_changed, signatures, charges)
+    return _Planned(plan, rx_changed, signatures, charges, visit)
+
+
+def _visit_row(session: Session, visit_key: str) -> Visit | None:
+    return session.exec(select(Visit).where(Visit.visit_key == visit_key)).first()
 
 
 def _require_prescriber(actor: Actor, serial: str) -> None:
@@ -244,7 +250,9 @@ def complete_visit(
             # No device to write: planned and stored in this one transaction, on the pump locked
             # above, so nothing billing reads changed since the plan: its charges are stored as computed.
             plan.require_committable()
-            stored = _store_visit(session, pump, req, plan, signatures, rx_changed=False, charges=planned)
+            stored = _store_visit(
+                session, pump, req, plan, signatures, rx_changed=False, charges=planned, visit=planned.visit
+            )
     if stored is not None:
         crashpoint("after_commit")
         return stored
@@ -350,6 +358,7 @@ def _commit(
             read_at=read_at,
             extra_findings=extra_findings,
             simulated=simulated,
+            visit=_visit_row(session, req.visit_key),
         )
     crashpoint("after_commit")
     return result
@@ -368,11 +377,13 @@ def _store_visit(
     extra_findings: tuple[Finding, ...] = (),
     simulated: bool = False,
     charges: _Planned | None = None,
+    visit: Visit | None = None,
 ) -> RefillResult:
     """Store the plan on the locked ``pump`` (the version it was planned from) in the caller's transaction.
 
     ``charges``: the plan's charges, still valid (planned in this transaction); else computed again
     from the stored refill (a programmable visit, planned before the device was written).
+    ``visit``: the visit's row as read in this transaction (None: not stored yet).
     """
     entry, actor, now = req.entry, req.actor, req.now
     refill = store_refill(
@@ -426,14 +437,15 @@ def _store_visit(
         session.add(refill)
     if status is not None:
         store_status(session, pump, status, read_at=read_at or now, settings=req.settings, actor=actor, replan=False)
-    _mark_committed(session, pump, req, refill.id, simulated=simulated)
+    _mark_committed(session, pump, req, visit, refill.id, simulated=simulated)
     session.flush()
     crashpoint("mid_commit")
     return refill_result(session, refill)
 
 
-def _mark_committed(session: Session, pump: Pump, req: VisitRequest, refill_id: int | None, *, simulated: bool) -> None:
-    visit = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first()
+def _mark_committed(
+    session: Session, pump: Pump, req: VisitRequest, visit: Visit | None, refill_id: int | None, *, simulated: bool
+) -> None:
     if visit is None:
         visit = Visit(
             visit_key=req.visit_key,
