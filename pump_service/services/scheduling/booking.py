@@ -192,7 +192,9 @@ def book_next_refill(
     pump_id = pump_id_of(pump)
     latest_at = forecast.low_reservoir_at or forecast.empty_at
     clinic = _clinic_of(session, pump, settings, actor, now)
-    calendar = calendar_of(session, clinic)
+    # Held before the pump's booking is read, also when it is kept: a calendar change (a day
+    # closed, new hours) moving that booking meanwhile would otherwise be overwritten by this one.
+    calendar = _calendar_for_booking(session, clinic)
     current = active_appointment(session, pump_id)
     grace = timedelta(hours=settings.overdue_grace_hours)
     if current is not None and _still_fits(current, calendar, due.due_at, latest_at, now, grace):
@@ -214,6 +216,7 @@ def book_next_refill(
             reason=due.reason.value,
             actor=actor,
             now=now,
+            calendar_held=True,
         )
     pump.clinic_id = clinic.id
     pump.next_due_at = due.due_at
@@ -236,10 +239,13 @@ def _book(
     now: datetime,
     avoid: tuple[date, int] | None = None,
     avoid_day: date | None = None,
+    calendar_held: bool = False,
 ) -> Appointment:
+    """Book the best free slot for ``target_at`` (``calendar_held``: the caller holds ``calendar`` as now stored)."""
     clinic_id = clinic_id_of(clinic)
     pump_id = pump_id_of(pump)
-    calendar = _calendar_for_booking(session, clinic, calendar)
+    if not calendar_held:
+        calendar = _calendar_for_booking(session, clinic, calendar)
     search = _SlotSearch(clinic_id, calendar, target_at, latest_at, now, avoid, avoid_day)
     choice = search.choose(session)
     # Two stations booking at once must not take the same slot: the one that claims it second
@@ -283,15 +289,17 @@ def _book(
     return appointment
 
 
-def _calendar_for_booking(session: Session, clinic: Clinic, calendar: ClinicCalendar) -> ClinicCalendar:
+def _calendar_for_booking(
+    session: Session, clinic: Clinic, calendar: ClinicCalendar | None = None
+) -> ClinicCalendar:
     """The clinic's calendar as it stands once no change of it is under way (PostgreSQL: read again).
 
     The calendar was read earlier in the visit; a change of the clinic's hours committed since then
     would otherwise book a slot from the old hours after the change rechecked every booking.
     """
     hold_calendar(session, clinic_id_of(clinic))
-    if not takes_row_locks(session):
-        return calendar  # SQLite: this transaction has held the whole database since it began
+    if not takes_row_locks(session):  # SQLite: this transaction has held the whole database since it began
+        return calendar if calendar is not None else calendar_of(session, clinic)
     session.flush()
     session.refresh(clinic)
     return calendar_of(session, clinic)
@@ -320,6 +328,8 @@ def complete_appointment(session: Session, pump: Pump, refill_id: int, *, actor:
     """
     pump_id = pump_id_of(pump)
     refill = get_stored(session, Refill, refill_id, referenced_by=f"pump {pump.serial}")
+    if pump.clinic_id is not None:  # before its bookings are read: a day closed meanwhile moves them first
+        hold_calendar(session, pump.clinic_id)
     booked = session.exec(
         select(Appointment)
         .where(Appointment.pump_id == pump_id, Appointment.status == AppointmentStatus.BOOKED)

@@ -11,7 +11,7 @@ instead of recording it twice, and reusing a key for different content is a conf
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import Session
@@ -44,6 +44,7 @@ from schemas.drug_catalogue import get_drug
 from schemas.pump import PumpFamily
 
 __all__ = [
+    "PreparedRows",
     "fill_request_of",
     "plan_for",
     "planned_component_rows",
@@ -210,6 +211,14 @@ def planned_component_rows(plan: RefillPlan, entry: RefillEntry, refill_id: int 
     return [_component_row(refill_id, planned, entry) for planned in plan.components]
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedRows:
+    """The rows of a plan built once, before storing (billing reads them): stored as they are."""
+
+    refill: Refill
+    components: list[RefillComponent]
+
+
 def store_refill(
     session: Session,
     pump: Pump,
@@ -221,17 +230,27 @@ def store_refill(
     now: datetime,
     extra_findings: Sequence[Finding] = (),
     signatures: Signatures | None = None,
+    prepared: PreparedRows | None = None,
 ) -> Refill:
     """Write ``plan`` in the caller's transaction and return the refill row (flushed, not committed).
 
     The caller has checked that the plan is committable and that ``pump`` (locked) is the version
     the plan was made from. ``signatures`` are stored with the refill and spent by it.
+    ``prepared``: the rows :func:`refill_row` and :func:`planned_component_rows` built from this same
+    plan in this transaction (not added to a session); None: built here, with ``extra_findings``.
 
     Raises:
         ConflictError: a co-signature was spent by another refill meanwhile.
     """
     pump_id = pump_id_of(pump)
-    refill = refill_row(pump, plan, entry, actor=actor, now=now, extra_findings=extra_findings)
+    if prepared is not None and extra_findings:
+        raise ValueError("prepared rows carry the plan's findings only: build them with the extra findings")
+    if prepared is None:
+        prepared = PreparedRows(
+            refill_row(pump, plan, entry, actor=actor, now=now, extra_findings=extra_findings),
+            planned_component_rows(plan, entry),
+        )
+    refill = prepared.refill
     if signatures is not None:
         refill.cosignatures = signatures.record()
     assessment, override = plan.assessment, plan.request.override
@@ -242,7 +261,9 @@ def store_refill(
         raise ConflictError("the refill was not stored")
     if signatures is not None:
         spend_signatures(session, signatures, refill_id, now)
-    session.add_all(planned_component_rows(plan, entry, refill_id))
+    for component in prepared.components:
+        component.refill_id = refill_id
+    session.add_all(prepared.components)
     if pump.family == PumpFamily.CONSTANT_FLOW:
         _record_viscosity_change(session, pump_id, plan, actor, now)
     session.add(

@@ -66,6 +66,7 @@ from pump_service.services.visits.device_writes import (
 )
 from pump_service.services.visits.interrogation import log_cursor, store_log_entries, store_status
 from pump_service.services.visits.refill_record import (
+    PreparedRows,
     plan_for,
     planned_component_rows,
     refill_key,
@@ -114,6 +115,7 @@ class _Planned:
     signatures: Signatures
     charges: ChargeSet | None  # computed with the plan; None: a pump without a patient (not billed)
     visit: Visit | None  # the visit row as the plan found it (None: this is the visit's first attempt)
+    rows: PreparedRows  # the refill's rows as billed: stored as they are when nothing changed since
 
 
 def _plan(session: Session, req: VisitRequest, pump: Pump) -> _Planned:
@@ -158,11 +160,14 @@ def _plan(session: Session, req: VisitRequest, pump: Pump) -> _Planned:
             syringe_resolution_ml=req.entry.syringe_resolution_ml,
         )
     )
+    rows = PreparedRows(
+        refill_row(pump, plan, req.entry, actor=req.actor, now=req.now), planned_component_rows(plan, req.entry)
+    )
     charges = plan_visit_charges(
         session,
         visit_key=req.visit_key,
-        refill=refill_row(pump, plan, req.entry, actor=req.actor, now=req.now),
-        components=planned_component_rows(plan, req.entry),
+        refill=rows.refill,
+        components=rows.components,
         pump=pump,
         entry=req.entry,
         settings=req.settings,
@@ -170,7 +175,7 @@ def _plan(session: Session, req: VisitRequest, pump: Pump) -> _Planned:
         prescription_changed=rx_changed,
         analysis_done=pump.family is PumpFamily.PROGRAMMABLE,  # the visit interrogates it
     )
-    return _Planned(plan, rx_changed, signatures, charges, visit)
+    return _Planned(plan, rx_changed, signatures, charges, visit, rows)
 
 
 def _visit_row(session: Session, visit_key: str) -> Visit | None:
@@ -396,6 +401,7 @@ def _store_visit(
         now=now,
         extra_findings=extra_findings,
         signatures=signatures,
+        prepared=charges.rows if charges is not None else None,
     )
     refill.simulated = simulated
     if entry.prescription is not None and rx_changed:
