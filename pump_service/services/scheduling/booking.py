@@ -289,9 +289,7 @@ def _book(
     return appointment
 
 
-def _calendar_for_booking(
-    session: Session, clinic: Clinic, calendar: ClinicCalendar | None = None
-) -> ClinicCalendar:
+def _calendar_for_booking(session: Session, clinic: Clinic, calendar: ClinicCalendar | None = None) -> ClinicCalendar:
     """The clinic's calendar as it stands once no change of it is under way (PostgreSQL: read again).
 
     The calendar was read earlier in the visit; a change of the clinic's hours committed since then
