@@ -21,6 +21,7 @@ __all__ = [
     "DELIVERIES",
     "DUE_DECIDED",
     "ERRORS",
+    "HTTP_PROBLEMS",
     "LEADER",
     "REFILLS_RECORDED",
     "REGISTRY",
@@ -42,6 +43,11 @@ DELIVERIES = Counter(
 )
 REFILLS_RECORDED = Counter("pump_refills_recorded", "Refills committed by this process")
 ERRORS = Counter("pump_errors", "Errors the service caught and carried on from, by kind", ["kind"])
+HTTP_PROBLEMS = Counter(
+    "pump_http_problems",
+    "Problem responses answered, by HTTP status and problem kind (a 4xx is the client's, a 5xx the service's)",
+    ["status", "kind"],
+)
 LEADER = Gauge("pump_scheduler_leader", "1 while this process leads the scheduler, else 0")
 
 _PENDING_REFILLS = "pump_metrics_new_refills"

@@ -13,6 +13,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from pump_service.metrics import HTTP_PROBLEMS
+
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "Problem",
@@ -81,7 +83,8 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    """An ``application/problem+json`` response; ``extra`` adds kind-specific members."""
+    """An ``application/problem+json`` response; ``extra`` adds kind-specific members. Counted in ``/metrics``."""
+    HTTP_PROBLEMS.labels(status=str(status), kind=kind.value).inc()
     body: dict[str, Any] = {"type": kind.urn, "title": title, "status": status, "detail": detail}
     if errors is not None:
         body["errors"] = [

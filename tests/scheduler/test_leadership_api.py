@@ -86,6 +86,23 @@ def test_metrics_count_ticks_decisions_and_committed_refills_without_patient_dat
     assert grew("pump_scheduler_due_decided_total", kind="reminder") == 2
     assert grew("pump_refills_recorded_total") == 1
     assert ("pump_scheduler_leader", ()) in after
+    assert grew("pump_http_problems_total", status="404", kind="not-found") == 0
     assert "P-77" not in response.text
     assert "HAI-77" not in response.text
     assert "/metrics" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_metrics_count_problem_responses_by_status_and_kind(client: TestClient) -> None:
+    before = _samples(client)
+    assert client.get("/pumps/NO-SUCH-PUMP").status_code == 404
+    assert client.post("/patients", json={"patient_ref": "P-78", "body_mass_kg": "70 lb/s"}).status_code == 422
+    assert client.post("/patients", json={"patient_ref": "P-79", "body_mass_kg": "70 kg"}).status_code == 201
+    after = _samples(client)
+
+    def grew(status: str, kind: str) -> float:
+        key = ("pump_http_problems_total", (("kind", kind), ("status", status)))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("404", "not-found") == 1
+    assert sum(grew("422", kind) for kind in ("validation", "rule-violation")) == 1
+    assert not any(name == "pump_http_problems_total" and ("status", "201") in labels for name, labels in after)
