@@ -4,6 +4,7 @@ SQLite returns naive datetimes and would silently store a naive local time; this
 naive values on write and attaches UTC on read, so the rest of the code only ever sees aware UTC.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -27,6 +28,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"refusing to store naive datetime {value.isoformat()}")
         return value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, one C-level ``isoformat`` per value instead of three Python steps.
+
+        It writes exactly what SQLAlchemy's SQLite ``DATETIME`` writes for the UTC value
+        (``YYYY-MM-DD HH:MM:SS.ffffff``), so stored values compare as before; a log page binds two
+        datetimes a row, and this was a fifth of an ingest's time. Other backends keep the driver's.
+        """
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: Any) -> str | None:
+            if value is None:
+                return None
+            if not isinstance(value, datetime):
+                raise TypeError(f"a UTCDateTime column takes a datetime, not {type(value).__name__}")
+            offset = value.utcoffset()
+            if offset is None:
+                raise ValueError(f"refusing to store naive datetime {value.isoformat()}")
+            utc = value.replace(tzinfo=None) - offset if offset else value.replace(tzinfo=None)
+            return utc.isoformat(sep=" ", timespec="microseconds")
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

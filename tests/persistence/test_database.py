@@ -3,11 +3,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, func, insert, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import StatementError
 
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.models import Patient
+from pump_service.persistence.types import UTCDateTime
 
 
 @pytest.mark.sqlite_only("WAL and foreign_keys are SQLite PRAGMAs")
@@ -75,3 +79,29 @@ def test_concurrent_read_then_write_loses_no_update(tmp_path: Path) -> None:
     engine.dispose()
     assert errors == []
     assert sorted(values) == list(range(1, 161))
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1900, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+        max_value=datetime(2200, 1, 1),  # noqa: DTZ001
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=45))]),
+    )
+)
+def test_the_sqlite_datetime_binding_writes_what_sqlalchemy_writes_for_the_utc_value(moment: datetime) -> None:
+    dialect = sqlite.dialect()
+    fast = UTCDateTime().bind_processor(dialect)
+    reference = sqlite.DATETIME().bind_processor(dialect)
+    assert fast is not None
+    assert reference is not None
+    assert fast(moment) == reference(moment.astimezone(UTC))
+    assert fast(None) is None
+
+
+def test_the_sqlite_datetime_binding_refuses_naive_values_and_non_datetimes() -> None:
+    fast = UTCDateTime().bind_processor(sqlite.dialect())
+    assert fast is not None
+    with pytest.raises(ValueError, match="naive"):
+        fast(datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+    with pytest.raises(TypeError, match="takes a datetime"):
+        fast("2026-01-01 00:00:00")
