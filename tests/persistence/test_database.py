@@ -91,7 +91,7 @@ def test_concurrent_read_then_write_loses_no_update(tmp_path: Path) -> None:
 def test_the_sqlite_datetime_binding_writes_what_sqlalchemy_writes_for_the_utc_value(moment: datetime) -> None:
     dialect = sqlite.dialect()
     fast = UTCDateTime().bind_processor(dialect)
-    reference = sqlite.DATETIME().bind_processor(dialect)
+    reference = sqlite.DATETIME().bind_processor(dialect)  # type: ignore[no-untyped-call]
     assert fast is not None
     assert reference is not None
     assert fast(moment) == reference(moment.astimezone(UTC))
