@@ -26,7 +26,6 @@ from pump_service.services.scheduling.channels import WebhookChannel
 from pump_service.services.scheduling.delivery import due_deliveries
 from pump_service.services.scheduling.notifications import find_due, record_due
 from pump_service.settings import Settings
-from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
 from tests.charge_support import bill_refill, billed_body, register_hai
 from tests.reliability.leader_drill import CLOCK, add_due_items, fresh_database, wait_for
 from tests.support import T0
@@ -35,15 +34,6 @@ pytestmark = pytest.mark.postgres
 ITEMS = 50
 MAX_AGE = timedelta(hours=72)
 UNUSED_HOOK = "http://127.0.0.1:9/hook"  # nothing is sent in these tests
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    try:
-        with throwaway_postgres() as url:
-            yield url
-    except PostgresUnavailableError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture
