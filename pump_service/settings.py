@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     notify_webhook_url: str | None = Field(None, description="http(s) endpoint that receives notifications as JSON")
     notify_webhook_timeout_s: float = Field(10.0, gt=0)
     notify_max_age_hours: float = Field(72.0, gt=0, description="older open notifications are not sent")
+    delivery_claim_s: float = Field(
+        900.0,
+        ge=30,
+        le=86_400,
+        description="seconds a dispatcher holds a notification or charge it is sending; a dead one's is retried after",
+    )
 
     # Accounts and sign-in (services/accounts). Limits are generous for a shift, strict for a walk-away.
     session_idle_minutes: float = Field(30.0, gt=0, le=24 * 60, description="a login session unused this long ends")

@@ -3,6 +3,7 @@
 import json
 import threading
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -77,12 +78,15 @@ class Receiver:
     def __init__(self) -> None:
         self.statuses: list[int] = []
         self.bodies: list[tuple[str, bytes]] = []  # (content type, body) of each POST
+        self.on_post: Callable[[], None] | None = None  # runs while the sender waits for the answer
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 receiver.bodies.append((self.headers["Content-Type"], self.rfile.read(length)))
+                if receiver.on_post is not None:
+                    receiver.on_post()
                 self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -56,7 +56,7 @@ def charge_dispatch_work(
         now = clock.now()
         with as_scheduler(settings, clock):
             with transaction(engine) as session:
-                due = due_charges(session, now=now)
+                due = due_charges(session, now=now, claim_s=settings.delivery_claim_s)
             if not due.events:
                 return DispatchReport()
             outcomes = deliver(due.events, target, now=now, attempts=due.attempts, policy=policy, send=send)

@@ -61,7 +61,9 @@ def notification_dispatch_work(
         now = clock.now()
         with as_scheduler(settings, clock):
             with transaction(engine) as session:
-                snapshot = due_deliveries(session, configured, now=now, max_age=max_age)
+                snapshot = due_deliveries(
+                    session, configured, now=now, max_age=max_age, claim_s=settings.delivery_claim_s
+                )
             results = send_due(snapshot.deliveries, configured, now=now) if snapshot.deliveries else []
             with transaction(engine) as session:
                 report = record_attempts(

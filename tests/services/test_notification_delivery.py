@@ -6,7 +6,7 @@ the backoff runs in virtual time; what goes out names the patient only by ``pati
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +385,18 @@ def test_recipients_follow_kind_then_level_then_default_and_channels_come_from_s
         WebhookChannel("ftp://example")
     with pytest.raises(ValueError, match="e-mail address"):
         _settings(tmp_path, notify_email_to={"*": ["not an address"]})
+
+
+def test_a_delivery_being_sent_is_claimed_for_the_configured_time(
+    tmp_path: Path, engine: Engine, actor: Actor, receiver: Receiver
+) -> None:
+    """While the webhook is being called, the row is claimed for ``delivery_claim_s``: no one else sends it."""
+    settings = _settings(tmp_path, notify_webhook_url=receiver.url, reminder_days=[1], delivery_claim_s=120)
+    _booked(engine, settings, actor)
+    seen: list[datetime | None] = []
+    receiver.on_post = lambda: seen.extend(row.next_attempt_at for row in _deliveries(engine))
+    clock = FixedClock(DAY_BEFORE)
+    RefillScheduler(engine, settings, clock, extra_work=(notification_dispatch_work(engine, settings, clock),)).tick()
+    assert seen == [DAY_BEFORE + timedelta(seconds=120)]
+    [row] = _deliveries(engine)
+    assert row.state == "delivered"
