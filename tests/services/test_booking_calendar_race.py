@@ -8,7 +8,6 @@ pump's only booking then aimed at a latest date the pump no longer had.
 """
 
 import threading
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -28,11 +27,13 @@ from pump_service.services.scheduling.clinics import default_clinic
 from pump_service.services.scheduling.replanning import replan_from_reading
 from pump_service.services.visits.refill_record import record_refill
 from pump_service.settings import Settings
+from schemas.clock import SystemClock
 from tests.support import T0, fudr_refill
 
 ACTOR = Actor(user="nurse-race", station_id="race-station")
 MANAGER = Actor(user="manager-race", station_id="office")
 WAIT_S = 20.0
+CLOCK = SystemClock()  # two real threads and a real server: real time, bounded
 
 
 def _station(database_url: str) -> tuple[Settings, Engine]:
@@ -113,11 +114,11 @@ def test_a_day_closed_while_a_replan_keeps_its_booking_moves_it_with_the_new_for
     moved: list[Any] = []
     closer = threading.Thread(target=closing, args=(moved,))
     closer.start()
-    deadline = time.monotonic() + WAIT_S
+    deadline = CLOCK.monotonic() + WAIT_S
     while not _waiting_on_a_lock(engine):  # the closing has reached one of the replan's locks
         assert not errors, errors
-        assert time.monotonic() < deadline, "the day's closing never waited for the replan"
-        time.sleep(0.05)
+        assert CLOCK.monotonic() < deadline, "the day's closing never waited for the replan"
+        CLOCK.sleep(0.05)
     release.set()
     replanner.join(WAIT_S)
     closer.join(WAIT_S)
