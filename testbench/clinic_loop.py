@@ -133,7 +133,7 @@ class _Loop:
             self.service, truth.plan, truth.pump, key=key, max_attempts=self.config.max_visit_attempts
         )
         self.tally.visit_attempts += outcome.attempts
-        truth.visited(now, outcome.finding_codes, scored=scored)
+        truth.visited(now, outcome, scored=scored)
         if scored:
             self.tally.finding_counts.update(outcome.finding_codes)
         if scored and outcome.hard_stop:

@@ -55,6 +55,9 @@ class VisitOutcome:
     hard_stop: bool  # the visit met a hard stop (overridden or not)
     overridden: bool
     attempts: int
+    returned_ml: float = 0.0  # what the syringe showed (the service judges this)
+    true_residual_ml: float = 0.0  # what the reservoir really held before the aspiration (the truth scores this)
+    fill_ml: float = 0.0  # what the nurse injected (0 when nothing was recorded)
 
 
 def _fill_volume_ml(plan: PatientPlan, capacity_ml: float, left_ml: float) -> float:
@@ -148,5 +151,15 @@ def perform_visit(
         _put_in(pump, fill_ml)
     else:
         _put_in(pump, aspiration.removed_ml)  # the old fill goes back: nothing was recorded
-        result = None
-    return VisitOutcome(status, result, tuple(dict.fromkeys(codes)), hard_stop, overridden, attempts)
+        result, fill_ml = None, 0.0
+    return VisitOutcome(
+        status,
+        result,
+        tuple(dict.fromkeys(codes)),
+        hard_stop,
+        overridden,
+        attempts,
+        returned_ml=aspiration.measured_ml,
+        true_residual_ml=aspiration.removed_ml + aspiration.left_in_pump_ml,
+        fill_ml=fill_ml,
+    )

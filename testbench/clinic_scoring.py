@@ -151,4 +151,6 @@ def score_run(config: ClinicConfig, engine: Engine, tally: LoopTally, *, databas
         wall_s=round(wall_s, 3),
         simulated_pump_days_per_s=round(patients * config.days / wall_s, 1) if wall_s > 0 else 0.0,
         samples=tuple(_trace(t, start) for t in truths if t.traced),
+        false_alarm_causes=tuple(sorted(sum((t.false_alarm_causes for t in truths), Counter()).items())),
+        faults_not_measurable=sum(t.faults_not_measurable() for t in truths),
     )

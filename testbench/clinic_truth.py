@@ -9,6 +9,7 @@ the calendar could not place in time), or else by the forecast.
 """
 
 import copy
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,8 +17,9 @@ from enum import StrEnum
 from schemas.pump import PumpFamily
 from simulators.constant_flow import PumpEventKind, SimulatedConstantFlowPump
 from simulators.programmable import SimulatedProgrammablePump
-from simulators.pump_faults import PocketFill, PumpFault
-from testbench.clinic_nurse import SimulatedPump
+from simulators.pump_faults import Occlusion, PocketFill, PumpFault
+from testbench.clinic_effects import Baselines, Contributions, detectable_ml
+from testbench.clinic_nurse import SimulatedPump, VisitOutcome
 from testbench.clinic_population import Attendance, PatientPlan, fault_kind
 from testbench.score import FaultOutcome, Incident, IncidentCause, IncidentKind
 
@@ -34,6 +36,8 @@ DETECTION_CODES = frozenset(
         "pocket_fill_warning",
         "pocket_fill_suspected",
         "implausible_flow",
+        # nothing came back from a pump that should hold a residual: the pump ran dry or the fill went astray
+        "needle_placement_unconfirmed",
     }
 )
 
@@ -56,8 +60,18 @@ class Note:
 class _Fault:
     fault: PumpFault
     effective_at: datetime | None  # a pocket fill takes effect at the fill that used it
-    next_visit_at: datetime | None = None
+    next_visit_at: datetime | None = None  # the visit that judged it: the first that flagged it, or could have
     flagged_codes: tuple[str, ...] = ()
+    explanation: str = ""  # why a judged fault went unflagged, or why it was never measurable
+
+    def in_effect(self, since: datetime, at: datetime) -> bool:
+        """Whether it changed the delivery between the fill at ``since`` and the visit at ``at``."""
+        if self.effective_at is None or self.effective_at >= at:
+            return False
+        if isinstance(self.fault, PocketFill):  # it took one fill: only the interval after that fill
+            return self.effective_at >= since
+        end = self.fault.end_at if isinstance(self.fault, Occlusion) else None
+        return end is None or end > since
 
 
 @dataclass
@@ -81,7 +95,11 @@ class PumpTruth:
     fractions: list[float] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     false_alarms: int = 0
+    false_alarm_causes: Counter[str] = field(default_factory=Counter)
     faults: list[_Fault] = field(default_factory=list)
+    baselines: Baselines | None = None  # constant-flow: the counterfactual twins since the last fill
+    pocket_ml: float = 0.0  # what the last fill put into the pocket
+    last_outcome: VisitOutcome | None = None
 
     def __post_init__(self) -> None:
         self.faults = [_Fault(f, None if isinstance(f, PocketFill) else f.start_at) for f in self.plan.faults]
@@ -98,27 +116,88 @@ class PumpTruth:
     def note(self, kind: NoteKind, at: datetime) -> None:
         self.notes.append(Note(kind, at))
 
-    def visited(self, at: datetime, codes: tuple[str, ...], *, scored: bool) -> None:
-        """A visit (recorded or not) showed ``codes``: faults flagged, or a false alarm."""
-        flagged = tuple(sorted(DETECTION_CODES.intersection(codes)))
-        active = [f for f in self.faults if f.effective_at is not None and f.effective_at < at]
+    def visited(self, at: datetime, outcome: VisitOutcome, *, scored: bool) -> None:
+        """A visit (recorded or not) showed ``outcome``'s findings: faults flagged, or a false alarm.
+
+        A fault is judged at the first visit that flagged it or whose return it measurably changed
+        (:mod:`testbench.clinic_effects`); one that started too late in an interval to move the
+        return waits for the next visit. A flag with no fault in effect is a false alarm, counted
+        by its main cause (flow spread, a fever or flight, the syringe's rounding).
+        """
+        self.last_outcome = outcome
+        flagged = tuple(sorted(DETECTION_CODES.intersection(outcome.finding_codes)))
+        since = self.last_fill_at or self.start_at
+        active = [f for f in self.faults if f.in_effect(since, at)]
+        parts = self._contributions(at, outcome)
+        threshold = self._detectable_ml(since, at)
         for fault in active:
-            if fault.next_visit_at is None:
+            if fault.next_visit_at is not None:
+                continue
+            # A programmable pump's only injected fault is a pocket fill: it moved the return by its share.
+            moved = abs(parts.faults_ml) if parts is not None else self.pocket_ml
+            if flagged or moved > threshold:
                 fault.next_visit_at, fault.flagged_codes = at, flagged
+                fault.explanation = "" if flagged else self._why_missed(at, parts, threshold)
+            else:
+                fault.explanation = (
+                    f"not measurable by day {(at - self.start_at) / DAY:.1f}: it moved the return "
+                    f"{moved:.2f} mL, the check sees {threshold:.2f} mL"
+                )
         if scored and flagged and not active:
             self.false_alarms += 1
+            self.false_alarm_causes[self._false_alarm_cause(since, at, parts)] += 1
+
+    def _contributions(self, at: datetime, outcome: VisitOutcome) -> Contributions | None:
+        if self.baselines is None:
+            return None
+        return self.baselines.at_visit(at, true_ml=outcome.true_residual_ml, measured_ml=outcome.returned_ml)
+
+    def _detectable_ml(self, since: datetime, at: datetime) -> float:
+        model = self.pump.model
+        return detectable_ml(
+            constant_flow=self.plan.family is PumpFamily.CONSTANT_FLOW,
+            days=(at - since) / DAY,
+            labelled_rate_ml_per_day=self.plan.rate_ml_per_day,
+            pocket_threshold_ml=model.pocket_fill_threshold_ml,
+        )
+
+    def _episodes(self, since: datetime, at: datetime) -> tuple[str, ...]:
+        kinds = {e.kind for e in self.plan.timeline.episodes if e.end_at > since and e.start_at < at}
+        return tuple(sorted(kinds))
+
+    def _why_missed(self, at: datetime, parts: Contributions | None, threshold: float) -> str:
+        what = parts.describe() if parts is not None else "no counterfactual"
+        day = (at - self.start_at) / DAY
+        return f"measurable at day {day:.1f} (the check sees {threshold:.2f} mL) but not flagged: {what}"
+
+    def _false_alarm_cause(self, since: datetime, at: datetime, parts: Contributions | None) -> str:
+        if parts is None:
+            return "programmable_register"
+        return parts.main_cause(self._episodes(since, at))
 
     def filled(self, at: datetime, *, scored: bool) -> None:
         """A refill was recorded at ``at`` and the new fill injected: close the interval, predict the next."""
         if self.last_fill_at is not None:
             self._close(at, refilled=True)
-        for fault in self.faults:  # a pending pocket fill took this fill
+        # One pending pocket fill takes this fill, the first in order (as the simulator's pocket_share picks it);
+        # a second one waits for the next fill.
+        for fault in self.faults:
             if isinstance(fault.fault, PocketFill) and fault.effective_at is None and fault.fault.start_at <= at:
                 fault.effective_at = at
+                break
         if scored:
             self.refills.append(at)
         self.last_fill_at, self.notes = at, []
         self.alarm_at, self.dry_at = self._predict(at)
+        self.pocket_ml = self._pocket_of_fill(at)
+        if isinstance(self.pump, SimulatedConstantFlowPump):
+            self.baselines = Baselines(self.pump, self.pocket_ml)
+
+    def _pocket_of_fill(self, at: datetime) -> float:
+        fill = self.last_outcome.fill_ml if self.last_outcome is not None else 0.0
+        return sum(
+            f.fault.fraction * fill for f in self.faults if isinstance(f.fault, PocketFill) and f.effective_at == at
+        )
 
     def finish(self, at: datetime) -> None:
         """The run ends: an alarm or a dry pump in the open interval still counts."""
@@ -199,9 +278,14 @@ class PumpTruth:
                     injected_day=round((f.effective_at - self.start_at) / DAY, 3),
                     detected_day=None if detected is None else round((detected - self.start_at) / DAY, 3),
                     finding_codes=f.flagged_codes,
+                    explanation=f.explanation,
                 )
             )
         return outcomes
+
+    def faults_not_measurable(self) -> int:
+        """Faults in effect that no visit before the end could have seen (they moved no return enough)."""
+        return sum(1 for f in self.faults if f.effective_at is not None and f.next_visit_at is None and f.explanation)
 
     @property
     def family(self) -> PumpFamily:

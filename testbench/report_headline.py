@@ -77,11 +77,17 @@ def _fault_rows(score: ClinicScore) -> list[HeadlineRow]:
             "Injected faults detected at the next visit", value, "100%", _judge(score.detection_rate >= 1.0)
         )
     days = "—" if score.mean_days_to_detection is None else f"{score.mean_days_to_detection:.1f} d"
+    causes = ", ".join(f"{cause} {count:,}" for cause, count in score.false_alarm_causes)
+    alarms = f"{score.false_alarms:,}" + (f" ({causes})" if causes else "")
     return [
         rate,
         HeadlineRow("Mean time from fault to detection", days, "", Verdict.NOT_JUDGED),
+        HeadlineRow("False alarms (a fault flagged on a pump that had none), by cause", alarms, "", Verdict.NOT_JUDGED),
         HeadlineRow(
-            "False alarms (a fault flagged on a pump that had none)", f"{score.false_alarms:,}", "", Verdict.NOT_JUDGED
+            "Faults no return could show before the end (not judged)",
+            f"{score.faults_not_measurable:,}",
+            "",
+            Verdict.NOT_JUDGED,
         ),
         HeadlineRow("Hard stops raised", f"{score.hard_stops:,}", "", Verdict.NOT_JUDGED),
     ]

@@ -71,14 +71,14 @@ svg.histogram { max-width: 45rem; min-width: 36rem; } svg.capacity { max-width: 
 {% if faults %}<div class="scroll"><table class="faults">
 <thead><tr><th scope="col">serial</th><th scope="col">fault</th><th scope="col" class="number">injected day</th>
 <th scope="col" class="number">detected day</th><th scope="col" class="number">days to detect</th>
-<th scope="col">findings</th></tr></thead>
+<th scope="col">findings (or why none)</th></tr></thead>
 <tbody>
 {% for fault in faults %}<tr><td>{{ fault.serial }}</td><td>{{ fault.kind }}</td>
 <td class="number">{{ day(fault.injected_day) }}</td>
 {% if fault.detected_day is none %}<td class="number never">never</td><td class="number">—</td>
 {% else %}<td class="number">{{ day(fault.detected_day) }}</td>
 <td class="number">{{ day(fault.detected_day - fault.injected_day) }}</td>{% endif %}
-<td>{{ fault.finding_codes | join(", ") }}</td></tr>
+<td>{{ fault.finding_codes | join(", ") if fault.detected_day is not none else fault.explanation }}</td></tr>
 {% endfor %}</tbody>
 </table></div>{% else %}<p class="empty">No fault was injected.</p>{% endif %}
 

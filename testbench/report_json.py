@@ -6,8 +6,9 @@ The document is an object::
      "facts": {"seed", "days", "programmable", "constant_flow", "database", "scenario"},
      "patient_years", "visits", "visits_per_patient_year", "alarms_before_refill", "dry_pumps",
      "incidents": [{"serial", "kind", "at_day", "cause", "detail"}],
-     "faults": [{"serial", "kind", "injected_day", "detected_day", "finding_codes": [str]}],
-     "detection_rate", "mean_days_to_detection", "false_alarms", "hard_stops",
+     "faults": [{"serial", "kind", "injected_day", "detected_day", "finding_codes": [str], "explanation"}],
+     "detection_rate", "mean_days_to_detection", "false_alarms",
+     "false_alarm_causes": [{"cause", "count"}], "faults_not_measurable", "hard_stops",
      "safe_interval_fractions": [float], "mean_safe_interval_fraction",
      "capacity_violations", "capacity_per_day": [{"day", "booked", "capacity"}],
      "no_shows", "no_show_escalations", "charge_sets", "visits_without_charges",
@@ -89,6 +90,7 @@ def _fault_to_json(fault: FaultOutcome) -> dict[str, Any]:
         "injected_day": _round(fault.injected_day, _DAYS),
         "detected_day": _maybe(fault.detected_day, _DAYS),
         "finding_codes": list(fault.finding_codes),
+        "explanation": fault.explanation,
     }
 
 
@@ -125,6 +127,8 @@ def score_to_json(score: ClinicScore) -> dict[str, Any]:
         "detection_rate": _maybe(score.detection_rate, _RATIO),
         "mean_days_to_detection": _maybe(score.mean_days_to_detection, _DAYS),
         "false_alarms": score.false_alarms,
+        "false_alarm_causes": [{"cause": cause, "count": count} for cause, count in score.false_alarm_causes],
+        "faults_not_measurable": score.faults_not_measurable,
         "hard_stops": score.hard_stops,
         "safe_interval_fractions": _floats(score.safe_interval_fractions, _RATIO),
         "mean_safe_interval_fraction": _maybe(score.mean_safe_interval_fraction, _RATIO),
@@ -235,6 +239,7 @@ def _read_fault(r: _Reader) -> FaultOutcome:
         injected_day=r.number("injected_day"),
         detected_day=r.optional_number("detected_day"),
         finding_codes=r.texts("finding_codes"),
+        explanation=r.text("explanation"),
     )
 
 
@@ -292,4 +297,6 @@ def score_from_json(data: Mapping[str, Any]) -> ClinicScore:
         wall_s=r.number("wall_s"),
         simulated_pump_days_per_s=r.number("simulated_pump_days_per_s"),
         samples=r.objects("samples", _read_trace),
+        false_alarm_causes=r.objects("false_alarm_causes", lambda c: (c.text("cause"), c.integer("count"))),
+        faults_not_measurable=r.integer("faults_not_measurable"),
     )

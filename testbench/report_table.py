@@ -59,7 +59,7 @@ def _faults_table(score: ClinicScore) -> Table:
     table.add_column("fault", overflow="fold")
     for name in ("injected day", "detected day", "days to detect"):
         table.add_column(name, justify="right")
-    table.add_column("findings", overflow="fold")
+    table.add_column("findings (or why none)", overflow="fold")
     for fault in sorted(score.faults, key=lambda item: (item.injected_day, item.serial)):
         if fault.detected_day is None:
             detected, delay = Text("never", style="bold red"), Text("—")
@@ -72,7 +72,7 @@ def _faults_table(score: ClinicScore) -> Table:
             Text(format_day(fault.injected_day)),
             detected,
             delay,
-            Text(", ".join(fault.finding_codes)),
+            Text(", ".join(fault.finding_codes) if fault.detected_day is not None else fault.explanation),
         )
     return table
 

@@ -55,6 +55,7 @@ class FaultOutcome:
     injected_day: float
     detected_day: float | None  # the visit whose findings flagged it; None: never flagged
     finding_codes: tuple[str, ...] = ()
+    explanation: str = ""  # an undetected fault: what it changed at the visit that judged it, and what masked it
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +119,6 @@ class ClinicScore:
     wall_s: float
     simulated_pump_days_per_s: float
     samples: tuple[PumpTrace, ...] = field(default=())
+    # false alarms by their main cause: flow_spread, fever, flight, mountain_stay, syringe_resolution, ...
+    false_alarm_causes: tuple[tuple[str, int], ...] = field(default=())
+    faults_not_measurable: int = 0  # injected faults that never moved a return enough for any check before the end
