@@ -122,6 +122,10 @@ def test_a_leader_that_loses_its_lock_connection_steps_down_and_one_instance_lea
         lost_by_beta = beta.metric('pump_errors_total{kind="leadership_lost"}')
         _restart_postgres(url)  # every session ends: beta's lock goes with the server
         engine.dispose()  # the test's own pooled connections died too
+        # beta may still answer "leader" until its next lock check: wait for it to notice first,
+        # or the one-leader wait below passes on its stale answer
+        wait_for(lambda: beta.metric('pump_errors_total{kind="leadership_lost"}') > lost_by_beta,
+                 timeout_s=TAKEOVER_TIMEOUT_S, what="beta to notice that its lock went with the server")  # fmt: skip
         wait_for(lambda: [alpha.leads(), beta.leads()].count(True) == 1, timeout_s=TAKEOVER_TIMEOUT_S,
                  what="one instance to lead again after the restart")  # fmt: skip
         lost_in_restart = beta.metric('pump_errors_total{kind="leadership_lost"}') - lost_by_beta
