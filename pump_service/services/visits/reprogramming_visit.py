@@ -7,7 +7,6 @@ above the label maximum is a hard stop needing an override). The read-back repla
 Billed 62368 where the rules say so.
 """
 
-import hashlib
 from dataclasses import replace
 
 from sqlalchemy import Engine
@@ -18,7 +17,7 @@ from pump_service.domain.findings import Finding, FindingCode, Tier
 from pump_service.domain.planning_rate import PlanningRate, planning_rate
 from pump_service.domain.refill_plan import PlannedComponent, judge_doses
 from pump_service.domain.reservoir import daily_volume_ml
-from pump_service.errors import ConflictError, RuleViolationError
+from pump_service.errors import RuleViolationError
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import Patient, Pump, Refill, RefillComponent
 from pump_service.persistence.visit_models import Visit, VisitKind, VisitState
@@ -50,7 +49,7 @@ from pump_service.services.visits.visit_recording import (
     stored_result,
     visit_charges,
 )
-from pump_service.services.visits.writing_visits import abort_visit, unfinished_visits
+from pump_service.services.visits.writing_visits import abort_visit, begin_writing, unfinished_visits, write_ids
 from pump_service.settings import Settings
 from schemas.clock import Clock
 from schemas.drug import AmountBasis
@@ -62,11 +61,6 @@ from schemas.status import PumpStatus
 __all__ = ["record_reprogramming"]
 
 AnyPrescription = ContinuousPrescription | StepsPrescription | StoppedPrescription
-
-
-def _rx_request_id(visit_key: str) -> str:
-    # request ids are at most 64 characters; the visit key may be 80: a stable digest of it.
-    return "v" + hashlib.sha256(visit_key.encode()).hexdigest()[:32] + "-rx"
 
 
 def _new_rate(session: Session, pump: Pump, rx: AnyPrescription) -> PlanningRate:
@@ -141,32 +135,21 @@ def _body_mass(session: Session, pump: Pump, given: float | None) -> float | Non
 
 def _writing_visit(engine: Engine, pump_id: int, call: VisitCall, before: PumpStatus) -> Visit:
     """The reprogramming's visit row in ``writing``, committed before ``RX_WRITE`` is sent."""
-    with transaction(engine) as session:
-        visit = find_visit(session, call.visit_key)
-        if visit is None:
-            visit = Visit(
-                visit_key=call.visit_key,
-                pump_id=pump_id,
-                kind=call.kind.value,
-                state=VisitState.WRITING.value,
-                request_digest=call.digest,
-                rx_request_id=_rx_request_id(call.visit_key),
-                log_cursor=before.log.next,
-                performed_at=call.performed_at,
-                facts={"rx_changed": True},
-                started_at=call.now,
-                started_by=call.actor.user,
-                station_id=call.actor.station_id,
-                updated_at=call.now,
-                updated_by=call.actor.user,
-            )
-        elif visit.request_digest != call.digest:
-            raise ConflictError(f"visit {call.visit_key} was started for a different request")
-        visit.updated_at, visit.updated_by = call.now, call.actor.user
-        session.add(visit)
-        session.flush()
-        session.expunge(visit)
-    return visit
+    _, rx_id = write_ids(call.visit_key)
+    return begin_writing(
+        engine,
+        visit_key=call.visit_key,
+        digest=call.digest,
+        pump_id=pump_id,
+        actor=call.actor,
+        now=call.now,
+        what="request",
+        kind=call.kind.value,
+        rx_request_id=rx_id,
+        log_cursor=before.log.next,
+        performed_at=call.performed_at,
+        facts={"rx_changed": True},
+    )
 
 
 def record_reprogramming(

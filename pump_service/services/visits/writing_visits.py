@@ -8,6 +8,7 @@ or from another station) finds it, reconciles it from the pump's log and never w
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -22,7 +23,16 @@ from pump_service.settings import Settings
 from schemas.drug import AmountBasis
 from schemas.status import DrugInPump, PumpStatus
 
-__all__ = ["VisitRequest", "abort_visit", "drug_in_pump", "register_before", "unfinished_visits", "writing_visit"]
+__all__ = [
+    "VisitRequest",
+    "abort_visit",
+    "begin_writing",
+    "drug_in_pump",
+    "register_before",
+    "unfinished_visits",
+    "write_ids",
+    "writing_visit",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,30 +103,59 @@ def drug_in_pump(plan: RefillPlan) -> DrugInPump:
 def writing_visit(
     engine: Engine, pump_id: int, req: VisitRequest, before: PumpStatus, register: RegisterReading, *, rx_changed: bool
 ) -> Visit:
+    """The refill's visit row in ``writing``, committed before ``REFILL_WRITE`` (and any ``RX_WRITE``) is sent."""
     refill_id, rx_id = write_ids(req.visit_key)
+    return begin_writing(
+        engine,
+        visit_key=req.visit_key,
+        digest=req.digest,
+        pump_id=pump_id,
+        actor=req.actor,
+        now=req.now,
+        what="refill",
+        refill_request_id=refill_id,
+        rx_request_id=rx_id,
+        log_cursor=before.log.next,
+        register_ml=register.reservoir_ml,
+        register_read_at=register.read_at,
+        facts={"rx_changed": rx_changed},
+    )
+
+
+def begin_writing(
+    engine: Engine,
+    *,
+    visit_key: str,
+    digest: str,
+    pump_id: int,
+    actor: Actor,
+    now: datetime,
+    what: str,
+    **columns: Any,
+) -> Visit:
+    """A visit row in ``writing`` with ``columns``, committed at once; a retry of the same request keeps it.
+
+    Raises:
+        ConflictError: the key's visit was started for a different request (``what`` names its kind).
+    """
     with transaction(engine) as session:
-        visit = session.exec(select(Visit).where(Visit.visit_key == req.visit_key)).first()
+        visit = session.exec(select(Visit).where(Visit.visit_key == visit_key)).first()
         if visit is None:
             visit = Visit(
-                visit_key=req.visit_key,
+                visit_key=visit_key,
                 pump_id=pump_id,
                 state=VisitState.WRITING.value,
-                request_digest=req.digest,
-                refill_request_id=refill_id,
-                rx_request_id=rx_id,
-                log_cursor=before.log.next,
-                register_ml=register.reservoir_ml,
-                register_read_at=register.read_at,
-                facts={"rx_changed": rx_changed},
-                started_at=req.now,
-                started_by=req.actor.user,
-                station_id=req.actor.station_id,
-                updated_at=req.now,
-                updated_by=req.actor.user,
+                request_digest=digest,
+                started_at=now,
+                started_by=actor.user,
+                station_id=actor.station_id,
+                updated_at=now,
+                updated_by=actor.user,
+                **columns,
             )
-        elif visit.request_digest != req.digest:
-            raise ConflictError(f"visit {req.visit_key} was started for a different refill")
-        visit.updated_at, visit.updated_by = req.now, req.actor.user
+        elif visit.request_digest != digest:
+            raise ConflictError(f"visit {visit_key} was started for a different {what}")
+        visit.updated_at, visit.updated_by = now, actor.user
         session.add(visit)
         session.flush()
         session.expunge(visit)
