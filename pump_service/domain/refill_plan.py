@@ -23,6 +23,7 @@ from pump_service.domain.bounds import (
     MIN_FILL_ML,
     SHORT_INTERVAL,
 )
+from pump_service.domain.dose_guards import judge_doses
 from pump_service.domain.dosing import plan_dose
 from pump_service.domain.due import DueDate, DueReason, next_refill_due
 from pump_service.domain.findings import Finding, FindingCode, HardStopError, Tier, unresolved_hard_stops
@@ -58,7 +59,6 @@ __all__ = [
     "PumpSnapshot",
     "RefillPlan",
     "RegisterReading",
-    "judge_doses",
     "plan_refill",
 ]
 
@@ -170,7 +170,7 @@ def plan_refill(
             )
         )
     components = _plan_components(request, rate, body_mass)
-    _judge_doses(components, rate, body_mass, findings)
+    findings.extend(judge_doses(components, rate, body_mass))
 
     stabilities = tuple(_stability_days(c.drug, pump, components) for c in components)
     forecast = forecast_reservoir(
@@ -444,82 +444,6 @@ def _plan_drug(
     daily = concentration * rate.dosing_rate_ml_per_day if rate.dosing_rate_ml_per_day > 0 else None
     most = concentration * rate.rate_ml_per_day if rate.rate_ml_per_day > 0 else None
     return PlannedComponent(index, drug, volume, amount, concentration, daily, most)
-
-
-def judge_doses(
-    components: Sequence[PlannedComponent], rate: PlanningRate, body_mass: float | None
-) -> tuple[Finding, ...]:
-    """The dose guards' findings for what a pump holds at ``rate`` (a refill's plan, a reprogramming)."""
-    findings: list[Finding] = []
-    _judge_doses(components, rate, body_mass, findings)
-    return tuple(findings)
-
-
-def _judge_doses(
-    components: Sequence[PlannedComponent],
-    rate: PlanningRate,
-    body_mass: float | None,
-    findings: list[Finding],
-) -> None:
-    for planned in components:
-        guard = planned.drug.dose_guard
-        if guard is None or planned.max_daily_amount is None or planned.daily_amount is None:
-            continue
-        name, field_name = planned.drug.name, f"components.{planned.index}"
-        per_kg = guard.basis is DoseBasis.MG_PER_KG_PER_DAY
-        if per_kg and body_mass is None:
-            findings.append(
-                Finding(
-                    FindingCode.DOSE_UNJUDGEABLE,
-                    Tier.HARD_STOP,
-                    f"{name}: the guard is {guard.minimum:g}-{guard.maximum:g} {guard.basis.value} but the patient's "
-                    "body mass is unknown, so the dose cannot be judged",
-                    {"daily_amount": planned.daily_amount},
-                    field_name,
-                )
-            )
-            continue
-        scale = body_mass if per_kg and body_mass else 1.0
-        most, usual = planned.max_daily_amount / scale, planned.daily_amount / scale
-        figures = {
-            "dose": round(most, 6),
-            "unit": guard.basis.value,
-            "guard_min": guard.minimum,
-            "guard_max": guard.maximum,
-            "planning_rate_ml_per_day": round(rate.rate_ml_per_day, 4),
-        }
-        if most > guard.maximum * (1 + 1e-9):
-            findings.append(
-                Finding(
-                    FindingCode.DOSE_ABOVE_LABEL_MAX,
-                    Tier.HARD_STOP,
-                    f"{name}: {most:.4g} {guard.basis.value} at the planning rate is above the label maximum "
-                    f"{guard.maximum:g} {guard.basis.value} ({guard.source})",
-                    figures,
-                    field_name,
-                )
-            )
-        elif (warn := guard.warn_above) is not None and most > warn * (1 + 1e-9):
-            findings.append(
-                Finding(
-                    FindingCode.DOSE_ABOVE_USUAL,
-                    Tier.WARNING,
-                    f"{name}: {most:.4g} {guard.basis.value} is above the usual {warn:g} {guard.basis.value}",
-                    figures,
-                    field_name,
-                )
-            )
-        if usual < guard.minimum * (1 - 1e-9):
-            findings.append(
-                Finding(
-                    FindingCode.DOSE_BELOW_GUARD,
-                    Tier.WARNING,
-                    f"{name}: {usual:.4g} {guard.basis.value} is below the guard minimum {guard.minimum:g} "
-                    f"{guard.basis.value}",
-                    figures,
-                    field_name,
-                )
-            )
 
 
 def _stability_days(drug: Drug, pump: PumpSnapshot, components: Sequence[PlannedComponent]) -> float | None:

@@ -13,9 +13,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from pump_service.devices import check_prescription_writable, is_simulated, programmer_link
+from pump_service.domain.dose_guards import judge_doses
 from pump_service.domain.findings import Finding, FindingCode, Tier
 from pump_service.domain.planning_rate import PlanningRate, planning_rate
-from pump_service.domain.refill_plan import PlannedComponent, judge_doses
+from pump_service.domain.refill_inputs import PlannedComponent
 from pump_service.domain.reservoir import daily_volume_ml
 from pump_service.errors import RuleViolationError
 from pump_service.persistence.db import transaction
