@@ -1,10 +1,12 @@
-"""A small clinic through the real service: the invariants of the issue hold on the score and the tables."""
+"""A small clinic through the real service on SQLite and PostgreSQL: the issue's invariants hold on its tables."""
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import func, make_url
 from sqlmodel import select
 
 from pump_service.persistence.charge_models import ChargeEventRow
@@ -14,6 +16,7 @@ from pump_service.persistence.visit_models import Visit
 from testbench.clinic import run_clinic
 from testbench.clinic_config import ClinicConfig, ClinicRates
 from testbench.score import ClinicScore, IncidentKind
+from tests.backends import DatabaseBackend, PostgresDatabases
 
 # Everyone comes on time; occlusions are frequent (they slow the flow, so they cannot dry a pump).
 PUNCTUAL = ClinicRates(
@@ -26,13 +29,29 @@ PUNCTUAL = ClinicRates(
 )
 
 
-@pytest.fixture(scope="module")
-def clinic(tmp_path_factory: pytest.TempPathFactory) -> tuple[ClinicScore, str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('clinic') / 'clinic.db'}"
-    config = ClinicConfig(
-        days=90, programmable=10, constant_flow=10, seed=3, rates=PUNCTUAL, traced_pumps=20, database_url=url
-    )
-    return run_clinic(config), url
+BACKENDS = [
+    pytest.param(DatabaseBackend.SQLITE, id="sqlite"),
+    pytest.param(DatabaseBackend.POSTGRESQL, id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def clinic(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ClinicScore, str]]:
+    """The clinic on SQLite (the default) and on PostgreSQL (the bench's ``--database-url``), each once per module."""
+    with ExitStack() as stack:
+        if request.param is DatabaseBackend.POSTGRESQL:
+            databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+            url = stack.enter_context(databases.database(migrated=False))  # the bench migrates it itself
+        else:
+            url = f"sqlite:///{tmp_path_factory.mktemp('clinic') / 'clinic.db'}"
+        config = ClinicConfig(
+            days=90, programmable=10, constant_flow=10, seed=3, rates=PUNCTUAL, traced_pumps=20, database_url=url
+        )
+        score = run_clinic(config)
+        assert score.facts.database == make_url(url).get_backend_name()
+        yield score, url
 
 
 def test_no_visit_is_recorded_twice(clinic: tuple[ClinicScore, str]) -> None:
