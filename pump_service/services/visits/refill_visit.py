@@ -79,6 +79,7 @@ from pump_service.services.visits.writing_visits import (
     VisitRequest,
     abort_visit,
     drug_in_pump,
+    new_visit,
     register_before,
     unfinished_visits,
     writing_visit,
@@ -453,17 +454,7 @@ def _mark_committed(
     session: Session, pump: Pump, req: VisitRequest, visit: Visit | None, refill_id: int | None, *, simulated: bool
 ) -> None:
     if visit is None:
-        visit = Visit(
-            visit_key=req.visit_key,
-            pump_id=pump_id_of(pump),
-            state=VisitState.WRITING.value,
-            request_digest=req.digest,
-            started_at=req.now,
-            started_by=req.actor.user,
-            station_id=req.actor.station_id,
-            updated_at=req.now,
-            updated_by=req.actor.user,
-        )
+        visit = new_visit(req.visit_key, req.digest, pump_id_of(pump), VisitState.WRITING, req.actor, req.now)
     elif visit.request_digest != req.digest:
         raise ConflictError(f"idempotency key {req.visit_key} was already used for a different visit")
     visit.state = VisitState.COMMITTED.value

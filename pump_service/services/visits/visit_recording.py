@@ -31,6 +31,7 @@ from pump_service.services.scheduling.clinics import pump_clinic
 from pump_service.services.visits.contracts import VisitResult
 from pump_service.services.visits.cosignatures import direct_override
 from pump_service.services.visits.refill_views import visit_charge_lines
+from pump_service.services.visits.writing_visits import new_visit
 from pump_service.settings import Settings
 from schemas.pump import PumpFamily
 from schemas.status import PumpStatus
@@ -242,17 +243,8 @@ def finish_visit(
     )
     visit = find_visit(session, call.visit_key)
     if visit is None:
-        visit = Visit(
-            visit_key=call.visit_key,
-            pump_id=pump_id_of(pump),
-            kind=call.kind.value,
-            state=state.value,
-            request_digest=call.digest,
-            started_at=call.now,
-            started_by=call.actor.user,
-            station_id=call.actor.station_id,
-            updated_at=call.now,
-            updated_by=call.actor.user,
+        visit = new_visit(
+            call.visit_key, call.digest, pump_id_of(pump), state, call.actor, call.now, kind=call.kind.value
         )
     visit.state = state.value
     visit.performed_at = call.performed_at

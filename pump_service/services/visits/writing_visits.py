@@ -28,6 +28,7 @@ __all__ = [
     "abort_visit",
     "begin_writing",
     "drug_in_pump",
+    "new_visit",
     "register_before",
     "unfinished_visits",
     "write_ids",
@@ -141,18 +142,7 @@ def begin_writing(
     with transaction(engine) as session:
         visit = session.exec(select(Visit).where(Visit.visit_key == visit_key)).first()
         if visit is None:
-            visit = Visit(
-                visit_key=visit_key,
-                pump_id=pump_id,
-                state=VisitState.WRITING.value,
-                request_digest=digest,
-                started_at=now,
-                started_by=actor.user,
-                station_id=actor.station_id,
-                updated_at=now,
-                updated_by=actor.user,
-                **columns,
-            )
+            visit = new_visit(visit_key, digest, pump_id, VisitState.WRITING, actor, now, **columns)
         elif visit.request_digest != digest:
             raise ConflictError(f"visit {visit_key} was started for a different {what}")
         visit.updated_at, visit.updated_by = now, actor.user
@@ -160,3 +150,21 @@ def begin_writing(
         session.flush()
         session.expunge(visit)
     return visit
+
+
+def new_visit(
+    visit_key: str, digest: str, pump_id: int, state: VisitState, actor: Actor, now: datetime, **columns: Any
+) -> Visit:
+    """A visit row as first stored: its key and request digest, its state, who started it and when."""
+    return Visit(
+        visit_key=visit_key,
+        pump_id=pump_id,
+        state=state.value,
+        request_digest=digest,
+        started_at=now,
+        started_by=actor.user,
+        station_id=actor.station_id,
+        updated_at=now,
+        updated_by=actor.user,
+        **columns,
+    )
