@@ -8,11 +8,6 @@ batch takes long enough for a kill to land in the middle of it.
 
 import http.server
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import uuid
 from collections import Counter
@@ -23,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from sqlalchemy import Engine, func
 from sqlalchemy.engine import make_url
@@ -37,6 +31,7 @@ from pump_service.persistence.notification_models import NotificationDelivery, N
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic, Notification
 from schemas.clock import SystemClock
 from schemas.pump import PumpFamily
+from tests.reliability.server_support import Server
 
 REPO = Path(__file__).resolve().parents[2]
 CLOCK = SystemClock()
@@ -79,12 +74,6 @@ def terminate_sessions(database_url: str, application_name: str) -> int:
     return len(rows)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str) -> float:
     """Poll ``condition`` until true; returns the seconds it took. Raises AssertionError with ``what``."""
     started = CLOCK.monotonic()
@@ -93,50 +82,6 @@ def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str) -> f
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         CLOCK.sleep(0.05)
     return CLOCK.monotonic() - started
-
-
-@dataclass
-class Server:
-    """One ``pump-service serve`` subprocess."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-    def health(self) -> dict[str, Any] | None:
-        try:
-            response = httpx.get(f"{self.base}/health", timeout=2.0)
-        except httpx.TransportError:
-            return None
-        body: dict[str, Any] = response.json()
-        return body
-
-    def leads(self) -> bool:
-        health = self.health()
-        return bool(health and health.get("leader"))
-
-    def metric(self, name: str) -> float:
-        """The value of one sample line of ``/metrics`` (0 if absent)."""
-        text = httpx.get(f"{self.base}/metrics", timeout=2.0).text
-        for line in text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
-
-    def kill(self) -> None:
-        """kill -9: no shutdown, no lock release, no rollback."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @contextmanager
@@ -153,29 +98,17 @@ def servers(database_url: str, names: list[str], home: Path, env: dict[str, str]
 
 
 def start_server(database_url: str, name: str, home: Path, env: dict[str, str]) -> Server:
-    port = free_port()
-    log = home / f"{name}.log"
+    """A ``serve`` instance called ``name`` with the drills' short election intervals, once it answers /health."""
     environment = {
-        **os.environ,
         "PUMP_HOME": str(home),
-        "PUMP_DATABASE_URL": database_url,
         "PUMP_INSTANCE_NAME": name,
         "PUMP_LEADER_RETRY_S": str(RETRY_S),
         "PUMP_LEADER_CHECK_S": str(CHECK_S),
         "PUMP_TICK_INTERVAL_S": str(TICK_S),
         **env,
     }
-    command = [str(Path(sys.executable).parent / "pump-service"), "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(name, process, f"http://127.0.0.1:{port}", log)
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        return server.health() is not None
-
-    wait_for(answers, timeout_s=START_TIMEOUT_S, what=f"{name} to answer /health")
+    server = Server(database_url, env=environment, defaults={}, cwd=REPO, name=name)
+    server.wait_ready(healthy=False)
     return server
 
 

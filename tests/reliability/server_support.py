@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,24 +97,34 @@ def refill_body(key: str) -> dict[str, Any]:
 
 
 class Server:
-    """One ``pump-service serve`` process on a free port."""
+    """One ``pump-service serve`` process on a free port; its output kept in memory (``output()``)."""
 
     def __init__(
         self,
         database_url: str,
         *,
         scheduler: bool = True,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         preexec: Callable[[], None] | None = None,
+        defaults: Mapping[str, str] = SERVER_ENV,
+        cwd: Path | None = None,
+        name: str = "serve",
     ) -> None:
+        self.name = name
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         command = [str(CLI), "serve", "--database-url", database_url, "--port", str(self.port)]
         command += [] if scheduler else ["--no-scheduler"]
-        environment = {**os.environ, **SERVER_ENV, **(env or {})}
+        environment = {**os.environ, **defaults, **(env or {})}
         # A pipe drained by a thread, not a file: a drill may forbid the server to write files (RLIMIT_FSIZE).
         self.process = subprocess.Popen(
-            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=preexec
+            command,
+            cwd=cwd,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=preexec,
         )
         self._lines: list[str] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -144,7 +154,30 @@ class Server:
             CLOCK.sleep(0.1)
         raise RuntimeError("serve did not answer /health in time")
 
+    def health(self) -> dict[str, Any] | None:
+        """The ``/health`` body, or None while the server does not answer."""
+        try:
+            response = httpx.get(f"{self.base}/health", timeout=2.0)
+        except httpx.TransportError:
+            return None
+        body: dict[str, Any] = response.json()
+        return body
+
+    def leads(self) -> bool:
+        """Whether this instance says it leads the scheduler."""
+        health = self.health()
+        return bool(health and health.get("leader"))
+
+    def metric(self, name: str) -> float:
+        """The value of one sample line of ``/metrics`` (0 if absent)."""
+        text = httpx.get(f"{self.base}/metrics", timeout=2.0).text
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
     def kill9(self) -> None:
+        """kill -9: no shutdown, no lock release, no rollback."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)

@@ -85,7 +85,7 @@ def test_kill_9_of_the_leader_mid_tick_hands_every_item_over_exactly_once(
         add_due_items(engine, ITEMS)
         wait_for(lambda: receiver.count() >= ITEMS * 3 // 10, timeout_s=120, what="alpha to send 30% of the items")
         killed_at = CLOCK.now()
-        alpha.kill()
+        alpha.kill9()
         sent_by_alpha = receiver.count()
         took_s = wait_for(beta.leads, timeout_s=TAKEOVER_TIMEOUT_S, what="beta to take over")
         wait_for(lambda: _settled(engine, ITEMS, killed_at), timeout_s=SETTLE_TIMEOUT_S, what="beta to send the rest")
@@ -158,7 +158,7 @@ def test_several_kills_in_a_row_lose_and_repeat_nothing(database: tuple[str, Eng
                 target = receiver.count() + per_round // 3
                 wait_for(lambda t=target: receiver.count() >= t, timeout_s=120, what="some sends")  # type: ignore[misc]
                 killed_at = CLOCK.now()
-                leader.kill()
+                leader.kill9()
                 running.remove(leader)
                 running.append(start_server(url, f"i{number + 2}", tmp_path, env))
                 wait_for(lambda: any(s.leads() for s in running), timeout_s=TAKEOVER_TIMEOUT_S, what="a new leader")

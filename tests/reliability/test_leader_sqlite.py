@@ -23,7 +23,7 @@ def test_two_processes_on_one_sqlite_file_tick_once_and_hand_over_on_kill(tmp_pa
                      what="alpha to tick again")  # fmt: skip
             assert beta.metric("pump_scheduler_tick_duration_seconds_count") == 0  # the follower never ticked
             assert alpha.metric('pump_scheduler_due_decided_total{kind="reminder"}') == 200
-            alpha.kill()  # the kernel drops its flock
+            alpha.kill9()  # the kernel drops its flock
             wait_for(beta.leads, timeout_s=TAKEOVER_TIMEOUT_S, what="beta to take over")
             add_due_items(engine, 50, first=200)
             wait_for(lambda: tally(engine).notifications == 250, timeout_s=60, what="beta to decide the new items")
