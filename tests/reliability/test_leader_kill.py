@@ -46,6 +46,7 @@ SETTLE_TIMEOUT_S = 180.0
 
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[str]:
+    """A server of this module's own (it shadows the session's): a drill here restarts it under the others' feet."""
     try:
         with throwaway_postgres() as url:
             yield url
