@@ -51,6 +51,7 @@ __all__ = ["LoadRun", "count_rows", "drive_for", "fleet", "run", "servers"]
 
 LEVELS = (1, 5, 20)
 DEFAULT_DURATION_S = sized(60.0, 1.0)
+SERVERS: int | None = sized(None, 1)  # None: one per core; a smoke run saves the second start-up
 # Pumps given per second of a level's run: more than this service refills on a small machine, so
 # a level ends by its clock; one that runs out of pumps ends early and its rate is still right.
 PUMPS_PER_SECOND = 150
@@ -305,7 +306,7 @@ def level_results(prefix: str, run: LoadRun, rows: RowCount, waits: LockWaits) -
 
 
 def load_figures(
-    database_url: str, *, duration_s: float, levels: Sequence[int] = LEVELS, server_count: int | None = None
+    database_url: str, *, duration_s: float, levels: Sequence[int] = LEVELS, server_count: int | None = SERVERS
 ) -> list[Result]:
     """Every level against one migrated database; the figures named ``load_pg_c{N}.*``."""
     token, _ = _prepare(database_url, 0)
