@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from bench import Result
+from bench.sizes import sized
 from pump_service.domain.access import Role
 from pump_service.persistence.audit_models import AuditEntry
 from pump_service.persistence.db import make_engine, transaction
@@ -42,7 +43,10 @@ from simulators.transport import register_programmer
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTOR = Actor(user="bench", station_id="bench")
 _CHECKER = ("bench-nurse-2", "bench-nurse-2-password")
-VISITS = 30
+VISITS = sized(30, 2)
+RUNS = sized(3, 1)  # batches of VISITS, with and without the hooks: best of
+VERIFY_BATCHES, VERIFY_PATIENTS = sized((20, 500), (2, 5))  # 10,000 patients: one audit entry each
+VERIFY_REPEATS = sized(3, 1)
 
 
 @contextmanager
@@ -137,14 +141,14 @@ def _verify_seconds_per_10k(tmp: str) -> float:
     engine = make_engine(f"sqlite:///{Path(tmp) / 'verify.db'}")
     upgrade(engine)
     with acting_as(ACTOR):
-        for batch in range(20):
+        for batch in range(VERIFY_BATCHES):
             with transaction(engine) as session:
-                for i in range(500):
+                for i in range(VERIFY_PATIENTS):
                     ref = f"V-{batch:02d}-{i:03d}"
                     register_patient(session, PatientEntry(patient_ref=ref, body_mass_kg=70.0), actor=ACTOR, now=T0)
     entries = _entries(engine)
     best = float("inf")
-    for _ in range(3):
+    for _ in range(VERIFY_REPEATS):
         with transaction(engine) as session:
             started = time.perf_counter()
             verdict = verify_audit_chain(session)
@@ -157,9 +161,9 @@ def _verify_seconds_per_10k(tmp: str) -> float:
 
 def run() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
-        audited = [_visits(tmp, run) for run in range(3)]
+        audited = [_visits(tmp, run) for run in range(RUNS)]
         with _without_audit():
-            plain = [_visits(tmp, run) for run in range(3, 6)]
+            plain = [_visits(tmp, run) for run in range(RUNS, 2 * RUNS)]
         verify = _verify_seconds_per_10k(tmp)
     return [
         Result("audit.refill_visit_ms_audited", min(r[0] for r in audited) * 1000, "ms/visit", False),

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import Result, best_rate
+from bench.sizes import sized
 from pump_service.domain.residual import ConditionPeriod, expected_residual_ml
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
@@ -18,15 +19,20 @@ from schemas.pump_catalogue import get_pump_model
 from schemas.units import to_canonical
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+PARSES = sized(2_000, 20)
+RESIDUALS = sized(5_000, 20)
+REPEATS = sized(5, 1)  # best of: the machine is shared
+REFILL_PUMPS = sized(50, 3)
+REFILL_CYCLES = sized(4, 2)
 
 
 def _parse_rate() -> float:
     def work() -> int:
-        for _ in range(2_000):
+        for _ in range(PARSES):
             to_canonical("2.5 mL/h", "rate")
-        return 2_000
+        return PARSES
 
-    return best_rate(work)
+    return best_rate(work, repeats=REPEATS)
 
 
 def _expected_residual() -> float:
@@ -39,16 +45,16 @@ def _expected_residual() -> float:
     now = T0 + timedelta(days=14)
 
     def work() -> int:
-        for _ in range(5_000):
+        for _ in range(RESIDUALS):
             expected_residual_ml(
                 model=model, fill_volume_ml=30.0, rate_ml_per_day=1.0, filled_at=T0, now=now, periods=periods
             )
-        return 5_000
+        return RESIDUALS
 
-    return best_rate(work)
+    return best_rate(work, repeats=REPEATS)
 
 
-def _record_refills(pumps: int = 50, cycles: int = 4) -> float:
+def _record_refills(pumps: int = REFILL_PUMPS, cycles: int = REFILL_CYCLES) -> float:
     """Refills per second, each in its own transaction (fsync-bound, as at a station)."""
     actor = Actor(user="bench", station_id="bench")
     with tempfile.TemporaryDirectory() as tmp:

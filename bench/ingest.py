@@ -17,15 +17,16 @@ from sqlmodel import select
 
 from bench import Result
 from bench.service import ACTOR, T0, setup_station
+from bench.sizes import sized
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Pump
 from pump_service.services.actor import acting_as
 from pump_service.services.visits.interrogation import store_log_entries
 from schemas.device_log import DeviceLogEntry, LogEntryType
 
-ENTRIES = 4096
+ENTRIES = sized(4096, 300)  # a smoke run still stores a whole page and a part of one
 PAGE = 256  # entries per LOG_READ page of the programmer protocol's downloads
-REPEATS = 3
+REPEATS = sized(3, 1)
 _COLUMNS = "pump_id, source, log_epoch, log_index, entry_type, device_time_at, recorded_at, data, actor, station_id"
 
 

@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 
 from bench import Result
 from bench.api import ACTOR, REPO, SERVER_START_TIMEOUT_S, STATION, _free_port, _percentile, _prepare, _refill_body
+from bench.sizes import sized
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.models import Patient, Pump, PumpState, Refill
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus, Clinic
@@ -49,7 +50,8 @@ from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_pos
 __all__ = ["LoadRun", "count_rows", "drive_for", "fleet", "run", "servers"]
 
 LEVELS = (1, 5, 20)
-DEFAULT_DURATION_S = 60.0
+DEFAULT_DURATION_S = sized(60.0, 1.0)
+SERVERS: int | None = sized(None, 1)  # None: one per core; a smoke run saves the second start-up
 # Pumps given per second of a level's run: more than this service refills on a small machine, so
 # a level ends by its clock; one that runs out of pumps ends early and its rate is still right.
 PUMPS_PER_SECOND = 150
@@ -304,7 +306,7 @@ def level_results(prefix: str, run: LoadRun, rows: RowCount, waits: LockWaits) -
 
 
 def load_figures(
-    database_url: str, *, duration_s: float, levels: Sequence[int] = LEVELS, server_count: int | None = None
+    database_url: str, *, duration_s: float, levels: Sequence[int] = LEVELS, server_count: int | None = SERVERS
 ) -> list[Result]:
     """Every level against one migrated database; the figures named ``load_pg_c{N}.*``."""
     token, _ = _prepare(database_url, 0)

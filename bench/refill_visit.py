@@ -20,6 +20,7 @@ from sqlalchemy import Engine, event, insert, make_url
 
 from bench import Result
 from bench.service import ACTOR, T0, fudr_entry, setup_station
+from bench.sizes import sized
 from pump_service.persistence.db import transaction
 from pump_service.persistence.rows import clinic_id_of
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus
@@ -30,8 +31,8 @@ from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from simulators.clock import ManualClock
 
-VISITS = 60
-BOOKINGS = 10_000
+VISITS = sized(60, 3)
+BOOKINGS = sized(10_000, 100)  # the figures keep the name refill_visit_10k_bookings
 _Statement = tuple[str, Any, bool]  # SQL, parameters, executemany (insertmanyvalues batches are single rows)
 
 

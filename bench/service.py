@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from bench import Result, best_rate
+from bench.sizes import sized
 from pump_service.billing import VisitFacts, compute_charges, load_reference
 from pump_service.domain.access import Role
 from pump_service.persistence.db import make_engine, transaction
@@ -30,6 +31,9 @@ from simulators.transport import register_programmer
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # inside the 2026 billing tables
 ACTOR = Actor(user="bench", station_id="bench")
+VISITS = sized(40, 3)
+CHARGE_SETS = sized(200, 5)
+CHARGE_REPEATS = sized(3, 1)
 
 
 def setup_station(tmp: str, pumps: int, model_id: str) -> tuple[Settings, Engine]:
@@ -93,7 +97,7 @@ def _second_check(engine: Engine, serial: str, clock: ManualClock) -> int:
     return sign_cosignature(engine, serial, request, requester=ACTOR, clock=clock).cosignature_id
 
 
-def _programmable_visits(count: int = 40) -> float:
+def _programmable_visits(count: int = VISITS) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         settings, engine = setup_station(tmp, count, "programmable-20")
         clock = ManualClock(T0)
@@ -156,11 +160,11 @@ def _charges_per_second() -> float:
     )
 
     def work() -> int:
-        for _ in range(200):
+        for _ in range(CHARGE_SETS):
             compute_charges(facts, reference)
-        return 200
+        return CHARGE_SETS
 
-    return best_rate(work, repeats=3)
+    return best_rate(work, repeats=CHARGE_REPEATS)
 
 
 def run() -> list[Result]:

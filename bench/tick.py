@@ -31,6 +31,7 @@ from sqlalchemy import Engine, Table, update
 from sqlalchemy.exc import DBAPIError
 
 from bench import Result
+from bench.sizes import sized
 from pump_service.errors import StorageUnavailableError
 from pump_service.persistence.db import make_engine, transaction
 from pump_service.persistence.migrate import upgrade
@@ -44,9 +45,13 @@ from simulators.clock import ManualClock
 __all__ = ["run"]
 
 TICK_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-SIZES = ((1_000, "tick_1k"), (10_000, "tick_10k"), (100_000, "tick_100k"))
+# (pumps, figure prefix): a smoke run keeps the prefixes, so its results.json has the same names.
+SIZES = sized(
+    ((1_000, "tick_1k"), (10_000, "tick_10k"), (100_000, "tick_100k")),
+    ((30, "tick_1k"), (60, "tick_10k"), (100, "tick_100k")),
+)
 DUE = 10
-REPEATS = 9
+REPEATS = sized(9, 1)
 REMINDER_DAYS = (7, 1)
 SLOT = timedelta(minutes=30)
 _BATCH = 20_000
