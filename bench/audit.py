@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from bench import Result
+from bench.service import SECOND_NURSE, second_check
 from bench.sizes import sized
 from pump_service.domain.access import Role
 from pump_service.persistence.audit_models import AuditEntry
@@ -29,8 +29,6 @@ from pump_service.services.audit import verify_audit_chain
 from pump_service.services.audit.capture import SESSION_HOOKS, install_audit_hooks
 from pump_service.services.contracts import PatientEntry, PumpRegistration, RefillEntry
 from pump_service.services.pumps.registry import register_patient, register_pump
-from pump_service.services.visits.cosignature_contracts import SecondCheckCosignRequest
-from pump_service.services.visits.cosignatures import sign_cosignature
 from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from schemas.prescription import ContinuousPrescription
@@ -42,7 +40,6 @@ from simulators.transport import register_programmer
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTOR = Actor(user="bench", station_id="bench")
-_CHECKER = ("bench-nurse-2", "bench-nurse-2-password")
 VISITS = sized(30, 2)
 RUNS = sized(3, 1)  # batches of VISITS, with and without the hooks: best of
 VERIFY_BATCHES, VERIFY_PATIENTS = sized((20, 500), (2, 5))  # 10,000 patients: one audit entry each
@@ -67,7 +64,7 @@ def _visits(tmp: str, run: int) -> tuple[float, float, int]:
     clock = ManualClock(T0)
     with transaction(engine) as session:
         register_patient(session, PatientEntry(patient_ref="B-1", body_mass_kg=70.0), actor=ACTOR, now=T0)
-        add_user(session, _CHECKER[0], role=Role.NURSE, password=_CHECKER[1], now=T0, created_by=ACTOR.user)
+        add_user(session, SECOND_NURSE[0], role=Role.NURSE, password=SECOND_NURSE[1], now=T0, created_by=ACTOR.user)
         for i in range(VISITS):
             body: dict[str, Any] = {
                 "serial": f"A-{i:04d}",
@@ -89,7 +86,7 @@ def _visits(tmp: str, run: int) -> tuple[float, float, int]:
     ]
     url = f"sim://bench-audit-{run}"
     register_programmer(url, SimulatedProgrammer(pumps, clock=clock))
-    checks = [_second_check(engine, f"A-{i:04d}", clock) for i in range(VISITS)]  # signed before the timing
+    checks = [second_check(engine, f"A-{i:04d}", clock) for i in range(VISITS)]  # signed before the timing
     before = _entries(engine)
     statements = 0
 
@@ -117,19 +114,6 @@ def _visits(tmp: str, run: int) -> tuple[float, float, int]:
     written = _entries(engine) - before
     engine.dispose()
     return elapsed / VISITS, statements / VISITS, written
-
-
-def _second_check(engine: Engine, serial: str, clock: ManualClock) -> int:
-    """The second person's check an intrathecal fill needs, signed at the station with their password."""
-    request = SecondCheckCosignRequest(
-        kind="second_check",
-        username=_CHECKER[0],
-        password=SecretStr(_CHECKER[1]),
-        drug_id="baclofen",
-        concentration=2.0,
-        fill_volume_ml=20.0,
-    )
-    return sign_cosignature(engine, serial, request, requester=ACTOR, clock=clock).cosignature_id
 
 
 def _entries(engine: Engine) -> int:

@@ -81,7 +81,7 @@ def fudr_entry(at: datetime, key: str) -> RefillEntry:
 SECOND_NURSE = ("bench-nurse-2", "bench-nurse-2-password")
 
 
-def _second_check(engine: Engine, serial: str, clock: ManualClock) -> int:
+def second_check(engine: Engine, serial: str, clock: ManualClock) -> int:
     """The second nurse's check of a 20 mL baclofen 2 mg/mL fill, signed with their password."""
     with transaction(engine) as session:
         if find_user(session, SECOND_NURSE[0]) is None:
@@ -127,7 +127,7 @@ def _programmable_visits(count: int = VISITS) -> float:
         ]
         # Intrathecal fills: a second nurse checks each one at the station (signed before the clock starts).
         entries = [
-            entry.model_copy(update={"cosignatures": (_second_check(engine, f"P-{i:05d}", clock),)})
+            entry.model_copy(update={"cosignatures": (second_check(engine, f"P-{i:05d}", clock),)})
             for i, entry in enumerate(entries)
         ]
         started = time.perf_counter()
