@@ -1,0 +1,140 @@
+"""Issue 13's fault drill: a clinic soak in virtual time with kill -9s, link faults and database restarts.
+
+The driver (this process) owns the pumps, the programmer (on TCP, with frame errors, dropped
+answers and unplugs) and the virtual clock; the service runs in a worker process it SIGKILLs at
+random moments and at ``PUMP_CRASH_AT`` points, restarting it and resending the same command;
+on PostgreSQL the server is also restarted (``pg_ctl restart -m fast``) before and during
+commands. Afterwards: 0 lost, 0 duplicated, 0 stuck visits (``testbench/soak_checks.py``), and the
+faults really happened. The short variants run in ``make test``; the long ones under ``make soak``.
+"""
+
+import logging
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from pump_service.persistence.db import make_engine
+from pump_service.persistence.migrate import upgrade
+from testbench.soak import SoakConfig, SoakRun, run_soak
+from testbench.soak_checks import SoakVerdict, judge_soak
+from testbench.throwaway_postgres import PG_BIN, PostgresUnavailableError, throwaway_postgres
+
+pytestmark = pytest.mark.slow
+log = logging.getLogger(__name__)
+
+# Dense faults for the short runs, so a minute of wall time meets every kind several times.
+FAULTS = {"kill_rate": 0.3, "crash_rate": 0.2, "unplug_rate": 0.2, "frame_error_rate": 0.05, "drop_response_rate": 0.05}
+SHORT = SoakConfig(days=21, programmable=8, constant_flow=4, seed=13, **FAULTS)
+SHORT_POSTGRES = SoakConfig(days=21, programmable=8, constant_flow=4, seed=14, db_restart_rate=0.05, **FAULTS)
+LONG = SoakConfig(days=60, programmable=70, constant_flow=30, seed=1013, kill_rate=0.1, crash_rate=0.1)
+LONG_POSTGRES = SoakConfig(
+    days=60, programmable=70, constant_flow=30, seed=1014, kill_rate=0.1, crash_rate=0.1, db_restart_rate=0.01
+)
+
+
+@pytest.fixture(scope="module")
+def postgres_base() -> Iterator[str]:
+    try:
+        with throwaway_postgres() as url:  # a server of its own: this drill restarts it
+            yield url
+    except PostgresUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+def _admin_dsn(base: str, database: str = "postgres") -> str:
+    return make_url(base).set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def postgres_url(postgres_base: str) -> Iterator[str]:
+    name = f"soak_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_admin_dsn(postgres_base), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(f"{postgres_base}/{name}")
+    upgrade(engine)
+    engine.dispose()
+    yield f"{postgres_base}/{name}"
+    with psycopg.connect(_admin_dsn(postgres_base), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _restarter(base: str) -> Callable[[], None]:
+    """``pg_ctl restart -m fast`` of the throwaway server (same options, same port): every session ends."""
+    with psycopg.connect(_admin_dsn(base)) as connection:
+        row = connection.execute("SHOW data_directory").fetchone()
+    if row is None:
+        raise RuntimeError("the server did not say where its data is")
+    data = Path(str(row[0]))
+    command = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(data.parent / "log"), "-m", "fast", "-w", "restart"]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+
+    def restart() -> None:
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+    return restart
+
+
+def _report(run: SoakRun, verdict: SoakVerdict, backend: str) -> str:
+    t = run.tally
+    injected = run.programmer.faults.injected
+    link = injected.corrupted_in_frames + injected.corrupted_out_frames + injected.dropped_responses + t.unplugs
+    days = (run.end_at - run.first_event_at).total_seconds() / 86_400
+    return (
+        f"soak on {backend}, seed {run.config.seed}: {days:.1f} virtual days, {len(run.acknowledged)} visits,"
+        f" {run.ticks} ticks, {t.attempts} attempts for {sum(t.commands.values())} commands;"
+        f" kills {t.kills} + crash points {t.crash_kills}, database restarts {t.db_restarts}, link faults {link}"
+        f" (corrupted {injected.corrupted_in_frames}+{injected.corrupted_out_frames},"
+        f" dropped answers {injected.dropped_responses}, unplugs {t.unplugs}); retried answers {dict(t.failures)},"
+        f" overrides {t.overrides}, refused {len(t.refused)}; stored {verdict.refills} refills,"
+        f" {verdict.charge_events} charge events, visits {dict(verdict.visits_by_state)},"
+        f" {verdict.device_log_rows} log rows, {verdict.notifications} notifications, {verdict.replayed} replayed;"
+        f" {run.wall_s:.1f} s"
+    )
+
+
+def _drill(config: SoakConfig, url: str, tmp_path: Path, restart: Callable[[], None] | None = None) -> None:
+    worker_log = tmp_path / "worker.log"
+    run = run_soak(config, url, log_path=worker_log, restart_database=restart)
+    verdict = judge_soak(run, url, log_path=worker_log)
+    report = _report(run, verdict, make_url(url).get_backend_name())
+    log.warning(report)
+    assert verdict.problems == [], report
+    assert run.tally.refused == [], report  # no pump faults in the drill: every visit is recorded
+    assert len(run.acknowledged) > config.programmable + config.constant_flow, report  # booked visits came too
+    assert run.tally.kills > 0, report  # the faults happened: SIGKILLs mid-command,
+    assert run.tally.crash_kills > 0, report  # deaths at crash points,
+    injected = run.programmer.faults.injected
+    assert injected.corrupted_in_frames + injected.corrupted_out_frames > 0, report  # flipped frames,
+    assert injected.dropped_responses > 0, report  # lost answers,
+    assert run.tally.unplugs > 0, report  # pulled cables,
+    if restart is not None:
+        assert run.tally.db_restarts > 0, report  # and database restarts
+        assert run.tally.failures["storage"] > 0, report  # that requests met
+    assert verdict.replayed == len(run.acknowledged), report
+
+
+def test_soak_short_on_sqlite(tmp_path: Path) -> None:
+    _drill(SHORT, f"sqlite:///{tmp_path / 'soak.db'}", tmp_path)
+
+
+@pytest.mark.postgres
+def test_soak_short_on_postgres_with_restarts(postgres_base: str, postgres_url: str, tmp_path: Path) -> None:
+    _drill(SHORT_POSTGRES, postgres_url, tmp_path, _restarter(postgres_base))
+
+
+@pytest.mark.soak
+def test_soak_long_on_sqlite(tmp_path: Path) -> None:
+    _drill(LONG, f"sqlite:///{tmp_path / 'soak.db'}", tmp_path)
+
+
+@pytest.mark.soak
+@pytest.mark.postgres
+def test_soak_long_on_postgres_with_restarts(postgres_base: str, postgres_url: str, tmp_path: Path) -> None:
+    _drill(LONG_POSTGRES, postgres_url, tmp_path, _restarter(postgres_base))
