@@ -8,9 +8,10 @@ Events come in virtual-time order: each pump's visits at the times the service b
 scheduler tick every ``tick_hours``.
 
 Every command is sent until it is answered: the driver SIGKILLs the worker a random moment into a
-command or arms a ``PUMP_CRASH_AT`` point, and (on PostgreSQL) restarts the database before or
-during a command; a dead worker is restarted and the command resent as it was, same idempotency
-key. Only a worker killed, a storage outage or a programmer failure is retried, at most
+command or arms a ``PUMP_CRASH_AT`` point, and (on PostgreSQL) restarts the database a moment
+into a visit; a dead worker is restarted and the command resent as it was, same idempotency
+key (a restart between commands is absorbed by the pool's reconnect; one during a visit
+is what requests meet). Only a worker killed, a storage outage or a programmer failure is retried, at most
 ``max_attempts`` times; anything else (a refusal, an unexpected error, another way of dying) is
 collected with its message, and the run fails with every reason it met. The store is judged
 afterwards by ``testbench/soak_checks.py``.
@@ -73,7 +74,7 @@ class SoakConfig:
     unplug_rate: float = 0.08  # a visit attempt: the programmer's cable pulled a few frames in
     frame_error_rate: float = 0.01
     drop_response_rate: float = 0.01
-    db_restart_rate: float = 0.0  # an attempt: the database restarted (PostgreSQL), before or during it
+    db_restart_rate: float = 0.0  # a visit attempt: the database restarted (PostgreSQL) a moment into it
     kill_window_s: float = 1.2  # a visit takes about a second of real time over TCP (the LINK alone 0.5 s)
     max_attempts: int = 40
 
@@ -214,8 +215,9 @@ class _Driver:
         timers: list[threading.Thread | threading.Timer] = []
         if self.rng.random() < (cfg.tick_kill_rate if op == "tick" else cfg.kill_rate):
             timers.append(threading.Timer(self.rng.uniform(0.0, cfg.kill_window_s), self._kill_in_flight))
-        if self.restart_database is not None and self.rng.random() < cfg.db_restart_rate:
-            delay = self.rng.choice((0.0, self.rng.uniform(0.0, cfg.kill_window_s)))
+        # Only during a visit: a tick is over in milliseconds, so a restart "during" one would land after it.
+        if op == "visit" and self.restart_database is not None and self.rng.random() < cfg.db_restart_rate:
+            delay = self.rng.uniform(0.0, cfg.kill_window_s / 2)
             timers.append(threading.Thread(target=self._restart_db, args=(delay,)))
         return sent, timers
 
