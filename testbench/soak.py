@@ -77,6 +77,9 @@ class SoakConfig:
     db_restart_rate: float = 0.0  # a visit attempt: the database restarted (PostgreSQL) a moment into it
     kill_window_s: float = 1.2  # a visit takes about a second of real time over TCP (the LINK alone 0.5 s)
     max_attempts: int = 40
+    # The first programmable visits each meet one fault in turn (a SIGKILL, an unplug, a database
+    # restart, then each crash point), so every run has each kind however the draws fall.
+    forced_faults: bool = True
 
 
 @dataclass
@@ -126,6 +129,18 @@ class _Event(StrEnum):
     TICK = "tick"
 
 
+class _Forced(StrEnum):
+    """A fault given to the first attempt of a programmable visit, before any drawn at random."""
+
+    KILL = "kill"
+    UNPLUG = "unplug"
+    DB_RESTART = "db_restart"
+
+
+FORCED_DELAY_S = 0.1  # into a programmable visit: its LINK alone takes 0.5 s, so the fault lands mid-command
+FORCED_UNPLUG_FRAMES = 2  # frames of the visit before the cable is pulled
+
+
 def _clinic_config(config: SoakConfig) -> ClinicConfig:
     # The drill is about the station's infrastructure: no pump faults or battery ends to judge.
     rates = ClinicRates(
@@ -144,6 +159,40 @@ def _clinic_config(config: SoakConfig) -> ClinicConfig:
         seed=config.seed,
         rates=rates,
     )
+
+
+class _SpareWorker:
+    """A worker started ahead, in the background: a restart after a kill takes it instead of waiting ~2 s of imports."""
+
+    def __init__(self, settings_json: str, log: IO[str]) -> None:
+        self._settings_json, self._log = settings_json, log
+        self._start()
+
+    def _start(self) -> None:
+        self._ready: list[WorkerProcess | BaseException] = []
+        self._thread = threading.Thread(target=self._make, daemon=True)
+        self._thread.start()
+
+    def _make(self) -> None:
+        try:
+            self._ready.append(WorkerProcess(self._settings_json, self._log))
+        except BaseException as exc:  # reported by take(), on the driver's thread
+            self._ready.append(exc)
+
+    def take(self) -> WorkerProcess:
+        """The spare (waiting for it if it is still starting); another is started behind it."""
+        self._thread.join()
+        made = self._ready[0]
+        self._start()
+        if isinstance(made, BaseException):
+            raise made
+        return made
+
+    def close(self) -> None:
+        self._thread.join()
+        for made in self._ready:
+            if isinstance(made, WorkerProcess):
+                made.close()
 
 
 class _Driver:
@@ -177,7 +226,13 @@ class _Driver:
         self.unrecorded: set[str] = set()
         self.ticks = 0
         self.worker = WorkerProcess(self.settings_json, log)
+        self._spare = _SpareWorker(self.settings_json, log)
         self._killed_by_us = False
+        self.forced: list[str] = []
+        if config.forced_faults:
+            self.forced = [_Forced.KILL, _Forced.UNPLUG]
+            self.forced += [_Forced.DB_RESTART] if restart_database is not None else []
+            self.forced += sorted(CRASH_POINTS)  # the last ones may not come in a short run: crash draws do too
 
     def push(self, at: datetime, kind: _Event, serial: str = "") -> None:
         self.seq += 1
@@ -187,7 +242,7 @@ class _Driver:
 
     def _restart_worker(self) -> None:
         self.worker.kill9()
-        self.worker = WorkerProcess(self.settings_json, self.log)
+        self.worker = self._spare.take()
 
     def _replug_if_pulled(self) -> None:
         if self.programmer.unplugged or not self.server.serving:
@@ -204,10 +259,28 @@ class _Driver:
             self.restart_database()
             self.tally.db_restarts += 1
 
-    def _faults_for(self, command: dict[str, Any]) -> tuple[dict[str, Any], list[threading.Thread | threading.Timer]]:
+    def _forced_fault(self, sent: dict[str, Any]) -> list[threading.Thread | threading.Timer]:
+        """The next forced fault on this attempt (``sent`` gets its crash point); its timers."""
+        forced = self.forced.pop(0)
+        if forced == _Forced.KILL:
+            return [threading.Timer(FORCED_DELAY_S, self._kill_in_flight)]
+        if forced == _Forced.UNPLUG:
+            self.programmer.faults.unplug_after_frames = self.programmer.frames_received + FORCED_UNPLUG_FRAMES
+            return []
+        if forced == _Forced.DB_RESTART:
+            return [threading.Thread(target=self._restart_db, args=(FORCED_DELAY_S,))]
+        sent["crash_at"] = forced
+        return []
+
+    def _faults_for(
+        self, command: dict[str, Any], attempt: int
+    ) -> tuple[dict[str, Any], list[threading.Thread | threading.Timer]]:
         """The attempt as sent (its moment, the programmer's address, maybe a crash point) and its fault timers."""
         cfg, op = self.config, command["op"]
         sent = {**command, "at": self.clock.now().isoformat(), "device": self.server.address}
+        programmable = op == "visit" and self.plans[command["serial"]].family is PumpFamily.PROGRAMMABLE
+        if programmable and attempt == 1 and self.forced:
+            return sent, self._forced_fault(sent)
         if op == "visit" and self.rng.random() < cfg.crash_rate:
             sent["crash_at"] = self.rng.choice(sorted(CRASH_POINTS))
         if op == "visit" and self.rng.random() < cfg.unplug_rate:
@@ -231,7 +304,7 @@ class _Driver:
         self.tally.commands[command["op"]] += 1
         for attempt in range(1, self.config.max_attempts + 1):
             self._replug_if_pulled()
-            sent, timers = self._faults_for(command)
+            sent, timers = self._faults_for(command, attempt)
             self._killed_by_us = False
             self.tally.attempts += 1
             self.worker.send(sent)
@@ -364,6 +437,7 @@ class _Driver:
                     self.visit(serial)
         finally:
             self.worker.close()
+            self._spare.close()
             self.server.stop()
         self.tally.unplugs = self.programmer.faults.injected.unplugs
         return SoakRun(
