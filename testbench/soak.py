@@ -41,7 +41,13 @@ from simulators.programmer import SimulatedProgrammer
 from simulators.running_clock import RunningClock
 from simulators.serve import ProgrammerServer, serve_tcp
 from testbench.clinic_config import ClinicConfig, ClinicRates
-from testbench.clinic_nurse import OVERRIDE_REASON, SYRINGE_RESOLUTION_ML, SimulatedPump, visit_entry
+from testbench.clinic_nurse import (
+    OVERRIDE_REASON,
+    SYRINGE_RESOLUTION_ML,
+    SimulatedPump,
+    fill_volume_ml,
+    visit_entry,
+)
 from testbench.clinic_population import PatientPlan, generate_population
 from testbench.clinic_service import open_service
 from testbench.soak_process import WorkerDiedError, WorkerProcess
@@ -376,7 +382,7 @@ class _Driver:
         key = f"soak-{self.config.seed}-{serial}-{self.visits_done[serial]:03d}"
         programmable = plan.family is PumpFamily.PROGRAMMABLE
         aspiration = pump.aspirate(resolution_ml=SYRINGE_RESOLUTION_ML[plan.family])
-        fill_ml = float(int(pump.model.capacity_ml - aspiration.left_in_pump_ml))
+        fill_ml = fill_volume_ml(plan, pump.model.capacity_ml, aspiration.left_in_pump_ml)
         entry = visit_entry(plan, key, self.clock.now().isoformat(), aspiration.measured_ml, fill_ml)
         if programmable:
             signed = self.run_command({"op": "cosign", "serial": serial, "fill_ml": fill_ml}, f"co-signature {key}")

@@ -1,11 +1,12 @@
 """Issue 13's fault drill: a clinic soak in virtual time with kill -9s, link faults and database restarts.
 
 The driver (this process) owns the pumps, the programmer (on TCP, with frame errors, dropped
-answers and unplugs) and the virtual clock; the service runs in a worker process it SIGKILLs at
-random moments and at ``PUMP_CRASH_AT`` points, restarting it and resending the same command;
-on PostgreSQL the server is also restarted (``pg_ctl restart -m fast``) before and during
-commands. Afterwards: 0 lost, 0 duplicated, 0 stuck visits (``testbench/soak_checks.py``), and the
-faults really happened. The short variants run in ``make test``; the long ones under ``make soak``.
+answers and unplugs) and the virtual clock; the service runs in a worker process it SIGKILLs
+mid-command and at ``PUMP_CRASH_AT`` points, restarting it and resending the same command; on
+PostgreSQL the server is also stopped for a moment during visits. Each kind of fault is forced
+once on the first programmable visits and more are drawn at random. Afterwards: 0 lost, 0
+duplicated, 0 stuck visits (``testbench/soak_checks.py``), and the faults really happened. The
+short variants run in ``make test``; the long ones under ``make soak``.
 """
 
 import logging
