@@ -72,6 +72,11 @@ class ProgrammerServer:
         """Pull the cable: the port closes under the host."""
         self.programmer.unplugged = True
 
+    @property
+    def serving(self) -> bool:
+        """Whether the port is still served (an unplug or a closed pty ends it)."""
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
@@ -127,20 +132,31 @@ def serve_tcp(programmer: SimulatedProgrammer, host: str = "127.0.0.1", port: in
             return False
         return bool(select.select([conn], [], [], timeout)[0])
 
+    def hang_up() -> None:
+        conn = state["conn"]
+        if conn is not None:
+            conn.close()
+            state["conn"] = None
+
     def read() -> bytes:
         conn = state["conn"]
         if conn is None:  # only called once wait_readable found a connected host readable
             raise ConnectionError("no host is connected")
-        data = conn.recv(4096)
+        try:
+            data = conn.recv(4096)
+        except ConnectionError:  # the host died with bytes unread (kill -9): a reset, not the end of serving
+            data = b""
         if not data:  # the host hung up: wait for the next one
-            conn.close()
-            state["conn"] = None
+            hang_up()
         return data
 
     def write(data: bytes) -> None:
         conn = state["conn"]
         if conn is not None:
-            conn.sendall(data)
+            try:
+                conn.sendall(data)
+            except ConnectionError:  # the host is gone; what it was owed is lost with it, as on a cable
+                hang_up()
 
     def close() -> None:
         if state["conn"] is not None:

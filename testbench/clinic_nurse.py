@@ -31,7 +31,15 @@ from simulators.programmable import SimulatedProgrammablePump
 from testbench.clinic_population import PatientPlan
 from testbench.clinic_service import ClinicService, second_nurse
 
-__all__ = ["SYRINGE_RESOLUTION_ML", "SimulatedPump", "VisitOutcome", "VisitStatus", "perform_visit"]
+__all__ = [
+    "SYRINGE_RESOLUTION_ML",
+    "SimulatedPump",
+    "VisitOutcome",
+    "VisitStatus",
+    "fill_volume_ml",
+    "perform_visit",
+    "visit_entry",
+]
 
 # The syringe's graduation the residual is read to, per family (a 30 mL and a 20 mL syringe).
 SYRINGE_RESOLUTION_ML = {PumpFamily.CONSTANT_FLOW: 0.2, PumpFamily.PROGRAMMABLE: 0.1}
@@ -60,12 +68,14 @@ class VisitOutcome:
     fill_ml: float = 0.0  # what the nurse injected (0 when nothing was recorded)
 
 
-def _fill_volume_ml(plan: PatientPlan, capacity_ml: float, left_ml: float) -> float:
+def fill_volume_ml(plan: PatientPlan, capacity_ml: float, left_ml: float) -> float:
+    """What the nurse fills: the whole millilitres that fit beside what is left in the pump."""
     room = capacity_ml - left_ml
     return float(int(room))  # whole millilitres that fit
 
 
-def _entry(plan: PatientPlan, key: str, at: Any, returned_ml: float, fill_ml: float) -> dict[str, Any]:
+def visit_entry(plan: PatientPlan, key: str, at: Any, returned_ml: float, fill_ml: float) -> dict[str, Any]:
+    """The nurse's entry for a refill visit of ``plan``'s pump, as a client sends it (a retry resends it as is)."""
     body: dict[str, Any] = {
         "performed_at": at,
         "returned_volume_ml": returned_ml,
@@ -112,8 +122,8 @@ def perform_visit(
 ) -> VisitOutcome:
     """One refill visit of ``pump`` now (the service's clock), recorded through ``complete_visit``."""
     aspiration = pump.aspirate(resolution_ml=SYRINGE_RESOLUTION_ML[plan.family])
-    fill_ml = _fill_volume_ml(plan, pump.model.capacity_ml, aspiration.left_in_pump_ml)
-    body = _entry(plan, key, service.clock.now(), aspiration.measured_ml, fill_ml)
+    fill_ml = fill_volume_ml(plan, pump.model.capacity_ml, aspiration.left_in_pump_ml)
+    body = visit_entry(plan, key, service.clock.now(), aspiration.measured_ml, fill_ml)
     if plan.family is PumpFamily.PROGRAMMABLE:
         body["cosignatures"] = [_second_check(service, plan, fill_ml)]
     codes: list[str] = []
