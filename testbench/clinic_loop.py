@@ -24,11 +24,13 @@ from pump_service.persistence.models import Pump
 from pump_service.persistence.schedule_models import Notification
 from pump_service.scheduler.runner import RefillScheduler
 from pump_service.services.scheduling.booking import active_appointment, cancel_appointment
+from schemas.clock import Clock
 from schemas.prescription import ContinuousPrescription
 from schemas.pump import PumpFamily
 from schemas.pump_catalogue import get_pump_model
 from simulators.constant_flow import SimulatedConstantFlowPump
 from simulators.programmable import SimulatedProgrammablePump
+from simulators.programmer import SimulatedProgrammer
 from testbench.clinic_config import ClinicConfig
 from testbench.clinic_nurse import SimulatedPump, VisitStatus, perform_visit
 from testbench.clinic_population import Attendance, PatientPlan, attendance_for
@@ -60,13 +62,13 @@ class LoopTally:
     truths: dict[str, PumpTruth] = field(default_factory=dict)
 
 
-def simulated_pump_for(plan: PatientPlan, service: ClinicService) -> SimulatedPump:
+def simulated_pump_for(plan: PatientPlan, *, clock: Clock, programmer: SimulatedProgrammer) -> SimulatedPump:
     """The simulated pump of ``plan`` as it is at the clock's time; a programmable one joins the programmer."""
     model = get_pump_model(plan.model_id)
     if plan.family is PumpFamily.PROGRAMMABLE:
         pump = SimulatedProgrammablePump(
             model,
-            clock=service.clock,
+            clock=clock,
             serial=plan.serial,
             accuracy_factor=plan.unit_factor,
             volume_ml=RESIDUAL_BEFORE_RUN_ML,
@@ -74,11 +76,11 @@ def simulated_pump_for(plan: PatientPlan, service: ClinicService) -> SimulatedPu
             eri_at=plan.eri_at,
             faults=plan.faults,
         )
-        service.programmer.pumps[plan.serial] = pump
+        programmer.pumps[plan.serial] = pump
         return pump
     return SimulatedConstantFlowPump(
         model,
-        clock=service.clock,
+        clock=clock,
         serial=plan.serial,
         unit_factor=plan.unit_factor,
         timeline=plan.timeline,
@@ -118,7 +120,7 @@ class _Loop:
         for plan in plans:
             at = self.start - DAY * plan.last_fill_days_before_start
             self.service.clock.set(max(at, self.service.clock.now()))  # a link's retries may have used time
-            pump = simulated_pump_for(plan, self.service)
+            pump = simulated_pump_for(plan, clock=self.service.clock, programmer=self.service.programmer)
             truth = PumpTruth(plan, pump, self.start, traced=plan.serial in self.traced)
             self.tally.truths[plan.serial] = truth
             self._visit(truth, key=f"clinic-{plan.serial}-warmup", scored=False)

@@ -38,6 +38,7 @@ __all__ = [
     "VisitStatus",
     "fill_volume_ml",
     "perform_visit",
+    "second_check_request",
     "visit_entry",
 ]
 
@@ -93,10 +94,10 @@ def visit_entry(plan: PatientPlan, key: str, at: Any, returned_ml: float, fill_m
     return body
 
 
-def _second_check(service: ClinicService, plan: PatientPlan, fill_ml: float) -> int:
-    """The second nurse's check of an intrathecal fill, signed with their password at the station."""
+def second_check_request(fill_ml: float) -> SecondCheckCosignRequest:
+    """The second nurse's check of an intrathecal baclofen fill of ``fill_ml``, with their password."""
     username, password = second_nurse()
-    request = SecondCheckCosignRequest(
+    return SecondCheckCosignRequest(
         kind="second_check",
         username=username,
         password=SecretStr(password),
@@ -104,6 +105,11 @@ def _second_check(service: ClinicService, plan: PatientPlan, fill_ml: float) -> 
         concentration=BACLOFEN_MG_PER_ML,
         fill_volume_ml=fill_ml,
     )
+
+
+def _second_check(service: ClinicService, plan: PatientPlan, fill_ml: float) -> int:
+    """The second nurse's check of an intrathecal fill, signed at the station."""
+    request = second_check_request(fill_ml)
     view = sign_cosignature(service.engine, plan.serial, request, requester=service.nurse, clock=service.clock)
     return view.cosignature_id
 

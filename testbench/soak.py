@@ -31,16 +31,14 @@ from typing import IO, Any
 
 from pump_service.services.visits.crashpoints import CRASH_POINTS
 from schemas.clock import SystemClock
-from schemas.prescription import ContinuousPrescription
 from schemas.pump import PumpFamily
-from schemas.pump_catalogue import get_pump_model
 from simulators.constant_flow import SimulatedConstantFlowPump
 from simulators.link_faults import LinkFaultPlan
-from simulators.programmable import SimulatedProgrammablePump
 from simulators.programmer import SimulatedProgrammer
 from simulators.running_clock import RunningClock
 from simulators.serve import ProgrammerServer, serve_tcp
 from testbench.clinic_config import ClinicConfig, ClinicRates
+from testbench.clinic_loop import simulated_pump_for
 from testbench.clinic_nurse import (
     OVERRIDE_REASON,
     SYRINGE_RESOLUTION_ML,
@@ -48,13 +46,12 @@ from testbench.clinic_nurse import (
     fill_volume_ml,
     visit_entry,
 )
-from testbench.clinic_population import PatientPlan, generate_population
+from testbench.clinic_population import generate_population
 from testbench.clinic_service import open_service
 from testbench.soak_process import WorkerDiedError, WorkerProcess
 
 __all__ = ["AcknowledgedVisit", "SoakConfig", "SoakFailure", "SoakRun", "SoakTally", "run_soak"]
 
-RESIDUAL_BEFORE_RUN_ML = 2.5
 COMMAND_TIMEOUT_S = 120.0
 STORAGE_PAUSE_S = 0.2  # a storage outage is retried a moment later, as the HTTP clients do on a 503
 RETRIED = frozenset({"device", "device_unknown", "storage"})
@@ -352,32 +349,11 @@ class _Driver:
 
     # ---- the clinic's events -------------------------------------------------------------------
 
-    def _pump_for(self, plan: PatientPlan) -> SimulatedPump:
-        model = get_pump_model(plan.model_id)
-        if plan.family is PumpFamily.PROGRAMMABLE:
-            pump = SimulatedProgrammablePump(
-                model,
-                clock=self.clock,
-                serial=plan.serial,
-                accuracy_factor=plan.unit_factor,
-                volume_ml=RESIDUAL_BEFORE_RUN_ML,
-                prescription=ContinuousPrescription(rate_ml_per_day=plan.rate_ml_per_day),
-                eri_at=plan.eri_at,
-            )
-            self.programmer.pumps[plan.serial] = pump
-            return pump
-        return SimulatedConstantFlowPump(
-            model,
-            clock=self.clock,
-            serial=plan.serial,
-            unit_factor=plan.unit_factor,
-            timeline=plan.timeline,
-            volume_ml=RESIDUAL_BEFORE_RUN_ML,
-        )
-
     def visit(self, serial: str) -> None:
         plan = self.plans[serial]
-        pump = self.pumps.get(serial) or self.pumps.setdefault(serial, self._pump_for(plan))
+        pump = self.pumps.get(serial)
+        if pump is None:  # its first visit: the pump as the fill before the run left it
+            pump = self.pumps[serial] = simulated_pump_for(plan, clock=self.clock, programmer=self.programmer)
         self.visits_done[serial] += 1
         key = f"soak-{self.config.seed}-{serial}-{self.visits_done[serial]:03d}"
         programmable = plan.family is PumpFamily.PROGRAMMABLE

@@ -23,7 +23,6 @@ import traceback
 from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from pump_service.domain.access import Role
@@ -33,13 +32,12 @@ from pump_service.persistence.db import make_engine
 from pump_service.scheduler.runner import RefillScheduler
 from pump_service.services.actor import Actor
 from pump_service.services.contracts import RefillEntry
-from pump_service.services.visits.cosignature_contracts import SecondCheckCosignRequest
 from pump_service.services.visits.cosignatures import sign_cosignature
 from pump_service.services.visits.refill_visit import complete_visit
 from pump_service.settings import Settings
 from simulators.running_clock import RunningClock
-from testbench.clinic_nurse import BACLOFEN_MG_PER_ML
-from testbench.clinic_service import BENCH_STATION, second_nurse
+from testbench.clinic_nurse import second_check_request
+from testbench.clinic_service import BENCH_STATION
 
 __all__ = ["ACTORS", "main"]
 
@@ -51,15 +49,7 @@ CRASH_ENV = "PUMP_CRASH_AT"
 
 
 def _cosign(engine: Engine, command: dict[str, Any], clock: RunningClock) -> dict[str, Any]:
-    username, password = second_nurse()
-    request = SecondCheckCosignRequest(
-        kind="second_check",
-        username=username,
-        password=SecretStr(password),
-        drug_id="baclofen",
-        concentration=BACLOFEN_MG_PER_ML,
-        fill_volume_ml=float(command["fill_ml"]),
-    )
+    request = second_check_request(float(command["fill_ml"]))
     view = sign_cosignature(engine, command["serial"], request, requester=ACTORS["nurse"], clock=clock)
     return {"ok": True, "cosignature_id": view.cosignature_id}
 

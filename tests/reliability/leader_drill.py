@@ -42,7 +42,8 @@ TICK_S = 0.5
 TAKEOVER_TIMEOUT_S = 30.0  # generous on a loaded machine; the drills log the measured figure
 
 
-def _admin_dsn(server: str) -> str:
+def admin_dsn(server: str) -> str:
+    """The DSN of the maintenance database ``postgres`` on the server of ``server`` (a base or database URL)."""
     return make_url(server).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
 
 
@@ -50,7 +51,7 @@ def _admin_dsn(server: str) -> str:
 def fresh_database(server: str) -> Iterator[tuple[str, Engine]]:
     """A new, migrated database on the PostgreSQL ``server``: its URL and an engine; dropped afterwards."""
     name = f"drill_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_dsn(server), autocommit=True) as connection:
+    with psycopg.connect(admin_dsn(server), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     url = f"{server}/{name}"
     engine = make_engine(url)
@@ -59,14 +60,14 @@ def fresh_database(server: str) -> Iterator[tuple[str, Engine]]:
         yield url, engine
     finally:
         engine.dispose()
-        with psycopg.connect(_admin_dsn(server), autocommit=True) as connection:
+        with psycopg.connect(admin_dsn(server), autocommit=True) as connection:
             connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def terminate_sessions(database_url: str, application_name: str) -> int:
     """``pg_terminate_backend`` on the sessions of ``database_url`` with that name; how many there were."""
     url = make_url(database_url)
-    with psycopg.connect(_admin_dsn(database_url), autocommit=True) as connection:
+    with psycopg.connect(admin_dsn(database_url), autocommit=True) as connection:
         rows = connection.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
             (application_name, url.database),

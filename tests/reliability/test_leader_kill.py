@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from pump_service.scheduler.leader import APPLICATION_NAME_PREFIX
 from pump_service.services.scheduling.delivery_claims import DEFAULT_CLAIM_S
-from testbench.throwaway_postgres import PG_BIN, PostgresUnavailableError, throwaway_postgres
+from testbench.throwaway_postgres import PG_BIN
 from tests.reliability.leader_drill import (
     CLOCK,
     TAKEOVER_TIMEOUT_S,
@@ -44,20 +44,10 @@ BATCH = 100  # rows one dispatch step claims (services/scheduling/delivery.py)
 SETTLE_TIMEOUT_S = 180.0
 
 
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    """A server of this module's own (it shadows the session's): a drill here restarts it under the others' feet."""
-    try:
-        with throwaway_postgres() as url:
-            yield url
-    except PostgresUnavailableError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.fixture
-def database(postgres_server: str) -> Iterator[tuple[str, Engine]]:
+def database(restartable_postgres: str) -> Iterator[tuple[str, Engine]]:
     """A fresh, migrated database: its URL and an engine for the test's own reads and writes."""
-    with fresh_database(postgres_server) as created:
+    with fresh_database(restartable_postgres) as created:
         yield created
 
 

@@ -12,7 +12,6 @@ works at the next tick after it.
 import os
 import subprocess
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
 from bench.api import _prepare, _refill_body
@@ -33,13 +31,13 @@ from pump_service.api.app import create_app
 from pump_service.errors import StorageUnavailableError
 from pump_service.persistence.charge_models import ChargeEventRow
 from pump_service.persistence.db import make_engine
-from pump_service.persistence.migrate import upgrade
 from pump_service.persistence.models import Refill
 from pump_service.persistence.schedule_models import Appointment, AppointmentStatus
 from pump_service.scheduler import RefillScheduler
 from pump_service.settings import Settings
 from schemas.clock import SystemClock
-from testbench.throwaway_postgres import PG_BIN, PostgresUnavailableError, throwaway_postgres
+from testbench.throwaway_postgres import PG_BIN
+from tests.reliability.leader_drill import admin_dsn, fresh_database
 
 pytestmark = pytest.mark.postgres
 
@@ -89,30 +87,11 @@ class Drill:
     mutex: threading.Lock = field(default_factory=threading.Lock)
 
 
-@pytest.fixture(scope="module")
-def postgres_base() -> Iterator[str]:
-    try:
-        with throwaway_postgres() as url:  # a server of its own: this drill stops it
-            yield url
-    except PostgresUnavailableError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.fixture
-def drill_url(postgres_base: str) -> Iterator[str]:
-    name = f"drill_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin_dsn(postgres_base), autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"{postgres_base}/{name}")
-    upgrade(engine)
-    engine.dispose()
-    yield f"{postgres_base}/{name}"
-    with psycopg.connect(_admin_dsn(postgres_base), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-def _admin_dsn(base: str) -> str:
-    return make_url(base).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+def drill_url(restartable_postgres: str) -> Iterator[str]:
+    with fresh_database(restartable_postgres) as (url, engine):
+        engine.dispose()  # the drill makes its own; this one would hold connections across the restart
+        yield url
 
 
 def _station(base: str, token: str, serials: list[str], drill: Drill) -> None:
@@ -160,11 +139,11 @@ def _restart_when_busy(control: PostgresControl, drill: Drill, ticker: RefillSch
 
 
 def test_postgres_restarted_under_load_gives_503_problems_then_every_refill_exactly_once(
-    postgres_base: str, drill_url: str
+    restartable_postgres: str, drill_url: str
 ) -> None:
     token, _ = _prepare(drill_url, 0)
     serials = fleet(drill_url, "drill", STATIONS * PUMPS_PER_STATION)
-    control = PostgresControl(_admin_dsn(postgres_base))
+    control = PostgresControl(admin_dsn(restartable_postgres))
     engine = make_engine(drill_url)
     ticker = RefillScheduler(engine, Settings(database_url=drill_url, station_id="bench-api"), SystemClock())
     ticker.tick()  # the pool holds a connection from before the restart

@@ -10,21 +10,17 @@ short variants run in ``make test``; the long ones under ``make soak``.
 """
 
 import logging
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from pump_service.persistence.db import make_engine
-from pump_service.persistence.migrate import upgrade
 from schemas.clock import SystemClock
 from testbench.soak import SoakConfig, SoakRun, run_soak
 from testbench.soak_checks import SoakVerdict, judge_soak
-from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
+from tests.reliability.leader_drill import admin_dsn, fresh_database
 from tests.reliability.test_pg_restart import PostgresControl
 
 pytestmark = pytest.mark.slow
@@ -42,8 +38,8 @@ SHORT_BASE = SoakConfig(
     crash_rate=0.1,
     unplug_rate=0.15,
     kill_window_s=0.8,
-    frame_error_rate=0.03,  # each lost or damaged answer waits out HPP/1's 3 s timeout: a few suffice
-    drop_response_rate=0.03,
+    frame_error_rate=0.02,  # each lost or damaged answer waits out HPP/1's 3 s timeout: a few suffice
+    drop_response_rate=0.02,
 )
 SHORT = replace(SHORT_BASE, seed=13)
 SHORT_POSTGRES = replace(SHORT_BASE, seed=14, db_restart_rate=0.1)
@@ -53,35 +49,16 @@ LONG_POSTGRES = SoakConfig(
 )
 
 
-@pytest.fixture(scope="module")
-def postgres_base() -> Iterator[str]:
-    try:
-        with throwaway_postgres() as url:  # a server of its own: this drill restarts it
-            yield url
-    except PostgresUnavailableError as exc:
-        pytest.skip(str(exc))
-
-
-def _admin_dsn(base: str, database: str = "postgres") -> str:
-    return make_url(base).set(drivername="postgresql", database=database).render_as_string(hide_password=False)
-
-
 @pytest.fixture
-def postgres_url(postgres_base: str) -> Iterator[str]:
-    name = f"soak_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin_dsn(postgres_base), autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"{postgres_base}/{name}")
-    upgrade(engine)
-    engine.dispose()
-    yield f"{postgres_base}/{name}"
-    with psycopg.connect(_admin_dsn(postgres_base), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+def postgres_url(restartable_postgres: str) -> Iterator[str]:
+    with fresh_database(restartable_postgres) as (url, engine):
+        engine.dispose()  # the drill's restarts would break its pooled connections
+        yield url
 
 
 def _restarter(base: str) -> Callable[[], None]:
     """Stop the throwaway server (``-m fast``: every session ends), keep it down a moment, start it again."""
-    control = PostgresControl(_admin_dsn(base))
+    control = PostgresControl(admin_dsn(base))
 
     def restart() -> None:
         control.stop()
@@ -134,8 +111,8 @@ def test_soak_short_on_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_soak_short_on_postgres_with_restarts(postgres_base: str, postgres_url: str, tmp_path: Path) -> None:
-    _drill(SHORT_POSTGRES, postgres_url, tmp_path, _restarter(postgres_base))
+def test_soak_short_on_postgres_with_restarts(restartable_postgres: str, postgres_url: str, tmp_path: Path) -> None:
+    _drill(SHORT_POSTGRES, postgres_url, tmp_path, _restarter(restartable_postgres))
 
 
 @pytest.mark.soak
@@ -145,5 +122,5 @@ def test_soak_long_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.soak
 @pytest.mark.postgres
-def test_soak_long_on_postgres_with_restarts(postgres_base: str, postgres_url: str, tmp_path: Path) -> None:
-    _drill(LONG_POSTGRES, postgres_url, tmp_path, _restarter(postgres_base))
+def test_soak_long_on_postgres_with_restarts(restartable_postgres: str, postgres_url: str, tmp_path: Path) -> None:
+    _drill(LONG_POSTGRES, postgres_url, tmp_path, _restarter(restartable_postgres))

@@ -17,7 +17,7 @@ def test_nothing_is_decided_before_the_wakeup_and_something_is_at_it(tmp_path: P
     plans = generate_population(config)
     service = open_service(config, plans, database_url=f"sqlite:///{tmp_path / 'c.db'}", run_id="wakeup-test")
     service.clock.set(config.start_at)
-    pump = simulated_pump_for(plans[0], service)
+    pump = simulated_pump_for(plans[0], clock=service.clock, programmer=service.programmer)
     outcome = perform_visit(service, plans[0], pump, key="clinic-wakeup-0001", max_attempts=1)
     assert outcome.result is not None
     assert outcome.result.appointment is not None
