@@ -37,6 +37,7 @@ from pump_service.services.charges.visit_facts import FlushedDrug, ServiceDone, 
 from pump_service.services.pumps.registry import get_pump
 from pump_service.services.pumps.state import pump_id_of
 from pump_service.services.visits.contracts import AbandonEntry, AnalysisEntry, FlushEntry, InjectedResult, VisitResult
+from pump_service.services.visits.cosignatures import direct_override
 from pump_service.services.visits.interrogation import interrogate
 from pump_service.services.visits.reprogramming_visit import record_reprogramming
 from pump_service.services.visits.visit_recording import (
@@ -46,7 +47,6 @@ from pump_service.services.visits.visit_recording import (
     log_service_entry,
     new_call,
     overridden_codes,
-    own_override,
     replayed_result,
     require_committable,
     require_programmable,
@@ -193,7 +193,7 @@ def record_flush(
     stored = stored_result(session, call)
     if stored is not None:
         return stored
-    override = own_override(entry.override, actor, now)
+    override = direct_override(entry.override, actor, now)
     agents, findings = _flushed(entry, pump, service_date_of(session, pump, entry.performed_at, settings))
     require_committable(findings, override)
     billing = visit_charges(

@@ -33,6 +33,7 @@ from pump_service.services.pumps.registry import (
 from pump_service.services.pumps.state import prescription_rates, pump_id_of
 from pump_service.services.visits.continuity import check_continuity
 from pump_service.services.visits.contracts import ReprogrammingEntry, VisitResult
+from pump_service.services.visits.cosignatures import direct_override
 from pump_service.services.visits.crashpoints import crashpoint
 from pump_service.services.visits.device_writes import check_prescription, settle_unfinished, write_prescription_once
 from pump_service.services.visits.interrogation import log_cursor, store_log_entries, store_status
@@ -44,7 +45,6 @@ from pump_service.services.visits.visit_recording import (
     log_service_entry,
     new_call,
     overridden_codes,
-    own_override,
     require_committable,
     require_programmable,
     stored_result,
@@ -176,7 +176,7 @@ def record_reprogramming(
         DeviceOutcomeUnknownError: the write went out without a verified answer (retry to reconcile).
     """
     call = new_call(VisitKind.REPROGRAMMING, serial, entry, entry.performed_at, settings, actor, clock.now())
-    rx, override = entry.prescription, own_override(entry.override, actor, call.now)
+    rx, override = entry.prescription, direct_override(entry.override, actor, call.now)
     done = ServiceDone(analysis_done=True, prescription_changed=True)
     with transaction(engine) as session:
         pump = get_pump(session, serial, for_update=True)

@@ -24,12 +24,11 @@ from pump_service.services.actor import Actor
 from pump_service.services.charges.clinic_billing import billing_reference
 from pump_service.services.charges.recording import store_charge_set
 from pump_service.services.charges.visit_facts import ServiceDone, service_date_of, service_visit_facts
-from pump_service.services.contracts import BillingEntry, FindingResult, OverrideEntry, OverrideResult
+from pump_service.services.contracts import BillingEntry, FindingResult, OverrideResult
 from pump_service.services.pumps.state import pump_id_of
 from pump_service.services.scheduling.booking import release_attended
 from pump_service.services.scheduling.clinics import pump_clinic
 from pump_service.services.visits.contracts import VisitResult
-from pump_service.services.visits.cosignatures import direct_override
 from pump_service.services.visits.refill_views import visit_charge_lines
 from pump_service.services.visits.writing_visits import new_visit
 from pump_service.settings import Settings
@@ -44,7 +43,6 @@ __all__ = [
     "log_service_entry",
     "new_call",
     "overridden_codes",
-    "own_override",
     "replayed_result",
     "require_committable",
     "require_programmable",
@@ -129,15 +127,6 @@ def require_programmable(pump: Pump, what: str) -> None:
         raise RuleViolationError(
             f"{pump.serial} is a constant-flow pump: it has no electronics for {what}", field="serial"
         )
-
-
-def own_override(entry: OverrideEntry | None, actor: Actor, now: datetime) -> Override | None:
-    """The acting physician's own override (see :func:`direct_override`).
-
-    Raises:
-        PermissionDeniedError: the acting user's role may not override hard stops.
-    """
-    return direct_override(entry, actor, now)
 
 
 def require_committable(findings: tuple[Finding, ...], override: Override | None) -> None:
