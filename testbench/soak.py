@@ -23,9 +23,11 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -168,34 +170,19 @@ class _SpareWorker:
     """A worker started ahead, in the background: a restart after a kill takes it instead of waiting ~2 s of imports."""
 
     def __init__(self, settings_json: str, log: IO[str]) -> None:
-        self._settings_json, self._log = settings_json, log
-        self._start()
-
-    def _start(self) -> None:
-        self._ready: list[WorkerProcess | BaseException] = []
-        self._thread = threading.Thread(target=self._make, daemon=True)
-        self._thread.start()
-
-    def _make(self) -> None:
-        try:
-            self._ready.append(WorkerProcess(self._settings_json, self._log))
-        except BaseException as exc:  # reported by take(), on the driver's thread
-            self._ready.append(exc)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soak-spare")
+        self._start = partial(self._pool.submit, WorkerProcess, settings_json, log)
+        self._next: Future[WorkerProcess] = self._start()
 
     def take(self) -> WorkerProcess:
-        """The spare (waiting for it if it is still starting); another is started behind it."""
-        self._thread.join()
-        made = self._ready[0]
-        self._start()
-        if isinstance(made, BaseException):
-            raise made
-        return made
+        """The spare (waiting for it if it is still starting; its start-up error raised here); another follows."""
+        made, self._next = self._next, self._start()
+        return made.result()
 
     def close(self) -> None:
-        self._thread.join()
-        for made in self._ready:
-            if isinstance(made, WorkerProcess):
-                made.close()
+        self._pool.shutdown(wait=True)
+        if self._next.exception() is None:
+            self._next.result().close()
 
 
 class _Driver:

@@ -26,12 +26,14 @@ from sqlalchemy.engine import make_url
 
 from pump_service.persistence.db import make_engine
 from pump_service.persistence.migrate import upgrade
+from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
 
 __all__ = [
     "DatabaseBackend",
     "PostgresDatabases",
     "SqliteTemplate",
     "backends_for",
+    "postgres_or_skip",
     "sqlite_path",
 ]
 
@@ -129,3 +131,13 @@ class PostgresDatabases:
     def _execute(self, statement: sql.Composed) -> None:
         with psycopg.connect(self._admin_dsn, autocommit=True) as connection:
             connection.execute(statement)
+
+
+@contextmanager
+def postgres_or_skip() -> Iterator[str]:
+    """Base URL of a throwaway PostgreSQL server for the block; skips the test, with the reason, where none starts."""
+    try:
+        with throwaway_postgres() as url:
+            yield url
+    except PostgresUnavailableError as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")

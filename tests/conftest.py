@@ -17,8 +17,7 @@ from sqlalchemy import Engine
 from pump_service.persistence.db import make_engine
 from pump_service.services.actor import Actor
 from pump_service.settings import Settings
-from testbench.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
-from tests.backends import DatabaseBackend, PostgresDatabases, SqliteTemplate, backends_for
+from tests.backends import DatabaseBackend, PostgresDatabases, SqliteTemplate, backends_for, postgres_or_skip
 from tests.support import FixedClock
 
 # No deadline: CI machines are slow and shared. The "ci" profile is derandomized so that a clean
@@ -79,11 +78,8 @@ def database_backend(request: pytest.FixtureRequest) -> DatabaseBackend:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """Base URL (without database) of a PostgreSQL server living for this test session (or a skip)."""
-    try:
-        with throwaway_postgres() as url:
-            yield url
-    except PostgresUnavailableError as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    with postgres_or_skip() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
