@@ -82,7 +82,7 @@ def check_overlapping_pages(engine: Engine, actor: Actor) -> None:
     pump_id = registered_pump(engine, actor)
     with statements_on(engine) as seen:
         first = store_page(engine, pump_id, log_page(0, 300), actor)
-    inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT INTO DEVICE_LOG")]
+    inserts = [s for s in seen if s.lstrip().upper().replace('"', "").startswith("INSERT INTO DEVICE_LOG")]
     assert len(inserts) == 1, inserts  # one bulk insert for the page, not one per row
     again = store_page(engine, pump_id, log_page(250, 100), actor)  # 50 already stored
     nothing = store_page(engine, pump_id, log_page(0, 10), actor)  # all already stored

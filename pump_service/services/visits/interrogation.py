@@ -15,14 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, Insert
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 
 from pump_service.devices import LogDownload, log_download_errors, programmer_link
 from pump_service.errors import NotFoundError, RuleViolationError
 from pump_service.persistence import repositories as repo
+from pump_service.persistence.bulk_insert import insert_skipping_duplicates
 from pump_service.persistence.db import transaction
 from pump_service.persistence.models import DeviceLogRecord, Pump
 from pump_service.services.actor import Actor
@@ -57,10 +56,11 @@ class InterrogationResult:
 
 
 def _epoch_of(session: Session, pump_id: int) -> int:
-    pump = session.get(Pump, pump_id)
-    if pump is None:
+    """The pump's current log epoch: one column, not the pump loaded (an ingest reads it every page)."""
+    epoch = session.execute(select(Pump.log_epoch).where(col(Pump.id) == pump_id)).scalar_one_or_none()
+    if epoch is None:
         raise NotFoundError(f"no pump with id {pump_id}")
-    return pump.log_epoch
+    return int(epoch)
 
 
 def log_cursor(session: Session, pump_id: int) -> int:
@@ -68,49 +68,38 @@ def log_cursor(session: Session, pump_id: int) -> int:
     return epoch_cursor(session, pump_id, _epoch_of(session, pump_id))
 
 
-def _insert_skipping_duplicates(session: Session) -> Insert:
-    """``INSERT ... ON CONFLICT (pump_id, log_epoch, log_index) DO NOTHING RETURNING id, log_index``.
-
-    The unique constraint skips what is already stored (a re-read page, a resumed download), so
-    the database, not a prior SELECT, decides what is new; RETURNING names exactly the new rows.
-    """
-    table = _DEVICE_LOG
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    key = [table.c.pump_id, table.c.log_epoch, table.c.log_index]
-    return insert(table).on_conflict_do_nothing(index_elements=key).returning(table.c.id, table.c.log_index)
-
-
 def store_log_entries(
     session: Session, pump_id: int, entries: Sequence[DeviceLogEntry], *, actor: Actor, now: datetime
 ) -> int:
     """Store the entries not stored yet in the pump's current log epoch; returns how many were new.
 
-    One bulk insert for the page (SQLAlchemy Core, not an ORM object per row); the audit trail
-    gets its one summary entry for the rows that were new, queued here since no flush sees them.
+    One bulk insert for the page, duplicates skipped by the unique ``(pump, log epoch, log index)``
+    (a re-read page, a resumed download), so the database, not a prior SELECT, decides what is new
+    and RETURNING names exactly the new rows; the audit trail gets its one summary entry for them,
+    queued here since no flush sees rows written without the ORM.
     """
     if not entries:
         return 0
     epoch = _epoch_of(session, pump_id)
-    rows = [
-        {
+    stored = insert_skipping_duplicates(
+        session.connection(),
+        _DEVICE_LOG,
+        shared={
             "pump_id": pump_id,
             "source": "pump",
             "log_epoch": epoch,
-            "log_index": entry.index,
-            "entry_type": entry.type.value,
-            "device_time_at": entry.device_time_at,
             "recorded_at": now,
-            "data": entry.data,
             "actor": actor.user,
             "station_id": actor.station_id,
-        }
-        for entry in entries
-    ]
-    stored = session.execute(_insert_skipping_duplicates(session), rows).all()
+        },
+        columns=("log_index", "entry_type", "device_time_at", "data"),
+        rows=[(entry.index, entry.type.value, entry.device_time_at, entry.data) for entry in entries],
+        key=("pump_id", "log_epoch", "log_index"),
+        returning=("id", "log_index"),
+    )
     if stored:
         capture_device_ingest(
-            session, pump_id, epoch, ids=[row.id for row in stored], log_indices=[row.log_index for row in stored]
+            session, pump_id, epoch, ids=[row[0] for row in stored], log_indices=[row[1] for row in stored]
         )
     return len(stored)
 
